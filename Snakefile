@@ -1,0 +1,22 @@
+# Inference scaling laws (Wu et al. 2024): which model size and strategy solve the most problems per FLOP.
+# Thin by design: the logic lives in the tested package src/infscale; rules/ wire files together.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/finetune.smk"
+include: "rules/generate.smk"
+include: "rules/aggregate.smk"
+include: "rules/plots.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

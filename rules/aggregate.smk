@@ -1,0 +1,20 @@
+# Metrics: accuracy per (n, seed, aggregation, subset) and FLOPs per question, one CSV per strategy.
+
+
+rule metrics:
+    input:
+        scored=lambda wc: scored_paths(wc.dataset, wc.model, wc.strategy),
+        policy=lambda wc: policy_dir(wc.model),
+        prm=prm_dir(),
+    output:
+        f"{R}/metrics/{{dataset}}/{{model}}/{{strategy}}.csv",
+    params:
+        seeds=lambda wc: cfg.seeds_for(config, wc.strategy),
+        budgets=lambda wc: cfg.budgets(config, wc.model, wc.strategy),
+        aggregations=EVAL["aggregations"],
+        reduction=EVAL["reduction"],
+        grader=lambda wc: grader(wc.dataset),
+    log:
+        f"{R}/logs/metrics/{{dataset}}_{{model}}_{{strategy}}.log",
+    script:
+        "../scripts/metrics.py"

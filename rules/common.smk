@@ -1,0 +1,72 @@
+# Config validation, wildcard constraints, paths and target lists shared by every rule.
+import json
+from infscale import config as cfg
+
+cfg.validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+
+R = "results"
+SLUG = r"[A-Za-z0-9.-]+"
+
+
+wildcard_constraints:
+    dataset=SLUG,
+    model=SLUG,
+    prm=SLUG,
+    strategy=r"[a-z_]+",
+    split=r"train|prm|test",
+    n=r"\d+",
+    seed=r"\d+",
+
+
+EVAL = config["evaluate"]
+PRM = config["prm"]["name"]
+
+
+def policy_dir(model):
+    return f"{R}/models/policy/{model}"
+
+
+def prm_dir():
+    return f"{R}/models/prm/{PRM}"
+
+
+def generation_path(dataset, model, strategy, seed):
+    n = cfg.max_budget(config, model, strategy)
+    return f"{R}/generations/{dataset}/{model}/{strategy}/n{n}/seed{seed}.jsonl"
+
+
+def scored_paths(dataset, model, strategy):
+    return [
+        generation_path(dataset, model, strategy, s).replace(f"{R}/generations/", f"{R}/scored/", 1)
+        for s in cfg.seeds_for(config, strategy)
+    ]
+
+
+def metrics_path(dataset, model, strategy):
+    return f"{R}/metrics/{dataset}/{model}/{strategy}.csv"
+
+
+def metrics_for_dataset(dataset):
+    return [metrics_path(dataset, m, s) for m in EVAL["models"] for s in EVAL["strategies"]]
+
+
+def all_metrics():
+    return [p for d in EVAL["datasets"] for p in metrics_for_dataset(d)]
+
+
+def figure_files(name):
+    return [f"{R}/figures/{name}.png", f"{R}/figures/{name}.pdf", f"{R}/tables/{name}.csv", f"{R}/tables/{name}.md"]
+
+
+def grader(dataset):
+    return config["datasets"][dataset]["grader"]
+
+
+def all_targets():
+    targets = []
+    for d in EVAL["datasets"]:
+        for m in EVAL["models"]:
+            targets += figure_files(f"error_vs_flops_{d}_{m}")
+        targets += figure_files(f"compute_optimal_{d}")
+        targets += [f"{R}/tables/table4_{d}.csv", f"{R}/tables/table4_{d}.md"]
+    return targets + [f"{R}/claims.csv"]

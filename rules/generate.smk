@@ -1,0 +1,39 @@
+# Candidate solutions per (dataset, model, strategy, n, seed), then PRM step scores for each candidate.
+
+
+rule generate:
+    input:
+        policy=lambda wc: policy_dir(wc.model),
+        data=f"{R}/data/{{dataset}}/test.jsonl",
+    output:
+        f"{R}/generations/{{dataset}}/{{model}}/{{strategy}}/n{{n}}/seed{{seed}}.jsonl",
+    params:
+        strategy=lambda wc: cfg.strategy_params(config, wc.model, wc.strategy),
+        grader=lambda wc: grader(wc.dataset),
+        limit=lambda wc: config["datasets"][wc.dataset].get("limit"),
+        engine=config["engine"],
+    threads: config["threads"]
+    log:
+        f"{R}/logs/generate/{{dataset}}_{{model}}_{{strategy}}_n{{n}}_seed{{seed}}.log",
+    benchmark:
+        f"{R}/benchmarks/generate/{{dataset}}_{{model}}_{{strategy}}_n{{n}}_seed{{seed}}.tsv"
+    script:
+        "../scripts/generate.py"
+
+
+rule score:
+    input:
+        generations=f"{R}/generations/{{dataset}}/{{model}}/{{strategy}}/n{{n}}/seed{{seed}}.jsonl",
+        prm=prm_dir(),
+        policy=lambda wc: policy_dir(wc.model),
+    output:
+        f"{R}/scored/{{dataset}}/{{model}}/{{strategy}}/n{{n}}/seed{{seed}}.jsonl",
+    params:
+        batch_size=config["engine"]["batch_size"],
+    threads: config["threads"]
+    log:
+        f"{R}/logs/score/{{dataset}}_{{model}}_{{strategy}}_n{{n}}_seed{{seed}}.log",
+    benchmark:
+        f"{R}/benchmarks/score/{{dataset}}_{{model}}_{{strategy}}_n{{n}}_seed{{seed}}.tsv"
+    script:
+        "../scripts/score.py"

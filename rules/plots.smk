@@ -1,0 +1,63 @@
+# Figures, tables and the claims scorecard: one target per figure, each with the table of its numbers.
+REPORT = config["report"]
+
+
+rule figure_error_vs_flops:
+    input:
+        lambda wc: [metrics_path(wc.dataset, wc.model, s) for s in EVAL["strategies"]],
+    output:
+        png=f"{R}/figures/error_vs_flops_{{dataset}}_{{model}}.png",
+        pdf=f"{R}/figures/error_vs_flops_{{dataset}}_{{model}}.pdf",
+        csv=f"{R}/tables/error_vs_flops_{{dataset}}_{{model}}.csv",
+        md=f"{R}/tables/error_vs_flops_{{dataset}}_{{model}}.md",
+    params:
+        x=REPORT["x"],
+    log:
+        f"{R}/logs/figure_error_vs_flops/{{dataset}}_{{model}}.log",
+    script:
+        "../scripts/figure_error_vs_flops.py"
+
+
+rule figure_compute_optimal:
+    input:
+        lambda wc: [metrics_path(wc.dataset, m, REPORT["compute_optimal_strategy"]) for m in EVAL["models"]],
+    output:
+        png=f"{R}/figures/compute_optimal_{{dataset}}.png",
+        pdf=f"{R}/figures/compute_optimal_{{dataset}}.pdf",
+        csv=f"{R}/tables/compute_optimal_{{dataset}}.csv",
+        md=f"{R}/tables/compute_optimal_{{dataset}}.md",
+    params:
+        x=REPORT["x"],
+        strategy=REPORT["compute_optimal_strategy"],
+        aggregation=REPORT["compute_optimal_aggregation"],
+    log:
+        f"{R}/logs/figure_compute_optimal/{{dataset}}.log",
+    script:
+        "../scripts/figure_compute_optimal.py"
+
+
+rule table4:
+    input:
+        lambda wc: metrics_for_dataset(wc.dataset),
+    output:
+        csv=f"{R}/tables/table4_{{dataset}}.csv",
+        md=f"{R}/tables/table4_{{dataset}}.md",
+    params:
+        x=REPORT["x"],
+    log:
+        f"{R}/logs/table4/{{dataset}}.log",
+    script:
+        "../scripts/table4.py"
+
+
+rule claims:
+    input:
+        all_metrics(),
+    output:
+        f"{R}/claims.csv",
+    params:
+        x=REPORT["x"],
+    log:
+        f"{R}/logs/claims.log",
+    script:
+        "../scripts/claims.py"

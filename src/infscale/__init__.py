@@ -1,0 +1,1 @@
+"""infscale: a reproducible pipeline for compute-optimal inference (Wu et al. 2024)."""

@@ -1,0 +1,44 @@
+"""Policy and PRM model builders: tiny Pythia-architecture (GPT-NeoX) models from a size config,
+or pretrained checkpoints from a local path or hub id."""
+from __future__ import annotations
+
+from pathlib import Path
+
+# Pythia's architecture choices: parallel residual, 25% rotary, untied embeddings, 4x MLP.
+PYTHIA_DEFAULTS = dict(rotary_pct=0.25, use_parallel_residual=True, tie_word_embeddings=False, hidden_act="gelu")
+
+
+def gpt_neox_config(arch: dict, tokenizer):
+    from transformers import GPTNeoXConfig
+
+    hidden = int(arch["hidden_size"])
+    return GPTNeoXConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=int(arch["num_layers"]),
+        num_attention_heads=int(arch["num_heads"]),
+        intermediate_size=int(arch.get("intermediate_size", 4 * hidden)),
+        max_position_embeddings=int(arch.get("max_position_embeddings", 256)),
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **PYTHIA_DEFAULTS,
+    )
+
+
+def build_causal_lm(arch: dict, tokenizer, seed: int):
+    import torch
+    from transformers import GPTNeoXForCausalLM
+
+    torch.manual_seed(seed)
+    return GPTNeoXForCausalLM(gpt_neox_config(arch, tokenizer))
+
+
+def resolve_model_source(source: str) -> str:
+    """A local directory or a hub id (`org/name`); a path-looking source that does not exist is an error."""
+    p = Path(source)
+    if p.exists():
+        return str(p)
+    if source.startswith((".", "/", "~")) or source.count("/") != 1:
+        raise FileNotFoundError(f"model path {source!r} does not exist (and is not a hub id of the form org/name)")
+    return source

@@ -1,0 +1,186 @@
+"""Process reward model: a token-classification head read at step-tag positions, trained with BCE there.
+
+Training rows are Math-Shepherd rows: `input` (question and solution, a step tag after every step) and
+`label` (the same text with `+` or `-` in place of each tag). Rows we label ourselves add `soft`, the
+fraction of rollouts from that step that reached the reference answer.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Sequence
+
+from .io import atomic_dir
+from .sft import PadCollator, _ListDataset, training_arguments
+from .stepformat import STEP_TAG, check_step_tag_agreement, format_prompt
+from .tokenizer import ensure_step_tag_token
+
+
+def parse_math_shepherd_labels(input_text: str, label_text: str, tag: str = STEP_TAG, where: str = "") -> list[float]:
+    """Hard labels (1.0 for `+`, 0.0 for `-`) of the tags in `input_text`, read from `label_text`."""
+    pieces = input_text.split(tag)
+    labels, pos = [], 0
+    for piece in pieces[:-1]:
+        if label_text[pos : pos + len(piece)] != piece or pos + len(piece) >= len(label_text):
+            raise ValueError(f"{where}label does not match input around character {pos}: expected {piece[-30:]!r}")
+        pos += len(piece)
+        mark = label_text[pos]
+        if mark not in "+-":
+            raise ValueError(f"{where}expected '+' or '-' at a step tag, found {mark!r}")
+        labels.append(1.0 if mark == "+" else 0.0)
+        pos += 1
+    if label_text[pos:] != pieces[-1]:
+        raise ValueError(f"{where}label text differs from input after the last step tag")
+    if not labels:
+        raise ValueError(f"{where}input has no step tag {tag!r}")
+    return labels
+
+
+def prm_targets(row: dict, use: str = "hard", where: str = "") -> list[float]:
+    hard = parse_math_shepherd_labels(row["input"], row["label"], where=where)
+    if use == "soft" and "soft" in row:
+        soft = [float(s) for s in row["soft"]]
+        if len(soft) != len(hard):
+            raise ValueError(f"{where}{len(soft)} soft labels for {len(hard)} step tags")
+        return soft
+    if use not in ("hard", "soft"):
+        raise ValueError(f"prm label must be 'hard' or 'soft', got {use!r}")
+    return hard
+
+
+def encode_prm_example(tokenizer, text: str, targets: Sequence[float], max_length: int, where: str = "") -> dict:
+    """Token ids and per-token targets: the step's label at each tag token, -100 (ignored) elsewhere."""
+    tag_id = ensure_step_tag_token(tokenizer)
+    ids = tokenizer.encode(text, add_special_tokens=False)[:max_length]
+    positions = [i for i, t in enumerate(ids) if t == tag_id]
+    if len(positions) > len(targets) or (len(ids) < max_length and len(positions) != len(targets)):
+        raise ValueError(f"{where}{len(positions)} step-tag tokens but {len(targets)} labels")
+    labels = [-100.0] * len(ids)
+    for p, y in zip(positions, targets):
+        labels[p] = float(y)
+    return {"input_ids": ids, "labels": labels}
+
+
+def _bce_trainer_class():
+    import torch
+    from transformers import Trainer
+
+    class BCEAtTagsTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, **kwargs):
+            labels = inputs.pop("labels")
+            outputs = model(**inputs)
+            logits = outputs.logits.squeeze(-1)
+            mask = labels != -100.0
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[mask], labels[mask])
+            return (loss, outputs) if return_outputs else loss
+
+    return BCEAtTagsTrainer
+
+
+def load_prm_for_training(init_from: str | None, arch: dict | None, tokenizer, seed: int):
+    """A 1-label token-classification model: from a policy checkpoint (as Math-Shepherd does) or from scratch."""
+    import torch
+    from transformers import AutoModelForTokenClassification, GPTNeoXForTokenClassification
+
+    torch.manual_seed(seed)
+    if init_from:
+        return AutoModelForTokenClassification.from_pretrained(init_from, num_labels=1)
+    from .models import gpt_neox_config
+
+    config = gpt_neox_config(arch, tokenizer)
+    config.num_labels = 1
+    return GPTNeoXForTokenClassification(config)
+
+
+def train_prm(rows: list[dict], tokenizer, model, train: dict, out_dir: str | Path, seed: int, threads: int = 1,
+              label: str = "hard", source: str = "prm data") -> dict:
+    max_length = int(train.get("max_length", 256))
+    examples = [
+        encode_prm_example(tokenizer, r["input"], prm_targets(r, label, f"{source}: row {i + 1}: "), max_length,
+                           f"{source}: row {i + 1}: ")
+        for i, r in enumerate(rows)
+    ]
+    with atomic_dir(out_dir) as tmp:
+        args = training_arguments(str(Path(tmp) / "trainer"), train, seed, threads)
+        trainer = _bce_trainer_class()(model=model, args=args, train_dataset=_ListDataset(examples),
+                                       data_collator=PadCollator(tokenizer.pad_token_id, label_pad=-100.0))
+        start = time.time()
+        result = trainer.train()
+        import shutil
+
+        shutil.rmtree(Path(tmp) / "trainer", ignore_errors=True)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        summary = {"train_loss": result.training_loss, "steps": result.global_step, "examples": len(examples),
+                   "seconds": round(time.time() - start, 1), "label": label, "step_tag": STEP_TAG,
+                   "log": [h for h in trainer.state.log_history if "loss" in h]}
+        (Path(tmp) / "training_summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+class ProcessRewardModel:
+    """Scores solutions: one probability per step tag. Reads `format_prompt(question) + solution`."""
+
+    def __init__(self, path: str, batch_size: int = 64, threads: int | None = None, device: str | None = None):
+        import torch
+        from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.tokenizer.padding_side = "right"
+        self.tag_id = ensure_step_tag_token(self.tokenizer)
+        self.model = AutoModelForTokenClassification.from_pretrained(path).to(self.device).eval()
+        self.context_length = int(getattr(self.model.config, "max_position_embeddings", 2048))
+        self.batch_size = batch_size
+
+    def score(self, questions: Sequence[str], solutions: Sequence[str]) -> tuple[list[list[float]], list[int]]:
+        """Per-step scores of each (question, solution) and the number of tokens the PRM read for it.
+
+        Solutions longer than the PRM's context are cut from the left of the question, never the steps."""
+        import torch
+
+        encoded = []
+        for q, s in zip(questions, solutions):
+            ids = self.tokenizer.encode(format_prompt(q) + s, add_special_tokens=False)
+            encoded.append(ids[-self.context_length :])
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))  # similar lengths per batch
+        scores: list[list[float]] = [[] for _ in encoded]
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            width = max(len(encoded[i]) for i in idx)
+            ids = torch.full((len(idx), width), self.tokenizer.pad_token_id, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for r, i in enumerate(idx):
+                ids[r, : len(encoded[i])] = torch.tensor(encoded[i])
+                mask[r, : len(encoded[i])] = 1
+            with torch.inference_mode():
+                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+            probs = torch.sigmoid(logits.squeeze(-1).float()).cpu()
+            for r, i in enumerate(idx):
+                tags = (ids[r] == self.tag_id) & (mask[r] == 1)
+                scores[i] = probs[r][tags].tolist()
+        return scores, [len(e) for e in encoded]
+
+
+def score_records(prm: ProcessRewardModel, records: list[dict]) -> None:
+    """Add `step_scores` and `prm_tokens` to every candidate of every record, in one batched pass."""
+    pairs = [(r["question"], c["text"]) for r in records for c in r["candidates"]]
+    scores, tokens = prm.score([q for q, _ in pairs], [t for _, t in pairs])
+    it = iter(zip(scores, tokens))
+    for r in records:
+        for c in r["candidates"]:
+            c["step_scores"], c["prm_tokens"] = next(it)
+
+
+def step_tag_of(model_dir: str | Path) -> str:
+    """The step tag a checkpoint was trained with (recorded in its training summary; default the Math-Shepherd tag)."""
+    summary = Path(model_dir) / "training_summary.json"
+    return json.loads(summary.read_text()).get("step_tag", STEP_TAG) if summary.exists() else STEP_TAG
+
+
+def check_pairing(policy_dir: str | Path, prm_dir: str | Path) -> None:
+    """Refuse a PRM that would score at a tag the policy never writes."""
+    check_step_tag_agreement(step_tag_of(policy_dir), step_tag_of(prm_dir), where=f"{policy_dir} with {prm_dir}: ")

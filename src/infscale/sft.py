@@ -1,0 +1,103 @@
+"""Supervised fine-tuning of a policy on step-format solutions, loss on the completion only."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from .io import atomic_dir
+from .stepformat import STEP_TAG, format_prompt
+
+log = logging.getLogger(__name__)
+
+
+def encode_sft_example(tokenizer, question: str, solution: str, max_length: int) -> dict:
+    """Prompt tokens get label -100 so the loss covers the solution (and its end-of-text) only."""
+    prompt_ids = tokenizer.encode(format_prompt(question), add_special_tokens=False)
+    completion_ids = tokenizer.encode(solution, add_special_tokens=False) + [tokenizer.eos_token_id]
+    ids = (prompt_ids + completion_ids)[:max_length]
+    labels = ([-100] * len(prompt_ids) + completion_ids)[:max_length]
+    return {"input_ids": ids, "labels": labels}
+
+
+class PadCollator:
+    """Right-pads a batch; padded label positions are ignored by the loss."""
+
+    def __init__(self, pad_id: int, label_key: str = "labels", label_pad=-100):
+        self.pad_id, self.label_key, self.label_pad = pad_id, label_key, label_pad
+
+    def __call__(self, batch):
+        import torch
+
+        width = max(len(b["input_ids"]) for b in batch)
+        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        label_dtype = torch.float if isinstance(self.label_pad, float) else torch.long
+        labels = torch.full((len(batch), width), self.label_pad, dtype=label_dtype)
+        for i, b in enumerate(batch):
+            n = len(b["input_ids"])
+            ids[i, :n] = torch.tensor(b["input_ids"])
+            mask[i, :n] = 1
+            labels[i, :n] = torch.tensor(b[self.label_key], dtype=label_dtype)
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def training_arguments(out_dir: str, train: dict, seed: int, threads: int):
+    """Trainer arguments from the config's `train` block (steps, batch size, lr, ...), CPU-friendly."""
+    import torch
+    from transformers import TrainingArguments
+
+    torch.set_num_threads(threads)
+    return TrainingArguments(
+        output_dir=out_dir,
+        max_steps=int(train["steps"]),
+        per_device_train_batch_size=int(train["batch_size"]),
+        learning_rate=float(train["lr"]),
+        warmup_steps=int(train.get("warmup_steps", 0)),
+        weight_decay=float(train.get("weight_decay", 0.0)),
+        lr_scheduler_type=train.get("lr_scheduler", "cosine"),
+        train_sampling_strategy="group_by_length",  # batches of similar length: less padding on CPU
+        logging_steps=max(1, int(train["steps"]) // 20),
+        save_strategy="no",
+        report_to=[],
+        seed=seed,
+        data_seed=seed,
+        dataloader_num_workers=0,
+        use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=True,
+    )
+
+
+class _ListDataset:
+    def __init__(self, rows):
+        self.rows = rows
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        return self.rows[i]
+
+
+def train_policy(rows: list[dict], tokenizer, model, train: dict, out_dir: str | Path, seed: int, threads: int = 1) -> dict:
+    """Train `model` on rows with `question` and `solution`; save model + tokenizer atomically to out_dir."""
+    from transformers import Trainer
+
+    max_length = int(train.get("max_length", 256))
+    examples = [encode_sft_example(tokenizer, r["question"], r["solution"], max_length) for r in rows]
+    with atomic_dir(out_dir) as tmp:
+        args = training_arguments(str(Path(tmp) / "trainer"), train, seed, threads)
+        trainer = Trainer(model=model, args=args, train_dataset=_ListDataset(examples),
+                          data_collator=PadCollator(tokenizer.pad_token_id))
+        start = time.time()
+        result = trainer.train()
+        summary = {"train_loss": result.training_loss, "steps": result.global_step,
+                   "seconds": round(time.time() - start, 1), "examples": len(examples), "step_tag": STEP_TAG,
+                   "log": [h for h in trainer.state.log_history if "loss" in h]}
+        import shutil
+        shutil.rmtree(Path(tmp) / "trainer", ignore_errors=True)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (Path(tmp) / "training_summary.json").write_text(json.dumps(summary, indent=1))
+    return summary

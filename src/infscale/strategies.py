@@ -1,0 +1,46 @@
+"""Inference strategies that produce candidate solutions: greedy and temperature sampling.
+
+Sampling is generated once at the largest budget; a smaller budget n uses the first n candidates, so adding
+budgets costs no generation. Tree search (REBASE, MCTS) produces candidates per budget in its own module.
+"""
+from __future__ import annotations
+
+from .engines import Engine, SamplingParams
+from .grading import extract_answer, reference_answer
+from .stepformat import format_prompt
+
+STRATEGIES = ("greedy", "sampling", "rebase", "mcts")
+IMPLEMENTED = ("greedy", "sampling")
+
+
+def sampling_params(strategy: str, params: dict, n: int, seed: int) -> SamplingParams:
+    if strategy == "greedy":
+        if n != 1:
+            raise ValueError(f"greedy produces one candidate; got n={n}")
+        return SamplingParams(n=1, temperature=0.0, max_new_tokens=int(params["max_new_tokens"]), seed=seed)
+    if strategy == "sampling":
+        return SamplingParams(n=n, temperature=float(params["temperature"]), top_p=float(params.get("top_p", 1.0)),
+                              max_new_tokens=int(params["max_new_tokens"]), seed=seed)
+    raise ValueError(f"unknown strategy {strategy!r}; implemented: {', '.join(IMPLEMENTED)}")
+
+
+def generate_candidates(engine: Engine, rows: list[dict], dataset: str, strategy: str, params: dict, n: int,
+                        seed: int) -> list[dict]:
+    """One record per problem: the reference, the prompt's token count and the n candidates."""
+    sp = sampling_params(strategy, params, n, seed)
+    gens = engine.generate([format_prompt(r["question"]) for r in rows], sp)
+    records = []
+    for r, g in zip(rows, gens):
+        records.append({
+            "id": r["id"],
+            "question": r["question"],
+            "reference": reference_answer(r, dataset),
+            "level": r.get("level"),
+            "prompt_tokens": g.prompt_tokens,
+            "candidates": [
+                {"text": c.text, "tokens": c.tokens, "finish_reason": c.finish_reason,
+                 "answer": extract_answer(c.text, dataset)}
+                for c in g.completions
+            ],
+        })
+    return records
