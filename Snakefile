@@ -5,7 +5,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# The embedded default, unless the user names a study with --configfile (then that file alone is the config:
+# Snakemake would otherwise merge both, mixing the default's models into the other study).
+if not config:
+
+    configfile: "config.yaml"
 
 
 include: "rules/common.smk"

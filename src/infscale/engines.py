@@ -121,6 +121,8 @@ class TransformersEngine:
         sample = params.temperature > 0
         kwargs = dict(do_sample=sample, max_new_tokens=params.max_new_tokens, pad_token_id=tok.pad_token_id,
                       eos_token_id=tok.eos_token_id)
+        if tok.pad_token_id != tok.eos_token_id:
+            kwargs["suppress_tokens"] = [tok.pad_token_id]  # so padding in the output is never a generated token
         if sample:
             kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
         if params.stop:

@@ -19,10 +19,11 @@ def gpt_neox_config(arch: dict, tokenizer):
         num_attention_heads=int(arch["num_heads"]),
         intermediate_size=int(arch.get("intermediate_size", 4 * hidden)),
         max_position_embeddings=int(arch.get("max_position_embeddings", 256)),
+        rotary_pct=float(arch.get("rotary_pct", PYTHIA_DEFAULTS["rotary_pct"])),
         bos_token_id=tokenizer.eos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        **PYTHIA_DEFAULTS,
+        **{k: v for k, v in PYTHIA_DEFAULTS.items() if k != "rotary_pct"},
     )
 
 

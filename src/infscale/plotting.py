@@ -10,7 +10,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from infscale.report import PathLike, atomic_path
+from infscale.io import atomic_path
+from infscale.report import PathLike
 from infscale.scaling import PAPER_A, PAPER_B, compute_optimal, fit_optimal_size
 
 AGG_LABELS = {"majority": "Majority vote", "weighted_majority": "Weighted majority vote",

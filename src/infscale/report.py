@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .io import atomic_path, write_text
 
 # Columns every metrics CSV must carry (one row per dataset/model/strategy/n/seed/aggregation/subset).
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -27,26 +27,6 @@ _STR_COLS = ("dataset", "model", "strategy", "aggregation", "subset")
 _INT_COLS = ("n", "seed", "n_problems", "params")
 
 PathLike = str | os.PathLike[str]
-
-
-@contextlib.contextmanager
-def atomic_path(path: PathLike) -> Iterator[Path]:
-    """Yield a temp path in the target's directory; move it onto `path` only if the block succeeds."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def atomic_write_text(path: PathLike, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
 
 
 def atomic_write_csv(df: pd.DataFrame, path: PathLike) -> None:
@@ -120,4 +100,4 @@ def write_table(df: pd.DataFrame, csv_path: PathLike, md_path: PathLike,
                 floatfmt: str = ".4g") -> None:
     """Write `df` as CSV (full precision) and as a Markdown table, both atomically."""
     atomic_write_csv(df, csv_path)
-    atomic_write_text(md_path, to_markdown(df, floatfmt))
+    write_text(md_path, to_markdown(df, floatfmt))

@@ -57,7 +57,6 @@ def training_arguments(out_dir: str, train: dict, seed: int, threads: int):
         warmup_steps=int(train.get("warmup_steps", 0)),
         weight_decay=float(train.get("weight_decay", 0.0)),
         lr_scheduler_type=train.get("lr_scheduler", "cosine"),
-        train_sampling_strategy="group_by_length",  # batches of similar length: less padding on CPU
         logging_steps=max(1, int(train["steps"]) // 20),
         save_strategy="no",
         report_to=[],

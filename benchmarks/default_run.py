@@ -1,0 +1,76 @@
+"""Time the embedded default study end to end and say where the time goes, per rule.
+
+    python benchmarks/default_run.py [--config config.yaml] [--cores 2] [--workdir DIR]
+
+Runs `snakemake --cores N` in a fresh work dir (nothing cached), then reads every job's own timing line
+("[infscale] job took X s", written by infscale.runtime.job) from results/logs and the greedy accuracies from
+the metrics. Writes benchmarks/results/<config-name>.json and .md; prints the Markdown.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def job_times(results: Path) -> dict[str, list[float]]:
+    times = defaultdict(list)
+    for log in (results / "logs").rglob("*.log"):
+        rule = log.relative_to(results / "logs").parts[0].removesuffix(".log")
+        for m in re.finditer(r"\[infscale\] job took ([\d.]+) s", log.read_text(errors="replace")):
+            times[rule].append(float(m.group(1)))
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", default=str(ROOT / "config.yaml"))
+    ap.add_argument("--cores", default="all")
+    ap.add_argument("--workdir", default=None)
+    args = ap.parse_args()
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="infscale-bench-"))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--configfile", args.config,
+           "-d", str(workdir), "--cores", args.cores]
+    start = time.time()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.time() - start
+    if proc.returncode != 0:
+        sys.exit(f"snakemake failed after {wall:.0f} s:\n{proc.stderr[-3000:]}")
+    results = workdir / "results"
+    per_rule = {rule: {"jobs": len(t), "sum_s": round(sum(t), 1), "max_s": round(max(t), 1)}
+                for rule, t in sorted(job_times(results).items(), key=lambda kv: -sum(kv[1]))}
+    metrics = pd.concat(pd.read_csv(p) for p in (results / "metrics").rglob("*.csv"))
+    greedy = metrics[(metrics.strategy == "greedy") & (metrics.aggregation == "majority")]
+    accuracy = {f"{r.model} ({r.subset})": round(r.accuracy, 3) for r in greedy.itertuples()}
+    claims = pd.read_csv(results / "claims.csv")[["claim_id", "verdict", "measured"]].to_dict("records")
+    report = {"config": str(Path(args.config).resolve().relative_to(ROOT)), "cores": args.cores,
+              "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs, Python {platform.python_version()}",
+              "date": time.strftime("%Y-%m-%d %H:%M"), "wall_s": round(wall, 1), "per_rule": per_rule,
+              "greedy_accuracy": accuracy, "claims": claims}
+    lines = [f"# {report['config']}: {wall / 60:.1f} min wall on {report['machine']} (--cores {args.cores})", "",
+             "| rule | jobs | sum of job times (s) | longest job (s) |", "|---|---|---|---|"]
+    lines += [f"| {r} | {v['jobs']} | {v['sum_s']} | {v['max_s']} |" for r, v in per_rule.items()]
+    lines += ["", "Greedy accuracy: " + ", ".join(f"{k} {v:.1%}" for k, v in accuracy.items()), "",
+              "| claim | verdict | measured |", "|---|---|---|"]
+    lines += [f"| {c['claim_id']} | {c['verdict']} | {c['measured']} |" for c in claims]
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(exist_ok=True)
+    name = Path(args.config).stem
+    (out / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

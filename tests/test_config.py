@@ -1,0 +1,74 @@
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infscale.config import ConfigError, budgets, max_budget, seeds_for, strategy_params, validate_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def ci_config():
+    return yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "config/ci.yaml"])
+def test_shipped_configs_validate(name):
+    validate_config(yaml.safe_load((ROOT / name).read_text()))
+
+
+def test_defaults_are_filled(ci_config):
+    c = validate_config(ci_config)
+    assert c["evaluate"]["aggregations"] == ["majority", "weighted_majority", "best_of_n"]
+    assert c["models"]["tiny-a"]["arch"]["rotary_pct"] == 0.25
+    assert c["report"]["x"] == "policy_flops"
+
+
+def _mutated(config, path, value):
+    c = copy.deepcopy(config)
+    node = c
+    for k in path[:-1]:
+        node = node[k]
+    if value is KeyError:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return c
+
+
+@pytest.mark.parametrize("path, value, message", [
+    (["models", "tiny-a", "train", "stpes"], 5, r"models.tiny-a.train: unknown key\(s\) stpes"),
+    (["models", "tiny-a", "train", "lr"], "fast", r"models.tiny-a.train.lr: 'fast' is not of type 'number'"),
+    (["strategies", "sampling", "budgets"], [1, 0], r"strategies.sampling.budgets.1: 0 is less than the minimum"),
+    (["strategies", "sampling", "budgets"], [1, 2.5], r"strategies.sampling.budgets.1: 2.5 is not of type 'integer'"),
+    (["evaluate", "strategies"], ["greedy", "beam"], r"evaluate.strategies\[1\]: unknown strategy 'beam'"),
+    (["evaluate", "strategies"], ["rebase"], r"evaluate.strategies\[0\]: strategy 'rebase' is not implemented"),
+    (["evaluate", "models"], ["tiny-a", "tiny-c"], r"evaluate.models\[1\]: unknown model slug 'tiny-c'"),
+    (["prm", "policy"], "gpt2", r"prm.policy: unknown model slug 'gpt2'"),
+    (["tokenizer", "dataset"], "gsm8k", r"tokenizer.dataset: unknown dataset slug 'gsm8k'"),
+    (["seeds"], [0, -1], r"seeds.1: -1 is less than the minimum"),
+    (["datasets", "toy", "source"], "hub", r"datasets.toy.source: 'hub' is not one of"),
+    (["wrong_top"], 1, r"<top level>: unknown key\(s\) wrong_top"),
+    (["prm", "train"], KeyError, r"prm: 'train' is a required property"),
+])
+def test_bad_config_names_the_key(ci_config, path, value, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_config(_mutated(ci_config, path, value))
+
+
+def test_bad_slug_is_rejected(ci_config):
+    ci_config["models"]["EleutherAI/pythia-70m"] = ci_config["models"].pop("tiny-a")
+    with pytest.raises(ConfigError, match="models"):
+        validate_config(ci_config)
+
+
+def test_per_model_sampling_override(ci_config):
+    ci_config["models"]["tiny-b"]["sampling"] = {"temperature": 0.7}
+    c = validate_config(ci_config)
+    assert strategy_params(c, "tiny-b", "sampling")["temperature"] == 0.7
+    assert strategy_params(c, "tiny-a", "sampling")["temperature"] == 1.0
+    assert max_budget(c, "tiny-a", "sampling") == 4 and max_budget(c, "tiny-a", "greedy") == 1
+    assert budgets(c, "tiny-a", "sampling") == [1, 2, 4]
+    assert seeds_for(c, "greedy") == [0] and seeds_for(c, "sampling") == [0, 1]

@@ -1,0 +1,37 @@
+from hypothesis import given, strategies as st
+
+from infscale import toytask
+from infscale.grading import extract_answer, is_correct
+from infscale.stepformat import STEP_TAG, split_steps
+
+
+@given(st.integers(0, 10_000), st.integers(1, 5))
+def test_solution_steps_are_correct_arithmetic(seed, level):
+    import random
+
+    row = toytask.make_problem(random.Random(seed), level)
+    steps = split_steps(row["solution"])
+    assert len(steps) == level + 1  # one step per operation, then the answer line
+    value = None
+    for step in steps[:-1]:
+        body = step.split(":", 1)[1].replace(STEP_TAG, "").strip()
+        lhs, rhs = body.split("=")
+        a, op, b = lhs.split()
+        if value is not None:
+            assert int(a) == value  # each step continues from the previous result
+        value = int(a) + int(b) if op == "+" else int(a) - int(b)
+        assert value == int(rhs) and value >= 0
+    assert row["answer"] == str(value)
+    assert is_correct(extract_answer(row["solution"], "toy"), row["answer"], "toy")
+
+
+def test_splits_are_seeded_disjoint_and_cover_levels():
+    a = toytask.make_splits(300, 20, 50, seed=3)
+    b = toytask.make_splits(300, 20, 50, seed=3)
+    assert a == b
+    assert toytask.make_splits(300, 20, 50, seed=4)["test"] != a["test"]
+    test_q = {r["question"] for r in a["test"]}
+    assert not test_q & {r["question"] for r in a["train"]}
+    assert not test_q & {r["question"] for r in a["prm"]}
+    assert {r["level"] for r in a["test"]} == {1, 2, 3, 4, 5}
+    assert [len(a[s]) for s in ("train", "prm", "test")] == [300, 20, 50]

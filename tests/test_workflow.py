@@ -1,0 +1,116 @@
+"""The whole pipeline, for real: snakemake on config/ci.yaml in a temp dir, then reruns and bad configs."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(workdir, *args, config=None):
+    cmd = SNAKEMAKE + ["-d", str(workdir), "--configfile", str(config or ROOT / "config" / "ci.yaml"), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+
+
+def planned_jobs(result):
+    """Job counts of a dry run (the 'Job stats' table); empty when nothing is to be done."""
+    counts = {}
+    for m in re.finditer(r"^(\w+)\s+(\d+)$", result.stdout + result.stderr, re.M):
+        if m.group(1) != "total":
+            counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("ci-run")
+    result = snakemake(workdir, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir
+
+
+def test_every_output_is_there_and_sound(run):
+    r = run / "results"
+    for name in ["error_vs_flops_toy_tiny-a", "error_vs_flops_toy_tiny-b", "compute_optimal_toy"]:
+        for ext in ("png", "pdf"):
+            assert (r / "figures" / f"{name}.{ext}").stat().st_size > 1000
+        table = pd.read_csv(r / "tables" / f"{name}.csv")
+        assert len(table) > 0
+        assert (r / "tables" / f"{name}.md").read_text().startswith("|")
+    assert (r / "figures" / "error_vs_flops_toy_tiny-a.png").read_bytes()[:4] == b"\x89PNG"
+    assert (r / "figures" / "compute_optimal_toy.pdf").read_bytes()[:4] == b"%PDF"
+
+    t4 = pd.read_csv(r / "tables" / "table4_toy.csv")
+    assert set(t4["strategy"]) == {"greedy", "sampling"}
+    assert set(t4[t4.strategy == "sampling"]["samples"]) == {1, 2, 4}
+    assert {"majority", "weighted_majority", "best_of_n"} <= set(t4.columns)
+
+    claims = pd.read_csv(r / "claims.csv")
+    assert list(claims["claim_id"]) == [1, 2, 3, 4, 5, 6]
+    assert set(claims["verdict"]) <= {"holds", "fails", "cannot_check"}
+    assert (claims.set_index("claim_id").loc[[3, 4, 6], "verdict"] == "cannot_check").all()
+
+
+def test_metrics_are_consistent(run):
+    m = pd.concat(pd.read_csv(p) for p in (run / "results" / "metrics").rglob("*.csv"))
+    assert set(m["model"]) == {"tiny-a", "tiny-b"} and set(m["subset"]) == {"all", "easy", "hard"}
+    assert ((m["accuracy"] >= 0) & (m["accuracy"] <= 1)).all()
+    assert (m["error"] == 1 - m["accuracy"]).all()
+    sampling = m[(m.strategy == "sampling") & (m.subset == "all") & (m.aggregation == "majority")]
+    # Smaller budgets are prefixes of the largest: decode FLOPs grow with n for every seed.
+    for _, g in sampling.groupby(["model", "seed"]):
+        assert g.sort_values("n")["policy_decode_flops"].is_monotonic_increasing
+    assert (m["prm_flops"] > 0).all()
+    assert (m.groupby("model")["params"].nunique() == 1).all()
+    assert m[m.model == "tiny-b"]["params"].iloc[0] > m[m.model == "tiny-a"]["params"].iloc[0]
+
+
+def test_generations_are_traceable(run):
+    gen = run / "results" / "generations" / "toy" / "tiny-a" / "sampling" / "n4" / "seed1.jsonl"
+    rows = [yaml.safe_load(line) for line in gen.read_text().splitlines()]
+    assert len(rows) == 24 and all(len(r["candidates"]) == 4 for r in rows)
+    scored = run / "results" / "scored" / "toy" / "tiny-a" / "sampling" / "n4" / "seed1.jsonl"
+    first = yaml.safe_load(scored.read_text().splitlines()[0])
+    assert all("step_scores" in c and c["prm_tokens"] > 0 for c in first["candidates"])
+    assert (run / "results" / "logs" / "train_policy" / "tiny-a.log").read_text()
+
+
+def test_complete_run_plans_nothing(run):
+    result = snakemake(run, "-n")
+    assert result.returncode == 0
+    assert planned_jobs(result) == {}, result.stdout[-2000:]
+
+
+def test_changing_one_models_temperature_reruns_only_its_jobs(run, tmp_path):
+    config = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    config["models"]["tiny-b"]["sampling"] = {"temperature": 0.7}
+    path = tmp_path / "changed.yaml"
+    path.write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(snakemake(run, "-n", config=path))
+    assert jobs == {"generate": 2, "score": 2, "metrics": 1, "figure_error_vs_flops": 1,
+                    "figure_compute_optimal": 1, "table4": 1, "claims": 1, "all": 1}
+
+
+def test_one_figure_target_builds_only_what_it_needs(tmp_path):
+    target = "results/figures/error_vs_flops_toy_tiny-a.png"
+    jobs = planned_jobs(snakemake(tmp_path, "-n", target))
+    assert jobs["train_policy"] == 1  # tiny-a only, not tiny-b
+    assert jobs["generate"] == 3 and jobs["metrics"] == 2  # greedy (1 seed) + sampling (2 seeds)
+    assert "claims" not in jobs and "table4" not in jobs
+
+
+def test_bad_config_fails_before_any_job(tmp_path):
+    config = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    config["strategies"]["sampling"]["budgets"] = [1, -2]
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "--cores", "1", config=path)
+    assert result.returncode != 0
+    assert "strategies.sampling.budgets.1" in result.stderr + result.stdout
+    assert not (tmp_path / "results").exists()
