@@ -35,3 +35,21 @@ def test_splits_are_seeded_disjoint_and_cover_levels():
     assert not test_q & {r["question"] for r in a["prm"]}
     assert {r["level"] for r in a["test"]} == {1, 2, 3, 4, 5}
     assert [len(a[s]) for s in ("train", "prm", "test")] == [300, 20, 50]
+
+
+def _crossings(rows):
+    """Steps whose result leaves the tens digit of the value they start from."""
+    out = []
+    for r in rows:
+        for step in split_steps(r["solution"])[:-1]:
+            lhs, rhs = step.split(":", 1)[1].replace(STEP_TAG, "").split("=")
+            out.append(int(lhs.split()[0]) // 10 != int(rhs) // 10)
+    return out
+
+
+def test_carry_rate_controls_tens_crossings():
+    assert not any(_crossings(toytask.make_split(300, 0, carry_rate=0.0)))
+    some = _crossings(toytask.make_split(300, 0, carry_rate=0.5))
+    assert 0.3 < sum(some) / len(some) < 0.7
+    always = _crossings(toytask.make_split(300, 0, carry_rate=1.0))
+    assert sum(always) / len(always) > 0.95  # all but the rare value where no operation can cross

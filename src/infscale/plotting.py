@@ -27,7 +27,7 @@ def x_label(x: str) -> str:
 
 
 def _new_figure(n_panels: int) -> tuple[Figure, list[Axes]]:
-    fig = Figure(figsize=(4.6 * n_panels, 4.0), layout="constrained")
+    fig = Figure(figsize=(max(5.2, 4.6 * n_panels), 4.0), layout="constrained")
     FigureCanvasAgg(fig)
     fig.get_layout_engine().set(rect=(0, 0.04, 1, 0.96))  # keep room for the source footnote
     axes = fig.subplots(1, n_panels, squeeze=False)[0]
@@ -99,7 +99,7 @@ def plot_error_vs_flops(summary: pd.DataFrame, dataset: str, model: str, png: Pa
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
     params = int(s["params"].iloc[0])
-    title = f"{dataset} / {model} (N = {params:.3g}), subset {subset}: error vs inference compute"
+    title = f"{dataset} / {model} (N = {params:.3g})" + ("" if subset == "all" else f", {subset} problems")
     fig.suptitle(title, fontsize=10)
     save_figure(fig, png, pdf, title, source)
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
