@@ -23,7 +23,7 @@ def to_math_shepherd_row(question: str, steps: list[str], soft: list[float], tag
     return {"input": prompt + solution, "label": prompt + label, "soft": soft}
 
 
-def label_with_rollouts(engine: Engine, rows: list[dict], dataset: str, samples: int, rollouts: int,
+def label_with_rollouts(engine: Engine, rows: list[dict], grader: str, samples: int, rollouts: int,
                         max_new_tokens: int, temperature: float, seed: int) -> list[dict]:
     """Math-Shepherd rows for `rows` (each with `question` and `answer`): one row per sampled solution."""
     prompts = [format_prompt(r["question"]) for r in rows]
@@ -49,9 +49,9 @@ def label_with_rollouts(engine: Engine, rows: list[dict], dataset: str, samples:
             gen = outs[cursor]
             cursor += 1
             prefix = "".join(steps[:k])
-            hits = [is_correct(extract_answer(prefix + c.text, dataset), r["answer"], dataset) for c in gen.completions]
+            hits = [is_correct(extract_answer(prefix + c.text, grader), r["answer"], grader) for c in gen.completions]
             soft.append(sum(hits) / len(hits))
-        final_ok = is_correct(extract_answer("".join(steps), dataset), r["answer"], dataset)
+        final_ok = is_correct(extract_answer("".join(steps), grader), r["answer"], grader)
         soft.append(1.0 if final_ok else 0.0)
         out_rows.append({**to_math_shepherd_row(r["question"], steps, soft), "id": r.get("id")})
     return out_rows

@@ -6,7 +6,7 @@ budgets costs no generation. Tree search (REBASE, MCTS) produces candidates per 
 from __future__ import annotations
 
 from .engines import Engine, SamplingParams
-from .grading import extract_answer, reference_answer
+from .grading import extract_answer
 from .stepformat import format_prompt
 
 STRATEGIES = ("greedy", "sampling", "rebase", "mcts")
@@ -24,9 +24,10 @@ def sampling_params(strategy: str, params: dict, n: int, seed: int) -> SamplingP
     raise ValueError(f"unknown strategy {strategy!r}; implemented: {', '.join(IMPLEMENTED)}")
 
 
-def generate_candidates(engine: Engine, rows: list[dict], dataset: str, strategy: str, params: dict, n: int,
+def generate_candidates(engine: Engine, rows: list[dict], grader: str, strategy: str, params: dict, n: int,
                         seed: int) -> list[dict]:
-    """One record per problem: the reference, the prompt's token count and the n candidates."""
+    """One record per problem: the reference, the prompt's token count and the n candidates.
+    `grader` names the answer grader (toy, gsm8k, math500)."""
     sp = sampling_params(strategy, params, n, seed)
     gens = engine.generate([format_prompt(r["question"]) for r in rows], sp)
     records = []
@@ -34,12 +35,12 @@ def generate_candidates(engine: Engine, rows: list[dict], dataset: str, strategy
         records.append({
             "id": r["id"],
             "question": r["question"],
-            "reference": reference_answer(r, dataset),
+            "reference": r["answer"],  # rows are in our schema (data.prepare_split): the reference itself
             "level": r.get("level"),
             "prompt_tokens": g.prompt_tokens,
             "candidates": [
                 {"text": c.text, "tokens": c.tokens, "finish_reason": c.finish_reason,
-                 "answer": extract_answer(c.text, dataset)}
+                 "answer": extract_answer(c.text, grader)}
                 for c in g.completions
             ],
         })

@@ -60,14 +60,20 @@ def make_split(n: int, seed: int, levels: tuple[int, int] = (MIN_LEVEL, MAX_LEVE
 
 def make_splits(n_train: int, n_prm: int, n_test: int, seed: int, levels=(MIN_LEVEL, MAX_LEVEL),
                 carry_rate: float = 0.5) -> dict[str, list[dict]]:
-    """Disjoint train / prm / test splits: test questions never appear in the training splits."""
-    test = make_split(n_test, seed, levels, "test", carry_rate)
-    held_out = {r["question"] for r in test}
-    out = {"test": test}
-    for split, n in (("train", n_train), ("prm", n_prm)):
-        rows = [r for r in make_split(int(n * 1.3) + 10, seed, levels, split, carry_rate) if r["question"] not in held_out]
-        if len(rows) < n:  # only for tiny ranges; say so rather than return fewer rows silently
-            raise ValueError(f"could not draw {n} toy {split} problems disjoint from the test split")
+    """Test, prm and train splits with no question in two of them (the training splits may repeat a
+    question, as a real data set does). The small splits are drawn first, so a large train split that
+    exhausts the easy levels' few distinct questions cannot starve them."""
+    out, held_out = {}, set()
+    for split, n in (("test", n_test), ("prm", n_prm), ("train", n_train)):
+        rows, size = [], n
+        for _ in range(6):  # draw more until enough problems are new to this split
+            rows = [r for r in make_split(size, seed, levels, split, carry_rate) if r["question"] not in held_out]
+            if len(rows) >= n:
+                break
+            size *= 2
+        if len(rows) < n:
+            raise ValueError(f"could not draw {n} toy {split} problems disjoint from the other splits; "
+                             f"levels {levels} with carry_rate {carry_rate} have too few distinct questions")
         out[split] = rows[:n]
         held_out |= {r["question"] for r in out[split]}
     return out
