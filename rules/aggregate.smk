@@ -3,14 +3,13 @@
 
 rule metrics:
     input:
-        scored=lambda wc: scored_paths(wc.dataset, wc.model, wc.strategy),
+        scored=lambda wc: [path for path, _, _ in scored_runs(wc.dataset, wc.model, wc.strategy)],
         policy=lambda wc: policy_dir(wc.model),
         prm=prm_dir(),
     output:
         f"{R}/metrics/{{dataset}}/{{model}}/{{strategy}}.csv",
     params:
-        seeds=lambda wc: cfg.seeds_for(config, wc.strategy),
-        budgets=lambda wc: cfg.budgets(config, wc.model, wc.strategy),
+        runs=lambda wc: [(seed, served) for _, seed, served in scored_runs(wc.dataset, wc.model, wc.strategy)],
         aggregations=EVAL["aggregations"],
         reduction=EVAL["reduction"],
         grader=lambda wc: grader(wc.dataset),

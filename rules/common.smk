@@ -1,6 +1,7 @@
 # Config validation, wildcard constraints, paths and target lists shared by every rule.
 import json
 from infscale import config as cfg
+from infscale.strategies import TREE_STRATEGIES
 
 cfg.validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 
@@ -30,15 +31,12 @@ def prm_dir():
     return f"{R}/models/prm/{PRM}"
 
 
-def generation_path(dataset, model, strategy, seed):
-    n = cfg.max_budget(config, model, strategy)
-    return f"{R}/generations/{dataset}/{model}/{strategy}/n{n}/seed{seed}.jsonl"
-
-
-def scored_paths(dataset, model, strategy):
+def scored_runs(dataset, model, strategy):
+    """[(scored file, seed, budgets it serves)] of one (dataset, model, strategy)."""
     return [
-        generation_path(dataset, model, strategy, s).replace(f"{R}/generations/", f"{R}/scored/", 1)
-        for s in cfg.seeds_for(config, strategy)
+        (f"{R}/scored/{dataset}/{model}/{strategy}/n{n}/seed{seed}.jsonl", seed, served)
+        for n, served in cfg.generation_runs(config, model, strategy)
+        for seed in cfg.seeds_for(config, strategy)
     ]
 
 

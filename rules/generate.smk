@@ -5,6 +5,7 @@ rule generate:
     input:
         policy=lambda wc: policy_dir(wc.model),
         data=f"{R}/data/{{dataset}}/test.jsonl",
+        prm=lambda wc: prm_dir() if wc.strategy in TREE_STRATEGIES else [],  # tree search is PRM-guided
     output:
         f"{R}/generations/{{dataset}}/{{model}}/{{strategy}}/n{{n}}/seed{{seed}}.jsonl",
     params:

@@ -1,11 +1,16 @@
 from infscale.engines import make_engine
 from infscale.io import read_jsonl, write_jsonl
+from infscale.prm import ProcessRewardModel, check_pairing
 from infscale.runtime import job
-from infscale.strategies import generate_candidates
+from infscale.strategies import run_strategy
 
-p, wc = snakemake.params, snakemake.wildcards
+p, wc, inp = snakemake.params, snakemake.wildcards, snakemake.input
 with job(snakemake.log[0], snakemake.threads):
-    rows = read_jsonl(snakemake.input.data, required=("id", "question", "answer"))[: p.limit]
-    engine = make_engine(p.engine["name"], snakemake.input.policy, batch_size=p.engine["batch_size"])
-    records = generate_candidates(engine, rows, p.grader, wc.strategy, p.strategy, int(wc.n), int(wc.seed))
+    rows = read_jsonl(inp.data, required=("id", "question", "answer"))[: p.limit]
+    prm = None
+    if inp.prm:  # tree search scores partial solutions while it searches
+        check_pairing(inp.policy, inp.prm)
+        prm = ProcessRewardModel(inp.prm, batch_size=p.engine["batch_size"])
+    engine = make_engine(p.engine["name"], inp.policy, batch_size=p.engine["batch_size"])
+    records = run_strategy(engine, prm, rows, p.grader, wc.strategy, p.strategy, int(wc.n), int(wc.seed))
     write_jsonl(snakemake.output[0], records)

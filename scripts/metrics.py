@@ -9,8 +9,8 @@ p, wc = snakemake.params, snakemake.wildcards
 with job(snakemake.log[0]):
     policy, prm = model_shape(snakemake.input.policy), model_shape(snakemake.input.prm)
     rows = []
-    for seed, path in zip(p.seeds, snakemake.input.scored):
+    for (seed, budgets), path in zip(p.runs, snakemake.input.scored):
         rows += metrics_rows(read_jsonl(path), dataset=wc.dataset, model=wc.model, strategy=wc.strategy, seed=seed,
-                             budgets=p.budgets, aggregations=p.aggregations, reduction=p.reduction, grader=p.grader,
+                             budgets=budgets, aggregations=p.aggregations, reduction=p.reduction, grader=p.grader,
                              policy=policy, prm=prm)
     atomic_write_csv(pd.DataFrame(rows), snakemake.output[0])

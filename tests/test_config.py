@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infscale.config import ConfigError, budgets, max_budget, seeds_for, strategy_params, validate_config
+from infscale.config import ConfigError, budgets, generation_runs, seeds_for, strategy_params, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,7 +44,6 @@ def _mutated(config, path, value):
     (["strategies", "sampling", "budgets"], [1, 0], r"strategies.sampling.budgets.1: 0 is less than the minimum"),
     (["strategies", "sampling", "budgets"], [1, 2.5], r"strategies.sampling.budgets.1: 2.5 is not of type 'integer'"),
     (["evaluate", "strategies"], ["greedy", "beam"], r"evaluate.strategies\[1\]: unknown strategy 'beam'"),
-    (["evaluate", "strategies"], ["rebase"], r"evaluate.strategies\[0\]: strategy 'rebase' is not implemented"),
     (["evaluate", "models"], ["tiny-a", "tiny-c"], r"evaluate.models\[1\]: unknown model slug 'tiny-c'"),
     (["prm", "policy"], "gpt2", r"prm.policy: unknown model slug 'gpt2'"),
     (["tokenizer", "dataset"], "gsm8k", r"tokenizer.dataset: unknown dataset slug 'gsm8k'"),
@@ -58,6 +57,12 @@ def test_bad_config_names_the_key(ci_config, path, value, message):
         validate_config(_mutated(ci_config, path, value))
 
 
+def test_strategy_needs_its_block(ci_config):
+    del ci_config["strategies"]["mcts"]
+    with pytest.raises(ConfigError, match="strategies.mcts: required to evaluate mcts"):
+        validate_config(ci_config)
+
+
 def test_bad_slug_is_rejected(ci_config):
     ci_config["models"]["EleutherAI/pythia-70m"] = ci_config["models"].pop("tiny-a")
     with pytest.raises(ConfigError, match="models"):
@@ -69,6 +74,8 @@ def test_per_model_sampling_override(ci_config):
     c = validate_config(ci_config)
     assert strategy_params(c, "tiny-b", "sampling")["temperature"] == 0.7
     assert strategy_params(c, "tiny-a", "sampling")["temperature"] == 1.0
-    assert max_budget(c, "tiny-a", "sampling") == 4 and max_budget(c, "tiny-a", "greedy") == 1
+    assert generation_runs(c, "tiny-a", "sampling") == [(4, [1, 2, 4])]  # once at the largest budget
+    assert generation_runs(c, "tiny-a", "greedy") == [(1, [1])]
+    assert generation_runs(c, "tiny-a", "rebase") == [(n, [n]) for n in c["strategies"]["rebase"]["budgets"]]
     assert budgets(c, "tiny-a", "sampling") == [1, 2, 4]
     assert seeds_for(c, "greedy") == [0] and seeds_for(c, "sampling") == [0, 1]

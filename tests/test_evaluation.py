@@ -64,3 +64,16 @@ def test_subsets_need_levels_everywhere():
     no_level = record()
     no_level["level"] = None
     assert set(subsets([record(1), no_level])) == {"all"}
+
+
+def test_tree_search_flops_count_every_node_and_prm_read():
+    tree_record = {**record(), "cost": {"decode": [[4, 3], [7, 3], [7, 2], [10, 5]], "prm_tokens": [8, 8, 11, 15]}}
+    f = problem_flops(tree_record, 4, POLICY, PRM)
+    assert f.policy_prefill == prefill_flops(POLICY, 4)
+    assert f.policy_decode == sum(decode_flops(POLICY, c, g) for c, g in [[4, 3], [7, 3], [7, 2], [10, 5]])
+    assert f.prm == sum(scoring_flops(PRM, t) for t in [8, 8, 11, 15])
+    # All finished paths are the candidates of a tree search, whatever n it ran at.
+    assert problem_correct(tree_record, 4, "best_of_n", "toy", "last")
+    rows = metrics_rows([tree_record], dataset="toy", model="m", strategy="rebase", seed=0, budgets=[4],
+                        aggregations=["majority"], reduction="last", grader="toy", policy=POLICY, prm=PRM)
+    assert rows[0]["generated_tokens"] == 13

@@ -6,7 +6,7 @@ from infscale.io import read_jsonl
 from infscale.prm import (ProcessRewardModel, check_pairing, encode_prm_example, load_prm_for_training,
                           parse_math_shepherd_labels, prm_targets, score_records, train_prm)
 from infscale.prm_data import to_math_shepherd_row
-from infscale.stepformat import STEP_TAG, check_step_tag_agreement
+from infscale.stepformat import STEP_TAG, check_step_tag_agreement, close_last_step
 from infscale.tokenizer import ensure_step_tag_token, load_tokenizer
 
 # Rows in the released peiyi9979/Math-Shepherd format: `input` with ки after each step, `label` with +/-.
@@ -79,12 +79,14 @@ def test_train_on_released_format_and_score(tmp_path, tokenizer_dir, tiny_policy
     prm = ProcessRewardModel(str(tmp_path / "prm"), batch_size=4)
     scores, tokens = prm.score(["Compute 3 + 2.", "Compute 3 + 2."],
                                ["Step 1: 3 + 2 = 5 ки\nThe answer is: 5 ки", "Step 1: 3 + 2 = 5 ки\nStep 2:"])
-    assert [len(s) for s in scores] == [2, 1]
+    assert [len(s) for s in scores] == [2, 2]  # the untagged trailing "Step 2:" is scored too
     assert all(0.0 <= x <= 1.0 for s in scores for x in s)
     assert tokens[0] > tokens[1] > 0
+    assert close_last_step("Step 1: a ки\nThe answer is: 5") == "Step 1: a ки\nThe answer is: 5 ки"
+    assert close_last_step("Step 1: a ки\n") == "Step 1: a ки\n"
     records = [{"question": "Compute 3 + 2.", "candidates": [{"text": "Step 1: 3 + 2 = 5 ки"}, {"text": "no tag"}]}]
     score_records(prm, records)
-    assert [len(c["step_scores"]) for c in records[0]["candidates"]] == [1, 0]
+    assert [len(c["step_scores"]) for c in records[0]["candidates"]] == [1, 1]
     assert all(c["prm_tokens"] > 0 for c in records[0]["candidates"])
 
 

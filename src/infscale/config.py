@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from .strategies import IMPLEMENTED, STRATEGIES
+from .strategies import IMPLEMENTED, PREFIX_STRATEGIES, STRATEGIES, TREE_STRATEGIES
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
@@ -77,12 +77,16 @@ def check_references(config: dict) -> None:
         if s not in IMPLEMENTED:
             raise ConfigError(f"config key evaluate.strategies[{i}]: strategy {s!r} is not implemented yet; "
                               f"available: {', '.join(IMPLEMENTED)}")
-    if "sampling" in ev["strategies"]:
+    for strategy in ev["strategies"]:
+        if strategy == "greedy":
+            continue
+        if strategy not in config["strategies"]:
+            raise ConfigError(f"config key strategies.{strategy}: required to evaluate {strategy}")
         for slug in ev["models"]:
-            params = sampling_params_for(config, slug)
-            for field in ("temperature", "max_new_tokens", "budgets"):
+            params = strategy_params(config, slug, strategy)
+            for field in ("temperature", "budgets") + (("max_new_tokens",) if strategy == "sampling" else ()):
                 if field not in params:
-                    raise ConfigError(f"config key strategies.sampling.{field}: required for sampling")
+                    raise ConfigError(f"config key strategies.{strategy}.{field}: required for {strategy}")
     for slug, d in datasets.items():
         if d["source"] == "jsonl" and "files" not in d:
             raise ConfigError(f"config key datasets.{slug}.files: required when source is jsonl")
@@ -99,13 +103,18 @@ def strategy_params(config: dict, model: str, strategy: str) -> dict:
     return dict(config["strategies"][strategy])
 
 
-def max_budget(config: dict, model: str, strategy: str) -> int:
-    """Candidates generated per problem: sampling is generated once at its largest budget."""
-    return 1 if strategy == "greedy" else max(sampling_params_for(config, model)["budgets"])
-
-
 def budgets(config: dict, model: str, strategy: str) -> list[int]:
-    return [1] if strategy == "greedy" else sorted(set(sampling_params_for(config, model)["budgets"]))
+    """The budgets n measured: samples (sampling), width (REBASE) or expansions (MCTS); greedy is n = 1."""
+    return [1] if strategy == "greedy" else sorted(set(strategy_params(config, model, strategy)["budgets"]))
+
+
+def generation_runs(config: dict, model: str, strategy: str) -> list[tuple[int, list[int]]]:
+    """(n of the generation file, budgets it serves). Sampling is generated once at its largest budget and
+    smaller budgets take its first candidates; a tree search is run once per budget."""
+    b = budgets(config, model, strategy)
+    if strategy in PREFIX_STRATEGIES:
+        return [(max(b), b)]
+    return [(n, [n]) for n in b]
 
 
 def seeds_for(config: dict, strategy: str) -> list[int]:

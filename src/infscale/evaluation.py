@@ -23,20 +23,32 @@ def model_shape(path: str) -> ModelShape:
     return ModelShape.from_hf_config(config, non_embedding_params=non_embedding_params_of(model))
 
 
+def candidates_for(record: dict, n: int) -> list[dict]:
+    """The candidates of budget n: the first n of a sampling run; all finished paths of a tree search
+    (run at that budget, it may have fewer than n)."""
+    return record["candidates"] if "cost" in record else subsample(record["candidates"], n)
+
+
 def problem_flops(record: dict, n: int, policy: ModelShape, prm: ModelShape | None) -> FlopsCount:
-    """FLOPs one problem cost with its first n candidates. The prompt is prefilled once per question
-    (prefix caching); every generated token is decoded after it; the PRM reads each candidate whole."""
-    candidates = subsample(record["candidates"], n)
-    p = record["prompt_tokens"]
-    count = FlopsCount(policy_prefill=prefill_flops(policy, p),
-                       policy_decode=sum(decode_flops(policy, p, c["tokens"]) for c in candidates))
+    """FLOPs one problem cost at budget n. The prompt is prefilled once per question (prefix caching).
+    Sampling: each of the first n candidates is decoded after the prompt and read whole by the PRM.
+    Tree search: every generated node, dropped ones included, is decoded after its context, and every
+    PRM read during the search is counted (the record's `cost`)."""
+    count = FlopsCount(policy_prefill=prefill_flops(policy, record["prompt_tokens"]))
+    if "cost" in record:
+        count.policy_decode = sum(decode_flops(policy, ctx, gen) for ctx, gen in record["cost"]["decode"])
+        prm_tokens = record["cost"]["prm_tokens"]
+    else:
+        candidates = subsample(record["candidates"], n)
+        count.policy_decode = sum(decode_flops(policy, record["prompt_tokens"], c["tokens"]) for c in candidates)
+        prm_tokens = [c["prm_tokens"] for c in candidates if "prm_tokens" in c]
     if prm is not None:
-        count.prm = sum(scoring_flops(prm, c["prm_tokens"]) for c in candidates if "prm_tokens" in c)
+        count.prm = sum(scoring_flops(prm, t) for t in prm_tokens)
     return count
 
 
 def problem_correct(record: dict, n: int, aggregation: str, grader: str, reduction: str) -> bool:
-    candidates = subsample(record["candidates"], n)
+    candidates = candidates_for(record, n)
     answers = [c["answer"] for c in candidates]
     weights = None
     if aggregation != "majority":
@@ -47,6 +59,12 @@ def problem_correct(record: dict, n: int, aggregation: str, grader: str, reducti
         weights = [reduce_step_scores(c["step_scores"], reduction) for c in candidates]
     chosen = aggregate(answers, weights, aggregation, key=lambda a: normalize_answer(a, grader))
     return is_correct(chosen, record["reference"], grader)
+
+
+def generated_tokens(record: dict, n: int) -> int:
+    if "cost" in record:
+        return sum(gen for _, gen in record["cost"]["decode"])
+    return sum(c["tokens"] for c in subsample(record["candidates"], n))
 
 
 def subsets(records: list[dict]) -> dict[str, list[dict]]:
@@ -66,7 +84,7 @@ def metrics_rows(records: list[dict], *, dataset: str, model: str, strategy: str
     for n in budgets:
         for subset, recs in subsets(records).items():
             flops = [problem_flops(r, n, policy, prm) for r in recs]
-            tokens = sum(sum(c["tokens"] for c in subsample(r["candidates"], n)) for r in recs) / len(recs)
+            tokens = sum(generated_tokens(r, n) for r in recs) / len(recs)
             mean_flops = {k: v / len(recs) for k, v in sum(flops, FlopsCount()).as_dict().items()}
             for aggregation in aggregations:
                 accuracy = sum(problem_correct(r, n, aggregation, grader, reduction) for r in recs) / len(recs)

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from .io import atomic_dir
 from .sft import PadCollator, _ListDataset, training_arguments
-from .stepformat import STEP_TAG, check_step_tag_agreement, format_prompt
+from .stepformat import STEP_TAG, check_step_tag_agreement, close_last_step, format_prompt
 from .tokenizer import ensure_step_tag_token
 
 
@@ -139,12 +139,13 @@ class ProcessRewardModel:
     def score(self, questions: Sequence[str], solutions: Sequence[str]) -> tuple[list[list[float]], list[int]]:
         """Per-step scores of each (question, solution) and the number of tokens the PRM read for it.
 
-        Solutions longer than the PRM's context are cut from the left of the question, never the steps."""
+        Every step is scored, a trailing one without a tag too (`close_last_step`). Solutions longer than the
+        PRM's context are cut from the left of the question, never the steps."""
         import torch
 
         encoded = []
         for q, s in zip(questions, solutions):
-            ids = self.tokenizer.encode(format_prompt(q) + s, add_special_tokens=False)
+            ids = self.tokenizer.encode(format_prompt(q) + close_last_step(s), add_special_tokens=False)
             encoded.append(ids[-self.context_length :])
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))  # similar lengths per batch
         scores: list[list[float]] = [[] for _ in encoded]
@@ -166,13 +167,13 @@ class ProcessRewardModel:
 
 
 def score_records(prm: ProcessRewardModel, records: list[dict]) -> None:
-    """Add `step_scores` and `prm_tokens` to every candidate of every record, in one batched pass."""
-    pairs = [(r["question"], c["text"]) for r in records for c in r["candidates"]]
-    scores, tokens = prm.score([q for q, _ in pairs], [t for _, t in pairs])
-    it = iter(zip(scores, tokens))
-    for r in records:
-        for c in r["candidates"]:
-            c["step_scores"], c["prm_tokens"] = next(it)
+    """Add `step_scores` and `prm_tokens` to every candidate that has none, in one batched pass.
+    Tree-search candidates were scored while searching (same PRM): they are kept, not read twice."""
+    todo = [c for r in records for c in r["candidates"] if "step_scores" not in c]
+    questions = [r["question"] for r in records for c in r["candidates"] if "step_scores" not in c]
+    scores, tokens = prm.score(questions, [c["text"] for c in todo])
+    for c, s, t in zip(todo, scores, tokens):
+        c["step_scores"], c["prm_tokens"] = s, t
 
 
 def step_tag_of(model_dir: str | Path) -> str:

@@ -35,6 +35,13 @@ def split_steps(solution: str, tag: str = STEP_TAG) -> list[str]:
     return steps
 
 
+def close_last_step(text: str, tag: str = STEP_TAG) -> str:
+    """Tag a trailing step that has none (e.g. an answer line ended by end-of-text), so a PRM scores it."""
+    if text.rsplit(tag, 1)[-1].strip():
+        return text.rstrip() + " " + tag
+    return text
+
+
 def is_finished(text: str) -> bool:
     """A path is complete once it states its answer."""
     return "The answer is" in text

@@ -10,7 +10,9 @@ from .grading import extract_answer
 from .stepformat import format_prompt
 
 STRATEGIES = ("greedy", "sampling", "rebase", "mcts")
-IMPLEMENTED = ("greedy", "sampling")
+IMPLEMENTED = STRATEGIES
+PREFIX_STRATEGIES = ("greedy", "sampling")  # a smaller budget is a prefix of the candidates of a larger one
+TREE_STRATEGIES = ("rebase", "mcts")  # need the PRM while generating; one run per budget
 
 
 def sampling_params(strategy: str, params: dict, n: int, seed: int) -> SamplingParams:
@@ -22,6 +24,20 @@ def sampling_params(strategy: str, params: dict, n: int, seed: int) -> SamplingP
         return SamplingParams(n=n, temperature=float(params["temperature"]), top_p=float(params.get("top_p", 1.0)),
                               max_new_tokens=int(params["max_new_tokens"]), seed=seed)
     raise ValueError(f"unknown strategy {strategy!r}; implemented: {', '.join(IMPLEMENTED)}")
+
+
+def run_strategy(engine: Engine, prm, rows: list[dict], grader: str, strategy: str, params: dict, n: int,
+                 seed: int) -> list[dict]:
+    """Candidate records of any strategy: n is samples (sampling), width (REBASE) or expansions (MCTS)."""
+    if strategy == "rebase":
+        from .rebase import run_rebase
+
+        return run_rebase(engine, prm, rows, grader, n, params, seed)
+    if strategy == "mcts":
+        from .mcts import run_mcts
+
+        return run_mcts(engine, prm, rows, grader, n, params, seed)
+    return generate_candidates(engine, rows, grader, strategy, params, n, seed)
 
 
 def generate_candidates(engine: Engine, rows: list[dict], grader: str, strategy: str, params: dict, n: int,

@@ -1,0 +1,232 @@
+"""MCTS with a scripted engine and PRM whose outcomes are known."""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+import pytest
+
+from infscale.engines import Completion, Generation, derived_seed
+from infscale.mcts import best_child, root_children_for, run_mcts, uct
+from infscale.stepformat import STEP_TAG, format_prompt, is_finished
+
+TAG = STEP_TAG
+
+
+class ScriptedEngine:
+    """Steps from `step(question, path, depth, sibling) -> (text, tokens, finish_reason)`; `sibling` counts
+    repeats of the same prompt in one call. Prompt tokens = words of the prompt."""
+
+    def __init__(self, step):
+        self.step, self.calls = step, []
+
+    def generate(self, prompts, params):
+        self.calls.append((list(prompts), params))
+        seen, out = Counter(), []
+        for p in prompts:
+            question, path = p.split("\n", 1)
+            text, tokens, reason = self.step(question, path, path.count(TAG) + 1, seen[p])
+            seen[p] += 1
+            out.append(Generation(prompt_tokens=len(p.split()), completions=[Completion(text, tokens, reason)]))
+        return out
+
+
+class ScriptedPRM:
+    """One score per step: the number written as `r=X` in the step; tokens read = characters."""
+
+    def __init__(self):
+        self.calls = []
+
+    def score(self, questions, solutions):
+        self.calls.append(list(solutions))
+        scores = [[float(x) for x in re.findall(r"r=(\S+)", s)] for s in solutions]
+        return scores, [len(format_prompt(q) + s) for q, s in zip(questions, solutions)]
+
+
+def step(r, final=False, tokens=5, reason="stop", tag=True):
+    text = f" s{r} r={r}" + (" The answer is: 7" if final else "") + (f" {TAG}" if tag else "")
+    return text, tokens, reason
+
+
+ROWS = [{"id": "p0", "question": "What is 3 + 4?", "answer": "7", "level": 2},
+        {"id": "p1", "question": "What is 10 - 3?", "answer": "7"}]
+
+
+def run(step_fn, expansions=8, rows=ROWS, seed=0, **params):
+    engine, prm = ScriptedEngine(step_fn), ScriptedPRM()
+    return run_mcts(engine, prm, rows, "toy", expansions, params, seed), engine, prm
+
+
+def never_finishes(q, path, d, i):
+    return step(round((derived_seed(q, path, i) % 89) / 89, 3))
+
+
+def test_uct_hand_example():
+    assert uct(0.5, 2, 3, 1.0) == pytest.approx(0.5 + math.sqrt(math.log(3) / 2))
+    assert uct(0.9, 0, 3, 1.0) == math.inf
+    # parent N = 3: (Q .5, N 2) -> 1.241, (Q .4, N 1) -> 1.448: exploration picks the less visited child
+    assert best_child([(0.5, 2), (0.4, 1)], 3, 1.0) == 1
+    assert best_child([(0.5, 2), (0.4, 1)], 3, 0.0) == 0  # C = 0: the higher value
+    assert best_child([(0.9, 5), (0.1, 0), (0.8, 1)], 6, 1.0) == 1  # an unvisited child first
+    assert best_child([(0.3, 1), (0.7, 1), (0.7, 1)], 3, 1.0) == 1  # equal visits: the high value; ties: first
+
+
+def test_root_children_defaults_and_override():
+    assert [root_children_for(e) for e in (8, 32, 33, 64, 65, 128)] == [4, 4, 8, 8, 16, 16]
+    for expansions, k in ((32, 4), (64, 8), (128, 16)):
+        records, engine, _ = run(never_finishes, expansions=expansions, rows=ROWS[:1])
+        assert len(engine.calls[0][0]) == k
+        assert sum(n["parent"] is None for n in records[0]["tree"]) == k
+    records, engine, _ = run(never_finishes, expansions=3, root_children=3, rows=ROWS[:1])
+    assert sum(n["parent"] is None for n in records[0]["tree"]) == 3
+
+
+def test_expansions_are_respected_and_batched_across_problems():
+    records, engine, prm = run(never_finishes, expansions=5)
+    assert len(engine.calls) == 5 and len(prm.calls) == 5  # one engine and one PRM call per iteration
+    assert [len(p) for p, _ in engine.calls] == [8, 4, 4, 4, 4]  # 2 problems x (4 root children, then 2)
+    assert [p.seed for _, p in engine.calls] == [derived_seed(0, i) for i in range(1, 6)]
+    assert all(p.n == 1 and p.stop == (TAG,) for _, p in engine.calls)
+    for rec in records:
+        tree = rec["tree"]
+        assert len(tree) == 4 + 2 * 4
+        assert sum(n["width"] > 0 for n in tree) == 4  # + the root: 5 expansions
+        assert all(n["width"] in (0, 2) for n in tree)
+        assert rec["candidates"] == []
+        assert len(rec["cost"]["decode"]) == len(tree) and len(rec["cost"]["prm_tokens"]) == len(tree)
+        assert [g for _, g in rec["cost"]["decode"]] == [n["tokens"] for n in tree]
+
+
+def test_back_propagation_keeps_subtree_means():
+    records, _, _ = run(never_finishes, expansions=6, rows=ROWS[:1])
+    tree = records[0]["tree"]
+    kids = {n["id"]: [m for m in tree if m["parent"] == n["id"]] for n in tree}
+
+    def subtree(n):
+        return [n] + [x for k in kids[n["id"]] for x in subtree(k)]
+
+    for n in tree:
+        values = [m["reward"] for m in subtree(n)]
+        assert n["visits"] == len(values)
+        assert n["value"] == pytest.approx(sum(values) / len(values))
+
+
+def test_selection_follows_the_values_by_hand():
+    # Root children: rewards .9 .1 .1 .1. N(root) = 4, every child N = 1: UCT .9 + 1.177 wins -> expand node 0.
+    # Its children score .2 and .2: Q(0) = (.9+.2+.2)/3 = .433, N(0) = 3, N(root) = 6; UCT(0) = .433 +
+    # sqrt(ln 6 / 3) = 1.210; UCT(1) = .1 + sqrt(ln 6) = 1.439 -> expand node 1 next (exploration).
+    def fn(q, path, d, i):
+        if d == 1:
+            return step(0.9 if i == 0 else 0.1)
+        return step(0.2)
+
+    records, _, _ = run(fn, expansions=3, rows=ROWS[:1])
+    tree = records[0]["tree"]
+    assert [n["width"] for n in tree[:4]] == [2, 2, 0, 0]
+    assert [n["parent"] for n in tree[4:]] == [0, 0, 1, 1]
+    records, _, _ = run(fn, expansions=3, rows=ROWS[:1], c_puct=0.0)  # pure exploitation stays on node 0
+    assert [n["parent"] for n in records[0]["tree"][4:]] == [0, 0, 4, 4]
+
+
+def test_finished_nodes_are_terminal_candidates():
+    # Sibling 0 of every expansion finishes; finished nodes are never expanded.
+    def fn(q, path, d, i):
+        return step(0.95 if i == 0 else 0.3 + d / 100, final=(i == 0))
+
+    records, engine, prm = run(fn, expansions=6)
+    for rec in records:
+        tree = rec["tree"]
+        finished = [n for n in tree if n["finished"]]
+        assert len(rec["candidates"]) == len(finished) == 6  # one per expansion
+        assert all(n["width"] == 0 for n in finished)
+        for c, n in zip(rec["candidates"], finished):
+            assert is_finished(c["text"]) and c["answer"] == "7" and c["text"].endswith(n["text"])
+            assert c["step_scores"] == ScriptedPRM().score([rec["question"]], [c["text"]])[0][0]
+            assert c["step_scores"][-1] == n["reward"] and len(c["step_scores"]) == n["depth"]
+
+
+def test_search_stops_when_every_path_is_terminal():
+    records, engine, _ = run(lambda q, path, d, i: step(0.5, final=True), expansions=32)
+    assert len(engine.calls) == 1
+    assert [len(r["candidates"]) for r in records] == [4, 4]
+    # Truncated and tag-less steps are terminal too, unscored, with their tokens in the cost.
+    records, engine, prm = run(lambda q, path, d, i: step(0.5, tag=False, reason="length", tokens=256),
+                               expansions=32)
+    assert len(engine.calls) == 1 and prm.calls == []
+    assert records[0]["cost"] == {"decode": [[5, 256]] * 4, "prm_tokens": []}
+    assert all(n["dropped"] and n["visits"] == 0 for n in records[0]["tree"])
+
+
+def test_depth_cap_and_solution_tokens():
+    records, engine, _ = run(never_finishes, expansions=32, rows=ROWS[:1], max_depth=2)
+    tree = records[0]["tree"]
+    assert max(n["depth"] for n in tree) == 2
+    assert all(n["drop_reason"] == "depth" for n in tree if n["depth"] == 2)
+    assert len(engine.calls) == 1 + 4  # the root, then each of its 4 children once; then all is exhausted
+    records, _, _ = run(lambda q, path, d, i: step(0.5, final=(d == 3), tokens=10), expansions=32, rows=ROWS[:1],
+                        max_solution_tokens=25)
+    assert records[0]["candidates"] == []
+    assert {n["drop_reason"] for n in records[0]["tree"] if n["depth"] == 3} == {"solution_tokens"}
+
+
+def test_nan_reward_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"problem 'p0', node 1 \(depth 1\).*NaN"):
+        run(lambda q, path, d, i: step("nan" if i == 1 and "3 + 4" in q else 0.5))
+
+
+def test_deterministic_for_a_seed_and_record_format():
+    a, _, _ = run(never_finishes, expansions=7)
+    b, _, _ = run(never_finishes, expansions=7)
+    assert a == b
+    rec = a[0]
+    assert {k for k in rec} == {"id", "question", "reference", "level", "prompt_tokens", "candidates", "tree", "cost"}
+    assert rec["reference"] == "7" and rec["level"] == 2 and a[1]["level"] is None
+    assert rec["prompt_tokens"] == len(format_prompt(ROWS[0]["question"]).split())
+    with pytest.raises(ValueError, match="expansions"):
+        run(never_finishes, expansions=0)
+
+
+@pytest.fixture(scope="module")
+def tagging_policy_dir(tiny_policy_dir, tmp_path_factory):
+    """The untrained tiny policy with its step-tag logit raised to a constant 4 (p about 0.16 a token), so
+    steps end with the tag and trees grow past depth 1."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_policy_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_policy_dir)
+    tag = tok.convert_tokens_to_ids(TAG)
+    with torch.no_grad():
+        norm, head = model.gpt_neox.final_layer_norm, model.get_output_embeddings()
+        norm.weight[0], norm.bias[0] = 0.0, 1.0  # hidden unit 0 is the constant 1
+        head.weight[:, 0] = 0.0
+        head.weight[tag] = 0.0
+        head.weight[tag, 0] = 4.0
+    out = tmp_path_factory.mktemp("tagging_policy_mcts")
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def test_real_engine_same_seed_same_tree(tagging_policy_dir):
+    from infscale.engines import TransformersEngine
+
+    engine = TransformersEngine(str(tagging_policy_dir), batch_size=8)
+
+    class LengthPRM:
+        def score(self, questions, solutions):
+            return [[(len(s) % 10) / 10] * s.count(TAG) for s in solutions], [len(s) for s in solutions]
+
+    rows = [{"id": "a", "question": "Tom has 3 apples and buys 4 more.", "answer": "7"},
+            {"id": "b", "question": "Ann has 9 pens and gives away 2.", "answer": "7"}]
+    params = {"max_step_tokens": 12, "max_solution_tokens": 48, "max_depth": 4}
+    first = run_mcts(engine, LengthPRM(), rows, "toy", 6, params, seed=3)
+    again = run_mcts(engine, LengthPRM(), rows, "toy", 6, params, seed=3)
+    other = run_mcts(engine, LengthPRM(), rows, "toy", 6, params, seed=4)
+    assert first == again
+    assert [r["tree"] for r in first] != [r["tree"] for r in other]
+    for rec in first:
+        assert rec["prompt_tokens"] > 0 and len(rec["cost"]["decode"]) == len(rec["tree"])
+        assert len(rec["tree"]) <= 4 + 2 * 5
+        assert sum(n["parent"] is None for n in rec["tree"]) == 4

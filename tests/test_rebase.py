@@ -1,0 +1,343 @@
+"""REBASE and the shared allocation, with a scripted engine and PRM whose outcomes are known."""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from infscale.engines import Completion, Generation, derived_seed
+from infscale.rebase import run_rebase
+from infscale.stepformat import STEP_TAG, format_prompt, is_finished
+from infscale.treesearch import allocate
+
+TAG = STEP_TAG
+
+
+class ScriptedEngine:
+    """Steps from `step(question, path, depth, sibling) -> (text, tokens, finish_reason)`; `sibling` counts
+    repeats of the same prompt in one call. Prompt tokens = words of the prompt."""
+
+    def __init__(self, step):
+        self.step, self.calls = step, []
+
+    def generate(self, prompts, params):
+        self.calls.append((list(prompts), params))
+        seen, out = Counter(), []
+        for p in prompts:
+            question, path = p.split("\n", 1)
+            text, tokens, reason = self.step(question, path, path.count(TAG) + 1, seen[p])
+            seen[p] += 1
+            out.append(Generation(prompt_tokens=len(p.split()), completions=[Completion(text, tokens, reason)]))
+        return out
+
+
+class ScriptedPRM:
+    """One score per step: the number written as `r=X` in the step; tokens read = characters."""
+
+    def __init__(self):
+        self.calls = []
+
+    def score(self, questions, solutions):
+        self.calls.append(list(solutions))
+        scores = [[float(x) for x in re.findall(r"r=(\S+)", s)] for s in solutions]
+        return scores, [len(format_prompt(q) + s) for q, s in zip(questions, solutions)]
+
+
+def step(r, final=False, tokens=5, reason="stop", tag=True):
+    text = f" d r={r}" + (" The answer is: 7" if final else "") + (f" {TAG}" if tag else "")
+    return text, tokens, reason
+
+
+ROWS = [{"id": "p0", "question": "What is 3 + 4?", "answer": "7", "level": 1},
+        {"id": "p1", "question": "What is 10 - 3?", "answer": "7"}]
+
+
+def run(step_fn, width=4, rows=ROWS, seed=0, **params):
+    engine, prm = ScriptedEngine(step_fn), ScriptedPRM()
+    return run_rebase(engine, prm, rows, "toy", width, params, seed), engine, prm
+
+
+# ---------------------------------------------------------------- allocate
+
+
+def test_allocate_hand_examples():
+    assert allocate([0.9, 0.5, 0.1], 4, 0.1, "ceil") == [4, 0, 0]
+    # T=1: p = .472 .316 .212 -> shares 1.89 1.26 .85
+    assert allocate([0.9, 0.5, 0.1], 4, 1.0, "ceil") == [2, 2, 0]
+    assert allocate([0.9, 0.5, 0.1], 4, 1.0, "round") == [2, 1, 1]
+    assert allocate([0.1, 0.5, 0.9], 4, 1.0, "ceil") == [0, 2, 2]  # order of the input is kept
+
+
+@pytest.mark.parametrize("rule", ["ceil", "round"])
+def test_allocate_edge_cases(rule):
+    assert allocate([0.3] * 4, 8, 0.1, rule) == [2, 2, 2, 2]  # all equal: an exact even split
+    assert allocate([0.3] * 3, 3, 0.1, rule) == [1, 1, 1]
+    assert allocate([0.3] * 5, 2, 0.1, rule) == [1, 1, 0, 0, 0]  # budget < nodes: the earlier ones
+    assert allocate([0.42], 5, 0.1, rule) == [5]  # one node
+    assert allocate([0.0, 1.0], 4, 0.1, rule) == [0, 4]  # rewards 0 and 1 at T_b = 0.1
+    assert allocate([0.0, 1.0], 4, 1.0, rule)[1] >= 2
+    assert allocate([0.5, 0.9, 0.9], 4, 0.0, rule) == [0, 4, 0]  # T_b = 0: the first best takes it all
+    assert allocate([0.2, 0.7], 0, 0.1, rule) == [0, 0]
+    assert allocate([], 0, 0.1, rule) == []
+
+
+def test_allocate_rejects_bad_input():
+    with pytest.raises(ValueError, match="finite"):
+        allocate([0.5, math.nan], 4, 0.1)
+    with pytest.raises(ValueError, match="rule"):
+        allocate([0.5], 4, 0.1, "floor")
+    with pytest.raises(ValueError, match="budget"):
+        allocate([0.5], -1, 0.1)
+    with pytest.raises(ValueError, match="no node"):
+        allocate([], 3, 0.1)
+    with pytest.raises(ValueError, match="temperature"):
+        allocate([0.5], 3, -1.0)
+
+
+rewards_st = st.lists(st.floats(0, 1, allow_nan=False), min_size=1, max_size=24)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rewards_st, st.integers(0, 128), st.floats(1e-3, 10), st.sampled_from(["ceil", "round"]))
+def test_allocate_conserves_budget_and_is_monotone(rewards, budget, temperature, rule):
+    widths = allocate(rewards, budget, temperature, rule)
+    assert len(widths) == len(rewards)
+    assert all(isinstance(w, int) and w >= 0 for w in widths)
+    assert sum(widths) == budget
+    for i, ri in enumerate(rewards):
+        for j, rj in enumerate(rewards):
+            if ri > rj:
+                assert widths[i] >= widths[j], (rewards, widths)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 100), min_size=1, max_size=16), st.integers(1, 128), st.sampled_from(["ceil", "round"]))
+def test_allocate_zero_temperature_limit_gives_all_to_the_best(grid, budget, rule):
+    rewards = [g / 100 for g in grid]
+    assume(rewards.count(max(rewards)) == 1)
+    best = rewards.index(max(rewards))
+    widths = allocate(rewards, budget, 1e-6, rule)
+    assert widths[best] == budget
+
+
+# ---------------------------------------------------------------- REBASE
+
+
+def test_every_node_completes_at_depth_one():
+    records, engine, prm = run(lambda q, path, d, i: step(0.5 + i / 10, final=True))
+    assert len(engine.calls) == 1 and len(prm.calls) == 1
+    prompts, params = engine.calls[0]
+    assert prompts == [format_prompt(r["question"]) for r in ROWS for _ in range(4)]
+    assert params.n == 1 and params.stop == (TAG,) and params.max_new_tokens == 256
+    assert params.seed == derived_seed(0, 1) and params.temperature == 1.0
+    for rec, row in zip(records, ROWS):
+        assert rec["id"] == row["id"] and rec["reference"] == "7" and rec["level"] == row.get("level")
+        assert rec["prompt_tokens"] == len(format_prompt(row["question"]).split())
+        assert len(rec["candidates"]) == 4 and len(rec["tree"]) == 4
+        for k, c in enumerate(rec["candidates"]):
+            assert c["answer"] == "7" and c["finish_reason"] == "stop" and c["tokens"] == 5
+            assert c["step_scores"] == [0.5 + k / 10]
+            assert c["prm_tokens"] == len(format_prompt(row["question"]) + c["text"])
+        assert all(n["finished"] and not n["dropped"] and n["width"] == 0 for n in rec["tree"])
+
+
+def test_nothing_completes_before_the_depth_cap():
+    records, engine, _ = run(lambda q, path, d, i: step(0.5), max_depth=3)
+    assert len(engine.calls) == 3
+    assert [len(p) for p, _ in engine.calls] == [8, 8, 8]  # the budget stays 4 per problem
+    for rec in records:
+        assert rec["candidates"] == []
+        deepest = [n for n in rec["tree"] if n["depth"] == 3]
+        assert len(deepest) == 4 and all(n["dropped"] and n["drop_reason"] == "depth" for n in deepest)
+        assert all(n["reward"] == 0.5 for n in rec["tree"])  # capped nodes are still scored
+        assert len(rec["cost"]["decode"]) == 12
+
+
+def test_one_engine_call_per_depth_and_completed_nodes_leave_the_budget():
+    # Sibling 0 finishes at every depth; the others stay open. Budget 4 -> 3 -> 2 -> 1 -> 0.
+    records, engine, prm = run(lambda q, path, d, i: step(0.5, final=(i == 0)))
+    assert [len(p) for p, _ in engine.calls] == [8, 6, 4, 2]
+    assert [p.seed for _, p in engine.calls] == [derived_seed(0, d) for d in (1, 2, 3, 4)]
+    assert len(prm.calls) == 4
+    for rec in records:
+        assert [c["text"].count(TAG) for c in rec["candidates"]] == [1, 2, 3, 4]
+        assert all(is_finished(c["text"]) for c in rec["candidates"])
+
+
+def test_budget_follows_the_rewards():
+    # At depth 1 sibling 0 has reward 0.9, the others 0.1: at T_b = 0.1 all 4 children go to sibling 0.
+    def fn(q, path, d, i):
+        return step(0.9 if i == 0 else 0.1) if d == 1 else step(0.6, final=True)
+
+    records, engine, _ = run(fn)
+    tree = records[0]["tree"]
+    assert [n["width"] for n in tree if n["depth"] == 1] == [4, 0, 0, 0]
+    assert all(n["parent"] == 0 for n in tree if n["depth"] == 2)
+    assert len(records[0]["candidates"]) == 4
+    assert [c["step_scores"] for c in records[0]["candidates"]] == [[0.9, 0.6]] * 4
+    # A high balance temperature spreads the budget: Round gives 1 child each; ceil lets the best node win
+    # the rounding (1.002 -> 2) and the last gets none.
+    records, _, _ = run(fn, balance_temperature=100.0, allocation="round")
+    assert [n["width"] for n in records[0]["tree"] if n["depth"] == 1] == [1, 1, 1, 1]
+    records, _, _ = run(fn, balance_temperature=100.0)
+    assert [n["width"] for n in records[0]["tree"] if n["depth"] == 1] == [2, 1, 1, 0]
+
+
+def _mixed(q, path, d, i):
+    """Rewards vary with the path; some steps finish, some are cut at the step limit."""
+    h = derived_seed(q, path, i)
+    r = round((h % 97) / 97, 3)
+    if d >= 2 and h % 3 == 0:
+        return step(r, final=True, tokens=3 + h % 5)
+    if h % 7 == 0:
+        return step(r, tokens=9, reason="length", tag=False)
+    return step(r, tokens=3 + h % 5)
+
+
+def test_cost_and_step_scores_cover_every_node():
+    records, engine, prm = run(_mixed, width=8, max_depth=6)
+    assert sum(len(r["cost"]["decode"]) for r in records) == sum(len(p) for p, _ in engine.calls)
+    assert sum(len(r["cost"]["prm_tokens"]) for r in records) == sum(len(s) for s in prm.calls)
+    for rec in records:
+        tree = rec["tree"]
+        assert len(rec["cost"]["decode"]) == len(tree)  # one pair per generated node, dropped ones included
+        assert [g for _, g in rec["cost"]["decode"]] == [n["tokens"] for n in tree]
+        assert any(n["drop_reason"] == "length" for n in tree) and rec["candidates"]
+        by_id = {n["id"]: n for n in tree}
+        finished = [n for n in tree if n["finished"]]  # candidates come in the order of their nodes
+        assert len(finished) == len(rec["candidates"])
+        for c, leaf in zip(rec["candidates"], finished):
+            path = _path(by_id, leaf)
+            assert c["text"] == "".join(n["text"] for n in path)
+            assert c["tokens"] == sum(n["tokens"] for n in path)
+            assert c["step_scores"] == [n["reward"] for n in path]  # the rewards scored during the search
+            assert c["step_scores"] == ScriptedPRM().score([rec["question"]], [c["text"]])[0][0]
+        for n in tree:
+            assert (n["reward"] is None) == (n["drop_reason"] in ("length", "no_tag", "solution_tokens"))
+            if n["dropped"] or n["finished"]:
+                assert n["width"] == 0
+        # the context of a node: the prompt and its parent's path, as the engine counted them
+        for n, (ctx, _) in zip(tree, rec["cost"]["decode"]):
+            above = "" if n["parent"] is None else "".join(m["text"] for m in _path(by_id, by_id[n["parent"]]))
+            assert ctx == len((format_prompt(rec["question"]) + above).split())
+
+
+def _path(by_id, node):
+    out = [node]
+    while out[-1]["parent"] is not None:
+        out.append(by_id[out[-1]["parent"]])
+    return out[::-1]
+
+
+def test_truncated_nodes_keep_no_slot_and_get_no_children():
+    # At depth 1 siblings 0 and 1 hit the step limit; 2 and 3 stay open and share the whole budget of 4.
+    def fn(q, path, d, i):
+        if d == 1:
+            return step(0.5, reason="length", tag=False, tokens=256) if i < 2 else step(0.5)
+        return step(0.5, final=True)
+
+    records, engine, prm = run(fn, rows=ROWS[:1])
+    tree = records[0]["tree"]
+    assert [n["drop_reason"] for n in tree[:4]] == ["length", "length", None, None]
+    assert [n["width"] for n in tree[:4]] == [0, 0, 2, 2]
+    assert len(records[0]["candidates"]) == 4
+    assert len(prm.calls[0]) == 2  # the truncated steps are not scored
+    assert records[0]["cost"]["decode"][:2] == [[5, 256], [5, 256]]  # "What is 3 + 4?" is 5 words
+
+
+def test_ending_without_a_tag_or_answer_is_dropped():
+    records, _, _ = run(lambda q, path, d, i: step(0.5, tag=False), rows=ROWS[:1])
+    assert [n["drop_reason"] for n in records[0]["tree"]] == ["no_tag"] * 4
+    assert records[0]["candidates"] == []
+
+
+def test_max_solution_tokens_is_a_running_total():
+    # 10 tokens a step, well under max_step_tokens; the answer comes at depth 3 (30 tokens in all).
+    def fn(q, path, d, i):
+        return step(0.5, final=(d == 3), tokens=10)
+
+    records, engine, _ = run(fn, rows=ROWS[:1], max_solution_tokens=25)
+    assert records[0]["candidates"] == []
+    assert {n["drop_reason"] for n in records[0]["tree"] if n["depth"] == 3} == {"solution_tokens"}
+    assert len(engine.calls) == 3
+    records, _, _ = run(fn, rows=ROWS[:1], max_solution_tokens=30)
+    assert [c["tokens"] for c in records[0]["candidates"]] == [30] * 4
+
+
+def test_one_node_and_all_rewards_equal():
+    records, engine, _ = run(lambda q, path, d, i: step(0.5, final=(d == 3)), width=1)
+    assert [len(p) for p, _ in engine.calls] == [2, 2, 2]
+    assert [len(r["candidates"]) for r in records] == [1, 1]
+    for rule in ("ceil", "round"):
+        records, _, _ = run(lambda q, path, d, i: step(0.3, final=(d == 2)), width=4, allocation=rule)
+        assert [n["width"] for n in records[0]["tree"] if n["depth"] == 1] == [1, 1, 1, 1]
+
+
+def test_nan_reward_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"problem 'p1', node 2 \(depth 1\).*NaN"):
+        run(lambda q, path, d, i: step("nan" if (q.startswith("What is 10") and i == 2) else 0.5))
+
+
+def test_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="width"):
+        run(lambda q, path, d, i: step(0.5), width=0)
+    with pytest.raises(ValueError, match="allocation"):
+        run(lambda q, path, d, i: step(0.5), allocation="nearest")
+
+
+def test_deterministic_for_a_seed():
+    a, _, _ = run(_mixed, width=8, max_depth=6)
+    b, _, _ = run(_mixed, width=8, max_depth=6)
+    assert a == b
+
+
+@pytest.fixture(scope="module")
+def tagging_policy_dir(tiny_policy_dir, tmp_path_factory):
+    """The untrained tiny policy with its step-tag logit raised to a constant 4 (p about 0.16 a token), so
+    steps end with the tag and trees grow past depth 1."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_policy_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_policy_dir)
+    tag = tok.convert_tokens_to_ids(TAG)
+    with torch.no_grad():
+        norm, head = model.gpt_neox.final_layer_norm, model.get_output_embeddings()
+        norm.weight[0], norm.bias[0] = 0.0, 1.0  # hidden unit 0 is the constant 1
+        head.weight[:, 0] = 0.0
+        head.weight[tag] = 0.0
+        head.weight[tag, 0] = 4.0
+    out = tmp_path_factory.mktemp("tagging_policy")
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def test_real_engine_same_seed_same_tree(tagging_policy_dir):
+    from infscale.engines import TransformersEngine
+
+    engine = TransformersEngine(str(tagging_policy_dir), batch_size=8)
+
+    class LengthPRM:  # a reward that depends on the text, so allocation follows the generations
+        def score(self, questions, solutions):
+            return [[(len(s) % 10) / 10] * s.count(TAG) for s in solutions], [len(s) for s in solutions]
+
+    rows = [{"id": "a", "question": "Tom has 3 apples and buys 4 more.", "answer": "7"},
+            {"id": "b", "question": "Ann has 9 pens and gives away 2.", "answer": "7"}]
+    params = {"max_step_tokens": 12, "max_solution_tokens": 48, "max_depth": 3, "balance_temperature": 0.2}
+    first = run_rebase(engine, LengthPRM(), rows, "toy", 4, params, seed=3)
+    again = run_rebase(engine, LengthPRM(), rows, "toy", 4, params, seed=3)
+    other = run_rebase(engine, LengthPRM(), rows, "toy", 4, params, seed=4)
+    assert first == again
+    assert [r["tree"] for r in first] != [r["tree"] for r in other]
+    assert max(n["depth"] for r in first for n in r["tree"]) >= 2
+    for rec in first:
+        assert rec["prompt_tokens"] > 0 and len(rec["cost"]["decode"]) == len(rec["tree"])
+        assert all(g == n["tokens"] and 0 < g <= 12 for (_, g), n in zip(rec["cost"]["decode"], rec["tree"]))
+        for n in rec["tree"]:
+            assert n["dropped"] or n["finished"] or n["width"] >= 0
+            assert (n["reward"] is None) == (n["drop_reason"] in ("length", "no_tag", "solution_tokens"))
