@@ -33,6 +33,24 @@ def job_times(results: Path) -> dict[str, list[float]]:
     return times
 
 
+def rebase_over_sampling(results: Path) -> list[dict]:
+    """Wall time of REBASE generation over sampling's at equal n (the largest sampling budget), per model and
+    seed, from Snakemake's benchmark files (REBASE includes its PRM calls; sampling's scoring is separate)."""
+    out = []
+    for tsv in sorted((results / "benchmarks" / "generate").glob("*_sampling_n*_seed*.tsv")):
+        m = re.match(r"(.+)_sampling_n(\d+)_seed(\d+)\.tsv", tsv.name)
+        prefix, n, seed = m.group(1), m.group(2), m.group(3)
+        rebase = tsv.with_name(f"{prefix}_rebase_n{n}_seed{seed}.tsv")
+        score = results / "benchmarks" / "score" / tsv.name
+        if rebase.exists():
+            t = {k: float(pd.read_csv(f, sep="\t")["s"].iloc[0]) for k, f in
+                 (("sampling", tsv), ("rebase", rebase), ("score", score)) if f.exists()}
+            out.append({"run": f"{prefix} n={n} seed={seed}", "sampling_s": t["sampling"],
+                        "sampling_with_scoring_s": t["sampling"] + t.get("score", 0.0), "rebase_s": t["rebase"],
+                        "ratio": round(t["rebase"] / (t["sampling"] + t.get("score", 0.0)), 2)})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", default=str(ROOT / "config.yaml"))
@@ -57,12 +75,17 @@ def main() -> None:
     report = {"config": str(Path(args.config).resolve().relative_to(ROOT)), "cores": args.cores,
               "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs, Python {platform.python_version()}",
               "date": time.strftime("%Y-%m-%d %H:%M"), "wall_s": round(wall, 1), "per_rule": per_rule,
-              "greedy_accuracy": accuracy, "claims": claims}
+              "greedy_accuracy": accuracy, "rebase_over_sampling": rebase_over_sampling(results), "claims": claims}
     lines = [f"# {report['config']}: {wall / 60:.1f} min wall on {report['machine']} (--cores {args.cores})", "",
              "| rule | jobs | sum of job times (s) | longest job (s) |", "|---|---|---|---|"]
     lines += [f"| {r} | {v['jobs']} | {v['sum_s']} | {v['max_s']} |" for r, v in per_rule.items()]
-    lines += ["", "Greedy accuracy: " + ", ".join(f"{k} {v:.1%}" for k, v in accuracy.items()), "",
-              "| claim | verdict | measured |", "|---|---|---|"]
+    lines += ["", "Greedy accuracy: " + ", ".join(f"{k} {v:.1%}" for k, v in accuracy.items()), ""]
+    if report["rebase_over_sampling"]:
+        lines += ["REBASE wall time over sampling's (generation + PRM scoring) at equal n:", "",
+                  "| run | sampling + scoring (s) | REBASE (s) | ratio |", "|---|---|---|---|"]
+        lines += [f"| {r['run']} | {r['sampling_with_scoring_s']:.1f} | {r['rebase_s']:.1f} | {r['ratio']} |"
+                  for r in report["rebase_over_sampling"]] + [""]
+    lines += ["| claim | verdict | measured |", "|---|---|---|"]
     lines += [f"| {c['claim_id']} | {c['verdict']} | {c['measured']} |" for c in claims]
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)

@@ -15,6 +15,7 @@ wildcard_constraints:
     prm=SLUG,
     strategy=r"[a-z_]+",
     split=r"train|prm|test",
+    aggregation=r"majority|weighted_majority|best_of_n",
     n=r"\d+",
     seed=r"\d+",
 
@@ -60,11 +61,24 @@ def grader(dataset):
     return config["datasets"][dataset]["grader"]
 
 
+def has_levels(dataset):
+    """Problems with difficulty levels (toy, MATH) get the easy/hard comparison."""
+    d = config["datasets"][dataset]
+    return d["source"] == "toy" or d["grader"] in ("math500", "math")
+
+
 def all_targets():
+    tree = [s for s in EVAL["strategies"] if s in TREE_STRATEGIES]
     targets = []
     for d in EVAL["datasets"]:
         for m in EVAL["models"]:
             targets += figure_files(f"error_vs_flops_{d}_{m}")
+            if tree:
+                targets += [f for a in EVAL["aggregations"] for f in figure_files(f"strategies_{d}_{m}_{a}")]
+            if "rebase" in tree and "sampling" in EVAL["strategies"] and has_levels(d):
+                targets += figure_files(f"easy_hard_{d}_{m}")
         targets += figure_files(f"compute_optimal_{d}")
         targets += [f"{R}/tables/table4_{d}.csv", f"{R}/tables/table4_{d}.md"]
+        if "rebase" in tree and "sampling" in EVAL["strategies"]:
+            targets += [f"{R}/tables/table1_{d}.csv", f"{R}/tables/table1_{d}.md"]
     return targets + [f"{R}/claims.csv"]

@@ -61,3 +61,51 @@ rule claims:
         f"{R}/logs/claims.log",
     script:
         "../scripts/claims.py"
+
+
+rule figure_strategies:
+    input:
+        lambda wc: [metrics_path(wc.dataset, wc.model, s) for s in EVAL["strategies"]],
+    output:
+        png=f"{R}/figures/strategies_{{dataset}}_{{model}}_{{aggregation}}.png",
+        pdf=f"{R}/figures/strategies_{{dataset}}_{{model}}_{{aggregation}}.pdf",
+        csv=f"{R}/tables/strategies_{{dataset}}_{{model}}_{{aggregation}}.csv",
+        md=f"{R}/tables/strategies_{{dataset}}_{{model}}_{{aggregation}}.md",
+    params:
+        x=REPORT["x"],
+    log:
+        f"{R}/logs/figure_strategies/{{dataset}}_{{model}}_{{aggregation}}.log",
+    script:
+        "../scripts/figure_strategies.py"
+
+
+rule figure_easy_hard:
+    input:
+        lambda wc: [metrics_path(wc.dataset, wc.model, s) for s in ("greedy", "sampling", "rebase") if s in EVAL["strategies"]],
+    output:
+        png=f"{R}/figures/easy_hard_{{dataset}}_{{model}}.png",
+        pdf=f"{R}/figures/easy_hard_{{dataset}}_{{model}}.pdf",
+        csv=f"{R}/tables/easy_hard_{{dataset}}_{{model}}.csv",
+        md=f"{R}/tables/easy_hard_{{dataset}}_{{model}}.md",
+    params:
+        x=REPORT["x"],
+        aggregation=REPORT["compute_optimal_aggregation"],
+    log:
+        f"{R}/logs/figure_easy_hard/{{dataset}}_{{model}}.log",
+    script:
+        "../scripts/figure_easy_hard.py"
+
+
+rule table1:
+    input:
+        lambda wc: [metrics_path(wc.dataset, m, s) for m in EVAL["models"] for s in ("sampling", "rebase")],
+    output:
+        csv=f"{R}/tables/table1_{{dataset}}.csv",
+        md=f"{R}/tables/table1_{{dataset}}.md",
+    params:
+        x=REPORT["x"],
+        aggregation=REPORT["compute_optimal_aggregation"],
+    log:
+        f"{R}/logs/table1/{{dataset}}.log",
+    script:
+        "../scripts/table1.py"

@@ -1,4 +1,5 @@
 """The whole pipeline, for real: snakemake on config/ci.yaml in a temp dir, then reruns and bad configs."""
+import json
 import re
 import subprocess
 import sys
@@ -37,7 +38,11 @@ def run(tmp_path_factory):
 
 def test_every_output_is_there_and_sound(run):
     r = run / "results"
-    for name in ["error_vs_flops_toy_tiny-a", "error_vs_flops_toy_tiny-b", "compute_optimal_toy"]:
+    figures = ["error_vs_flops_toy_tiny-a", "error_vs_flops_toy_tiny-b", "compute_optimal_toy",
+               "easy_hard_toy_tiny-a", "easy_hard_toy_tiny-b"]
+    figures += [f"strategies_toy_{m}_{a}" for m in ("tiny-a", "tiny-b")
+                for a in ("majority", "weighted_majority", "best_of_n")]
+    for name in figures:
         for ext in ("png", "pdf"):
             assert (r / "figures" / f"{name}.{ext}").stat().st_size > 1000
         table = pd.read_csv(r / "tables" / f"{name}.csv")
@@ -51,15 +56,22 @@ def test_every_output_is_there_and_sound(run):
     assert set(t4[t4.strategy == "sampling"]["samples"]) == {1, 2, 4}
     assert {"majority", "weighted_majority", "best_of_n"} <= set(t4.columns)
 
-    claims = pd.read_csv(r / "claims.csv")
-    assert list(claims["claim_id"]) == [1, 2, 3, 4, 5, 6]
+    t1 = pd.read_csv(r / "tables" / "table1_toy.csv")
+    assert set(t1["strategy"]) == {"sampling", "rebase"} and set(t1["model"]) == {"tiny-a", "tiny-b"}
+
+    claims = pd.read_csv(r / "claims.csv").set_index("claim_id")
+    assert list(claims.index) == [1, 2, 3, 4, 5, 6]
     assert set(claims["verdict"]) <= {"holds", "fails", "cannot_check"}
-    assert (claims.set_index("claim_id").loc[[3, 4, 6], "verdict"] == "cannot_check").all()
+    # The run has REBASE and MCTS, so their claims are checked with numbers, not skipped.
+    for cid, word in ((3, "rebase"), (4, "mcts"), (6, "gain")):
+        assert claims.loc[cid, "verdict"] != "cannot_check" and word in claims.loc[cid, "measured"]
 
 
 def test_metrics_are_consistent(run):
     m = pd.concat(pd.read_csv(p) for p in (run / "results" / "metrics").rglob("*.csv"))
     assert set(m["model"]) == {"tiny-a", "tiny-b"} and set(m["subset"]) == {"all", "easy", "hard"}
+    assert set(m["strategy"]) == {"greedy", "sampling", "rebase", "mcts"}
+    assert set(m[m.strategy == "rebase"]["n"]) == {2, 4} and set(m[m.strategy == "mcts"]["n"]) == {4, 8}
     assert ((m["accuracy"] >= 0) & (m["accuracy"] <= 1)).all()
     assert (m["error"] == 1 - m["accuracy"]).all()
     sampling = m[(m.strategy == "sampling") & (m.subset == "all") & (m.aggregation == "majority")]
@@ -73,12 +85,15 @@ def test_metrics_are_consistent(run):
 
 def test_generations_are_traceable(run):
     gen = run / "results" / "generations" / "toy" / "tiny-a" / "sampling" / "n4" / "seed1.jsonl"
-    rows = [yaml.safe_load(line) for line in gen.read_text().splitlines()]
+    rows = [json.loads(line) for line in gen.read_text().splitlines()]
     assert len(rows) == 24 and all(len(r["candidates"]) == 4 for r in rows)
     scored = run / "results" / "scored" / "toy" / "tiny-a" / "sampling" / "n4" / "seed1.jsonl"
-    first = yaml.safe_load(scored.read_text().splitlines()[0])
+    first = json.loads(scored.read_text().splitlines()[0])
     assert all("step_scores" in c and c["prm_tokens"] > 0 for c in first["candidates"])
     assert (run / "results" / "logs" / "train_policy" / "tiny-a.log").read_text()
+    tree = json.loads((run / "results" / "scored" / "toy" / "tiny-b" / "rebase" / "n4" / "seed0.jsonl")
+                          .read_text().splitlines()[0])
+    assert tree["tree"] and sum(g for _, g in tree["cost"]["decode"]) == sum(n["tokens"] for n in tree["tree"])
 
 
 def test_complete_run_plans_nothing(run):
@@ -93,15 +108,17 @@ def test_changing_one_models_temperature_reruns_only_its_jobs(run, tmp_path):
     path = tmp_path / "changed.yaml"
     path.write_text(yaml.safe_dump(config))
     jobs = planned_jobs(snakemake(run, "-n", config=path))
-    assert jobs == {"generate": 2, "score": 2, "metrics": 1, "figure_error_vs_flops": 1,
-                    "figure_compute_optimal": 1, "table4": 1, "claims": 1, "all": 1}
+    assert jobs == {"generate": 2, "score": 2, "metrics": 1, "figure_error_vs_flops": 1, "figure_strategies": 3,
+                    "figure_easy_hard": 1, "figure_compute_optimal": 1, "table4": 1, "table1": 1, "claims": 1,
+                    "all": 1}
 
 
 def test_one_figure_target_builds_only_what_it_needs(tmp_path):
     target = "results/figures/error_vs_flops_toy_tiny-a.png"
     jobs = planned_jobs(snakemake(tmp_path, "-n", target))
-    assert jobs["train_policy"] == 1  # tiny-a only, not tiny-b
-    assert jobs["generate"] == 3 and jobs["metrics"] == 2  # greedy (1 seed) + sampling (2 seeds)
+    assert jobs["train_policy"] == 1  # tiny-a only (it also labels the PRM data), not tiny-b
+    # greedy (1 seed) + sampling (once at n=4, 2 seeds) + REBASE and MCTS (2 budgets x 2 seeds each)
+    assert jobs["generate"] == 1 + 2 + 4 + 4 and jobs["metrics"] == 4
     assert "claims" not in jobs and "table4" not in jobs
 
 

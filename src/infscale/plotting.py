@@ -165,3 +165,62 @@ def plot_compute_optimal(summary: pd.DataFrame, dataset: str, strategy: str, agg
         out[f"fit_{k}"] = v
     out.attrs["fit"] = fit.as_dict()
     return out
+
+
+STRATEGY_COLORS = {"sampling": "tab:blue", "rebase": "tab:red", "mcts": "tab:purple"}
+
+
+def _strategy_panel(ax: Axes, s: pd.DataFrame, x: str, strategies: list[str], panel: str) -> list[pd.DataFrame]:
+    """Curves of several strategies on one axis (one aggregation), greedy as a star; returns the numbers."""
+    rows = []
+    for strat in strategies:
+        d = s[s["strategy"] == strat]
+        if not d.empty:
+            _band(ax, d, x, STRATEGY_COLORS.get(strat, "tab:gray"), STRATEGY_LABELS.get(strat, strat))
+            rows.append(_plotted(d.sort_values(x), x, panel))
+    greedy = s[s["strategy"] == "greedy"]
+    if not greedy.empty:
+        ax.errorbar(greedy[x], 100 * greedy["error_mean"],
+                    yerr=[100 * (greedy["error_mean"] - greedy["error_min"]),
+                          100 * (greedy["error_max"] - greedy["error_mean"])],
+                    fmt="*", ms=11, color="black", label="Greedy", zorder=5)
+        rows.append(_plotted(greedy, x, panel))
+    ax.set(xscale="log", xlabel=x_label(x), ylabel="Error rate (%)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    return rows
+
+
+def plot_strategies(summary: pd.DataFrame, dataset: str, model: str, aggregation: str, png: PathLike,
+                    pdf: PathLike, x: str = "policy_flops", *, source: str = "") -> pd.DataFrame:
+    """Paper Fig. 4-7: sampling, REBASE and MCTS of one model under one aggregation, on one axis."""
+    s = summary[(summary["dataset"] == dataset) & (summary["model"] == model)
+                & (summary["aggregation"] == aggregation) & (summary["subset"] == "all")]
+    if s.empty:
+        raise ValueError(f"no rows for dataset={dataset!r} model={model!r} aggregation={aggregation!r}")
+    fig, (ax,) = _new_figure(1)
+    rows = _strategy_panel(ax, s, x, STRATEGY_ORDER, "all")
+    ax.set_title(AGG_LABELS.get(aggregation, aggregation), fontsize=10)
+    title = f"{dataset} / {model} (N = {int(s['params'].iloc[0]):.3g}): strategies at equal compute"
+    fig.suptitle(title, fontsize=10)
+    save_figure(fig, png, pdf, title, source)
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+def plot_easy_hard(summary: pd.DataFrame, dataset: str, model: str, aggregation: str, png: PathLike,
+                   pdf: PathLike, x: str = "policy_flops", *, strategies=("sampling", "rebase"),
+                   source: str = "") -> pd.DataFrame:
+    """Paper Fig. 8: REBASE against sampling on easy (levels 1-2) and hard (levels 3-5) problems."""
+    s = summary[(summary["dataset"] == dataset) & (summary["model"] == model)
+                & (summary["aggregation"] == aggregation)]
+    if not {"easy", "hard"} <= set(s["subset"]):
+        raise ValueError(f"{dataset!r} has no easy/hard subsets (its problems carry no difficulty level)")
+    fig, axes = _new_figure(2)
+    rows = []
+    for ax, subset in zip(axes, ("easy", "hard")):
+        rows += _strategy_panel(ax, s[s["subset"] == subset], x, list(strategies), subset)
+        ax.set_title(f"{subset} problems (levels {'1-2' if subset == 'easy' else '3-5'})", fontsize=10)
+    title = f"{dataset} / {model}: {AGG_LABELS.get(aggregation, aggregation)} by difficulty"
+    fig.suptitle(title, fontsize=10)
+    save_figure(fig, png, pdf, title, source)
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()

@@ -1,0 +1,10 @@
+from infscale.plotting import plot_strategies
+from infscale.report import load_metrics, seed_summary, write_table
+from infscale.runtime import job
+
+out, wc = snakemake.output, snakemake.wildcards
+with job(snakemake.log[0]):
+    summary = seed_summary(load_metrics(snakemake.input), x=snakemake.params.x)
+    numbers = plot_strategies(summary, wc.dataset, wc.model, wc.aggregation, out.png, out.pdf, x=snakemake.params.x,
+                              source=", ".join(snakemake.input))
+    write_table(numbers, out.csv, out.md)
