@@ -3,7 +3,9 @@ import json
 from infscale import config as cfg
 from infscale.strategies import TREE_STRATEGIES
 
-cfg.validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+_validated = cfg.canonical(cfg.validate_config(config, workflow.source_path("../schemas/config.schema.yaml")))
+config.clear()
+config.update(_validated)
 
 R = "results"
 SLUG = r"[A-Za-z0-9.-]+"

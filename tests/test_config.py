@@ -79,3 +79,10 @@ def test_per_model_sampling_override(ci_config):
     assert generation_runs(c, "tiny-a", "rebase") == [(n, [n]) for n in c["strategies"]["rebase"]["budgets"]]
     assert budgets(c, "tiny-a", "sampling") == [1, 2, 4]
     assert seeds_for(c, "greedy") == [0] and seeds_for(c, "sampling") == [0, 1]
+
+
+def test_canonical_key_order_is_stable(ci_config):
+    from infscale.config import canonical
+
+    reordered = yaml.safe_load(yaml.safe_dump(ci_config, sort_keys=True))
+    assert repr(canonical(validate_config(reordered))) == repr(canonical(validate_config(ci_config)))

@@ -273,3 +273,16 @@ def test_plot_compute_optimal(tmp_path: Path) -> None:
     fit = fit_optimal_size(expected)
     assert got["fit_a"].iloc[0] == pytest.approx(fit.a) and got["fit_a"].iloc[0] > 0
     assert {"fit_b", "fit_r2", "fit_n_points", "fit_reason"} <= set(got.columns)
+
+
+def test_claim1_ignores_the_flat_first_majority_doubling() -> None:
+    """A majority vote of 2 equals its first sample, so n=1 -> 2 gains nothing; saturation is judged
+    against the largest earlier gain."""
+    df = make_metrics(("tiny",))
+    errors = {1: 0.50, 2: 0.50, 4: 0.40, 8: 0.35, 16: 0.34}
+    mask = (df["strategy"] == "sampling") & (df["aggregation"] == "majority")
+    df.loc[mask, "error"] = df.loc[mask, "n"].map(errors)
+    df.loc[mask, "accuracy"] = 1 - df.loc[mask, "error"]
+    assert verdicts(df)[1] == "holds"
+    df.loc[mask & (df["n"] == 16), "error"] = 0.20  # the last doubling gains the most: not saturating
+    assert verdicts(df)[1] == "fails"

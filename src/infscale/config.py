@@ -51,6 +51,16 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict
     return config
 
 
+def canonical(obj):
+    """The same config with every mapping's keys sorted. Snakemake compares a job's params by their text, so
+    a config written with its keys in another order (yaml.safe_dump sorts them) must not look changed."""
+    if isinstance(obj, dict):
+        return {k: canonical(obj[k]) for k in sorted(obj)}
+    if isinstance(obj, list):
+        return [canonical(v) for v in obj]
+    return obj
+
+
 def check_references(config: dict) -> None:
     """Slugs used in one place must be defined in another; strategies must exist."""
     datasets, models = config["datasets"], config["models"]
