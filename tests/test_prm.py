@@ -2,7 +2,6 @@ import json
 
 import pytest
 
-from infscale.io import read_jsonl
 from infscale.prm import (ProcessRewardModel, check_pairing, encode_prm_example, load_prm_for_training,
                           parse_math_shepherd_labels, prm_targets, score_records, train_prm)
 from infscale.prm_data import to_math_shepherd_row

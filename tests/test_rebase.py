@@ -2,49 +2,18 @@
 from __future__ import annotations
 
 import math
-import re
-from collections import Counter
 
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from scripted import ScriptedEngine, ScriptedPRM
 
-from infscale.engines import Completion, Generation, derived_seed
+from infscale.engines import derived_seed
 from infscale.rebase import run_rebase
 from infscale.stepformat import STEP_TAG, format_prompt, is_finished
 from infscale.treesearch import allocate
 
 TAG = STEP_TAG
-
-
-class ScriptedEngine:
-    """Steps from `step(question, path, depth, sibling) -> (text, tokens, finish_reason)`; `sibling` counts
-    repeats of the same prompt in one call. Prompt tokens = words of the prompt."""
-
-    def __init__(self, step):
-        self.step, self.calls = step, []
-
-    def generate(self, prompts, params):
-        self.calls.append((list(prompts), params))
-        seen, out = Counter(), []
-        for p in prompts:
-            question, path = p.split("\n", 1)
-            text, tokens, reason = self.step(question, path, path.count(TAG) + 1, seen[p])
-            seen[p] += 1
-            out.append(Generation(prompt_tokens=len(p.split()), completions=[Completion(text, tokens, reason)]))
-        return out
-
-
-class ScriptedPRM:
-    """One score per step: the number written as `r=X` in the step; tokens read = characters."""
-
-    def __init__(self):
-        self.calls = []
-
-    def score(self, questions, solutions):
-        self.calls.append(list(solutions))
-        scores = [[float(x) for x in re.findall(r"r=(\S+)", s)] for s in solutions]
-        return scores, [len(format_prompt(q) + s) for q, s in zip(questions, solutions)]
 
 
 def step(r, final=False, tokens=5, reason="stop", tag=True):

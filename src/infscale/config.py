@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from .strategies import IMPLEMENTED, PREFIX_STRATEGIES, STRATEGIES, TREE_STRATEGIES
+from .strategies import PREFIX_STRATEGIES, STRATEGIES
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
@@ -84,9 +84,6 @@ def check_references(config: dict) -> None:
     for i, s in enumerate(ev["strategies"]):
         if s not in STRATEGIES:
             raise ConfigError(f"config key evaluate.strategies[{i}]: unknown strategy {s!r}; known: {', '.join(STRATEGIES)}")
-        if s not in IMPLEMENTED:
-            raise ConfigError(f"config key evaluate.strategies[{i}]: strategy {s!r} is not implemented yet; "
-                              f"available: {', '.join(IMPLEMENTED)}")
     for strategy in ev["strategies"]:
         if strategy == "greedy":
             continue

@@ -52,6 +52,14 @@ def _band(ax: Axes, d: pd.DataFrame, x: str, color: str, label: str, **kw: objec
     ax.fill_between(d[x], 100 * d["error_min"], 100 * d["error_max"], color=color, alpha=0.2, lw=0)
 
 
+def _greedy_star(ax: Axes, greedy: pd.DataFrame, x: str) -> None:
+    """Greedy decoding as one star, with its min-max over seeds as an error bar."""
+    ax.errorbar(greedy[x], 100 * greedy["error_mean"],
+                yerr=[100 * (greedy["error_mean"] - greedy["error_min"]),
+                      100 * (greedy["error_max"] - greedy["error_mean"])],
+                fmt="*", ms=11, color="black", label="Greedy", zorder=5)
+
+
 def _plotted(d: pd.DataFrame, x: str, panel: str) -> pd.DataFrame:
     cols = ["strategy", "aggregation", "n", "params", x, "n_seeds"]
     out = d[cols].copy()
@@ -87,10 +95,7 @@ def plot_error_vs_flops(summary: pd.DataFrame, dataset: str, model: str, png: Pa
                 _band(ax, d, x, AGG_COLORS[agg], AGG_LABELS[agg])
                 rows.append(_plotted(d.sort_values(x), x, strat))
         if not greedy.empty:
-            ax.errorbar(greedy[x], 100 * greedy["error_mean"],
-                        yerr=[100 * (greedy["error_mean"] - greedy["error_min"]),
-                              100 * (greedy["error_max"] - greedy["error_mean"])],
-                        fmt="*", ms=11, color="black", label="Greedy", zorder=5)
+            _greedy_star(ax, greedy, x)
             rows.append(_plotted(greedy, x, strat))
         ax.set_xscale("log")
         ax.set_xlabel(x_label(x))
@@ -180,10 +185,7 @@ def _strategy_panel(ax: Axes, s: pd.DataFrame, x: str, strategies: list[str], pa
             rows.append(_plotted(d.sort_values(x), x, panel))
     greedy = s[s["strategy"] == "greedy"]
     if not greedy.empty:
-        ax.errorbar(greedy[x], 100 * greedy["error_mean"],
-                    yerr=[100 * (greedy["error_mean"] - greedy["error_min"]),
-                          100 * (greedy["error_max"] - greedy["error_mean"])],
-                    fmt="*", ms=11, color="black", label="Greedy", zorder=5)
+        _greedy_star(ax, greedy, x)
         rows.append(_plotted(greedy, x, panel))
     ax.set(xscale="log", xlabel=x_label(x), ylabel="Error rate (%)")
     ax.grid(True, which="both", alpha=0.3)

@@ -10,7 +10,6 @@ from .grading import extract_answer
 from .stepformat import format_prompt
 
 STRATEGIES = ("greedy", "sampling", "rebase", "mcts")
-IMPLEMENTED = STRATEGIES
 PREFIX_STRATEGIES = ("greedy", "sampling")  # a smaller budget is a prefix of the candidates of a larger one
 TREE_STRATEGIES = ("rebase", "mcts")  # need the PRM while generating; one run per budget
 
@@ -23,7 +22,7 @@ def sampling_params(strategy: str, params: dict, n: int, seed: int) -> SamplingP
     if strategy == "sampling":
         return SamplingParams(n=n, temperature=float(params["temperature"]), top_p=float(params.get("top_p", 1.0)),
                               max_new_tokens=int(params["max_new_tokens"]), seed=seed)
-    raise ValueError(f"unknown strategy {strategy!r}; implemented: {', '.join(IMPLEMENTED)}")
+    raise ValueError(f"unknown strategy {strategy!r} for sampling parameters; known: greedy, sampling")
 
 
 def run_strategy(engine: Engine, prm, rows: list[dict], grader: str, strategy: str, params: dict, n: int,
