@@ -286,3 +286,17 @@ def test_claim1_ignores_the_flat_first_majority_doubling() -> None:
     assert verdicts(df)[1] == "holds"
     df.loc[mask & (df["n"] == 16), "error"] = 0.20  # the last doubling gains the most: not saturating
     assert verdicts(df)[1] == "fails"
+
+
+def test_strategy_and_difficulty_figures(tmp_path: Path) -> None:
+    from infscale.plotting import plot_easy_hard, plot_strategies
+
+    s = seed_summary(make_metrics(rebase=True, mcts=True, subsets=True))
+    got = plot_strategies(s, "toy", "small", "weighted_majority", tmp_path / "s.png", tmp_path / "s.pdf")
+    assert set(got["strategy"]) == {"greedy", "sampling", "rebase", "mcts"}
+    assert (tmp_path / "s.png").stat().st_size > 1000 and (tmp_path / "s.pdf").stat().st_size > 1000
+    got = plot_easy_hard(s, "toy", "small", "weighted_majority", tmp_path / "e.png", tmp_path / "e.pdf")
+    assert set(got["panel"]) == {"easy", "hard"} and "mcts" not in set(got["strategy"])
+    with pytest.raises(ValueError, match="no easy/hard subsets"):
+        plot_easy_hard(seed_summary(make_metrics(rebase=True)), "toy", "small", "majority",
+                       tmp_path / "x.png", tmp_path / "x.pdf")

@@ -70,17 +70,10 @@ class TransformersEngine:
     """Batched Hugging Face generation; deterministic for a seed and batch size."""
 
     def __init__(self, model_path: str, batch_size: int = 64, threads: int | None = None, device: str | None = None):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from .models import load_for_inference
 
-        if threads:
-            torch.set_num_threads(threads)
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(model_path).to(self.device).eval()
+        self.tokenizer, self.model, self.device = load_for_inference(model_path, "AutoModelForCausalLM", "left",
+                                                                     threads, device)
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 2048))
         self.batch_size = batch_size
 

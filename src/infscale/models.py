@@ -43,3 +43,20 @@ def resolve_model_source(source: str) -> str:
     if source.startswith((".", "/", "~")) or source.count("/") != 1:
         raise FileNotFoundError(f"model path {source!r} does not exist (and is not a hub id of the form org/name)")
     return source
+
+
+def load_for_inference(path: str, auto_class: str, padding_side: str, threads: int | None = None,
+                       device: str | None = None):
+    """(tokenizer, model in eval mode, device) of a checkpoint; `auto_class` names a transformers Auto class."""
+    import torch
+    import transformers
+
+    if threads:
+        torch.set_num_threads(threads)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    tokenizer.padding_side = padding_side
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = getattr(transformers, auto_class).from_pretrained(path).to(device).eval()
+    return tokenizer, model, device

@@ -123,16 +123,11 @@ class ProcessRewardModel:
     """Scores solutions: one probability per step tag. Reads `format_prompt(question) + solution`."""
 
     def __init__(self, path: str, batch_size: int = 64, threads: int | None = None, device: str | None = None):
-        import torch
-        from transformers import AutoModelForTokenClassification, AutoTokenizer
+        from .models import load_for_inference
 
-        if threads:
-            torch.set_num_threads(threads)
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.tokenizer.padding_side = "right"
+        self.tokenizer, self.model, self.device = load_for_inference(path, "AutoModelForTokenClassification", "right",
+                                                                     threads, device)
         self.tag_id = ensure_step_tag_token(self.tokenizer)
-        self.model = AutoModelForTokenClassification.from_pretrained(path).to(self.device).eval()
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 2048))
         self.batch_size = batch_size
 
