@@ -1,5 +1,4 @@
 # Config validation, wildcard constraints, paths and target lists shared by every rule.
-import json
 from infscale import config as cfg
 from infscale.strategies import TREE_STRATEGIES
 

@@ -9,6 +9,7 @@ from matplotlib import colormaps, colors
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from infscale.io import atomic_path
 from infscale.report import PathLike
@@ -36,6 +37,9 @@ def _new_figure(n_panels: int) -> tuple[Figure, list[Axes]]:
 
 def save_figure(fig: Figure, png: PathLike, pdf: PathLike, title: str, source: str) -> None:
     """Footnote with the source, then PNG (dpi 150) and PDF, each written atomically."""
+    for ax in fig.axes:  # log axes over less than a decade label minor ticks too, and they collide
+        if ax.get_xscale() == "log":
+            ax.xaxis.set_minor_formatter(NullFormatter())
     fig.text(0.005, 0.005, f"source: {source}" if source else "source: unspecified",
              fontsize=6, color="0.4", ha="left", va="bottom")
     for path, fmt, meta in ((png, "png", {"Title": title, "Description": source}),
