@@ -3,6 +3,7 @@ import pytest
 from infscale import toytask
 from infscale.data import training_texts
 from infscale.models import build_causal_lm
+from infscale.stepformat import STEP_TAG
 from infscale.tokenizer import train_tokenizer
 
 
@@ -26,6 +27,28 @@ def tiny_policy_dir(tmp_path_factory, tokenizer_dir):
     tok = load_tokenizer(tokenizer_dir)
     out = tmp_path_factory.mktemp("policy")
     model = build_causal_lm({"hidden_size": 32, "num_layers": 1, "num_heads": 2, "max_position_embeddings": 128}, tok, 0)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tagging_policy_dir(tiny_policy_dir, tmp_path_factory):
+    """The untrained tiny policy with its step-tag logit raised to a constant 4 (p about 0.16 a token), so
+    steps end with the tag and trees grow past depth 1."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_policy_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_policy_dir)
+    tag = tok.convert_tokens_to_ids(STEP_TAG)
+    with torch.no_grad():
+        norm, head = model.gpt_neox.final_layer_norm, model.get_output_embeddings()
+        norm.weight[0], norm.bias[0] = 0.0, 1.0  # hidden unit 0 is the constant 1
+        head.weight[:, 0] = 0.0
+        head.weight[tag] = 0.0
+        head.weight[tag, 0] = 4.0
+    out = tmp_path_factory.mktemp("tagging_policy")
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out

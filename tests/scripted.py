@@ -38,3 +38,10 @@ class ScriptedPRM:
         self.calls.append(list(solutions))
         scores = [[float(x) for x in re.findall(r"r=(\S+)", s)] for s in solutions]
         return scores, [len(format_prompt(q) + s) for q, s in zip(questions, solutions)]
+
+
+class LengthPRM:
+    """A reward that depends on the generated text (length mod 10), so allocation follows the generations."""
+
+    def score(self, questions, solutions):
+        return [[(len(s) % 10) / 10] * s.count(TAG) for s in solutions], [len(s) for s in solutions]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from scripted import ScriptedEngine, ScriptedPRM
+from scripted import LengthPRM, ScriptedEngine, ScriptedPRM
 
 from infscale.engines import derived_seed
 from infscale.mcts import best_child, root_children_for, run_mcts, uct
@@ -156,36 +156,10 @@ def test_deterministic_for_a_seed_and_record_format():
         run(never_finishes, expansions=0)
 
 
-@pytest.fixture(scope="module")
-def tagging_policy_dir(tiny_policy_dir, tmp_path_factory):
-    """The untrained tiny policy with its step-tag logit raised to a constant 4 (p about 0.16 a token), so
-    steps end with the tag and trees grow past depth 1."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(tiny_policy_dir)
-    model = AutoModelForCausalLM.from_pretrained(tiny_policy_dir)
-    tag = tok.convert_tokens_to_ids(TAG)
-    with torch.no_grad():
-        norm, head = model.gpt_neox.final_layer_norm, model.get_output_embeddings()
-        norm.weight[0], norm.bias[0] = 0.0, 1.0  # hidden unit 0 is the constant 1
-        head.weight[:, 0] = 0.0
-        head.weight[tag] = 0.0
-        head.weight[tag, 0] = 4.0
-    out = tmp_path_factory.mktemp("tagging_policy_mcts")
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
-
-
 def test_real_engine_same_seed_same_tree(tagging_policy_dir):
     from infscale.engines import TransformersEngine
 
     engine = TransformersEngine(str(tagging_policy_dir), batch_size=8)
-
-    class LengthPRM:
-        def score(self, questions, solutions):
-            return [[(len(s) % 10) / 10] * s.count(TAG) for s in solutions], [len(s) for s in solutions]
 
     rows = [{"id": "a", "question": "Tom has 3 apples and buys 4 more.", "answer": "7"},
             {"id": "b", "question": "Ann has 9 pens and gives away 2.", "answer": "7"}]
