@@ -7,12 +7,10 @@ fraction of rollouts from that step that reached the reference answer.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Sequence
 
-from .io import atomic_dir
-from .sft import PadCollator, _ListDataset, training_arguments
+from .sft import PadCollator, run_training
 from .stepformat import STEP_TAG, check_step_tag_agreement, close_last_step, format_prompt
 from .tokenizer import ensure_step_tag_token
 
@@ -101,22 +99,8 @@ def train_prm(rows: list[dict], tokenizer, model, train: dict, out_dir: str | Pa
                            f"{source}: row {i + 1}: ")
         for i, r in enumerate(rows)
     ]
-    with atomic_dir(out_dir) as tmp:
-        args = training_arguments(str(Path(tmp) / "trainer"), train, seed, threads)
-        trainer = _bce_trainer_class()(model=model, args=args, train_dataset=_ListDataset(examples),
-                                       data_collator=PadCollator(tokenizer.pad_token_id, label_pad=-100.0))
-        start = time.time()
-        result = trainer.train()
-        import shutil
-
-        shutil.rmtree(Path(tmp) / "trainer", ignore_errors=True)
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        summary = {"train_loss": result.training_loss, "steps": result.global_step, "examples": len(examples),
-                   "seconds": round(time.time() - start, 1), "label": label, "step_tag": STEP_TAG,
-                   "log": [h for h in trainer.state.log_history if "loss" in h]}
-        (Path(tmp) / "training_summary.json").write_text(json.dumps(summary, indent=1))
-    return summary
+    return run_training(_bce_trainer_class(), model, tokenizer, examples,
+                        PadCollator(tokenizer.pad_token_id, label_pad=-100.0), train, out_dir, seed, threads, label=label)
 
 
 class ProcessRewardModel:
@@ -164,10 +148,9 @@ class ProcessRewardModel:
 def score_records(prm: ProcessRewardModel, records: list[dict]) -> None:
     """Add `step_scores` and `prm_tokens` to every candidate that has none, in one batched pass.
     Tree-search candidates were scored while searching (same PRM): they are kept, not read twice."""
-    todo = [c for r in records for c in r["candidates"] if "step_scores" not in c]
-    questions = [r["question"] for r in records for c in r["candidates"] if "step_scores" not in c]
-    scores, tokens = prm.score(questions, [c["text"] for c in todo])
-    for c, s, t in zip(todo, scores, tokens):
+    todo = [(r["question"], c) for r in records for c in r["candidates"] if "step_scores" not in c]
+    scores, tokens = prm.score([q for q, _ in todo], [c["text"] for _, c in todo])
+    for (_, c), s, t in zip(todo, scores, tokens):
         c["step_scores"], c["prm_tokens"] = s, t
 
 

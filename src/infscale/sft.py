@@ -79,24 +79,32 @@ class _ListDataset:
         return self.rows[i]
 
 
+def run_training(trainer_class, model, tokenizer, examples: list[dict], collator, train: dict,
+                 out_dir: str | Path, seed: int, threads: int = 1, **summary_extra) -> dict:
+    """Train with `trainer_class` (a transformers Trainer), then save model, tokenizer and a training summary
+    (loss log, step tag, `summary_extra`) to out_dir atomically: a killed run leaves no checkpoint behind."""
+    import shutil
+
+    with atomic_dir(out_dir) as tmp:
+        args = training_arguments(str(Path(tmp) / "trainer"), train, seed, threads)
+        trainer = trainer_class(model=model, args=args, train_dataset=_ListDataset(examples), data_collator=collator)
+        start = time.time()
+        result = trainer.train()
+        summary = {"train_loss": result.training_loss, "steps": result.global_step, "examples": len(examples),
+                   "seconds": round(time.time() - start, 1), "step_tag": STEP_TAG, **summary_extra,
+                   "log": [h for h in trainer.state.log_history if "loss" in h]}
+        shutil.rmtree(Path(tmp) / "trainer", ignore_errors=True)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (Path(tmp) / "training_summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
 def train_policy(rows: list[dict], tokenizer, model, train: dict, out_dir: str | Path, seed: int, threads: int = 1) -> dict:
     """Train `model` on rows with `question` and `solution`; save model + tokenizer atomically to out_dir."""
     from transformers import Trainer
 
     max_length = int(train.get("max_length", 256))
     examples = [encode_sft_example(tokenizer, r["question"], r["solution"], max_length) for r in rows]
-    with atomic_dir(out_dir) as tmp:
-        args = training_arguments(str(Path(tmp) / "trainer"), train, seed, threads)
-        trainer = Trainer(model=model, args=args, train_dataset=_ListDataset(examples),
-                          data_collator=PadCollator(tokenizer.pad_token_id))
-        start = time.time()
-        result = trainer.train()
-        summary = {"train_loss": result.training_loss, "steps": result.global_step,
-                   "seconds": round(time.time() - start, 1), "examples": len(examples), "step_tag": STEP_TAG,
-                   "log": [h for h in trainer.state.log_history if "loss" in h]}
-        import shutil
-        shutil.rmtree(Path(tmp) / "trainer", ignore_errors=True)
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (Path(tmp) / "training_summary.json").write_text(json.dumps(summary, indent=1))
-    return summary
+    return run_training(Trainer, model, tokenizer, examples, PadCollator(tokenizer.pad_token_id), train, out_dir,
+                        seed, threads)
