@@ -25,6 +25,16 @@ EVAL = config["evaluate"]
 PRM = config["prm"]["name"]
 
 
+def job_threads(rule):
+    return lambda wc: cfg.job_resources(config, rule, wc.get("model"))["threads"]
+
+
+def job_resources(rule):
+    """Scheduler resources of `rule` (gpu, and mem_mb/runtime where configured), per model where it has one."""
+    keys = [k for k in cfg.job_resources(config, rule) if k != "threads"]
+    return {k: (lambda wc, k=k: cfg.job_resources(config, rule, wc.get("model"))[k]) for k in keys}
+
+
 def policy_dir(model):
     return f"{R}/models/policy/{model}"
 

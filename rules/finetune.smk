@@ -11,7 +11,9 @@ rule train_policy:
         arch=lambda wc: config["models"][wc.model]["arch"],
         train=lambda wc: config["models"][wc.model]["train"],
         seed=lambda wc: config["models"][wc.model]["seed"],
-    threads: config["threads"]
+    threads: job_threads("train_policy")
+    resources:
+        **job_resources("train_policy"),
     priority: 10  # the longest jobs of the default run: start them first
     log:
         f"{R}/logs/train_policy/{{model}}.log",
@@ -35,7 +37,9 @@ rule label_prm_data:
         max_new_tokens=config["prm"]["max_new_tokens"],
         seed=config["prm"]["seed"],
         engine=config["engine"],
-    threads: config["threads"]
+    threads: job_threads("label_prm_data")
+    resources:
+        **job_resources("label_prm_data"),
     log:
         f"{R}/logs/label_prm_data/{{prm}}.log",
     benchmark:
@@ -56,7 +60,9 @@ rule train_prm:
         train=config["prm"]["train"],
         label=config["prm"]["label"],
         seed=config["prm"]["seed"],
-    threads: config["threads"]
+    threads: job_threads("train_prm")
+    resources:
+        **job_resources("train_prm"),
     log:
         f"{R}/logs/train_prm/{{prm}}.log",
     benchmark:

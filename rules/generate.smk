@@ -13,7 +13,9 @@ rule generate:
         grader=lambda wc: grader(wc.dataset),
         limit=lambda wc: config["datasets"][wc.dataset].get("limit"),
         engine=config["engine"],
-    threads: config["threads"]
+    threads: job_threads("generate")
+    resources:
+        **job_resources("generate"),
     log:
         f"{R}/logs/generate/{{dataset}}_{{model}}_{{strategy}}_n{{n}}_seed{{seed}}.log",
     benchmark:
@@ -31,7 +33,9 @@ rule score:
         f"{R}/scored/{{dataset}}/{{model}}/{{strategy}}/n{{n}}/seed{{seed}}.jsonl",
     params:
         batch_size=config["engine"]["batch_size"],
-    threads: config["threads"]
+    threads: job_threads("score")
+    resources:
+        **job_resources("score"),
     log:
         f"{R}/logs/score/{{dataset}}_{{model}}_{{strategy}}_n{{n}}_seed{{seed}}.log",
     benchmark:

@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infscale.config import ConfigError, budgets, generation_runs, seeds_for, strategy_params, validate_config
+from infscale.config import (ConfigError, budgets, generation_runs, job_resources, seeds_for, strategy_params,
+                             validate_config)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,6 +52,8 @@ def _mutated(config, path, value):
     (["datasets", "toy", "source"], "hub", r"datasets.toy.source: 'hub' is not one of"),
     (["wrong_top"], 1, r"<top level>: unknown key\(s\) wrong_top"),
     (["prm", "train"], KeyError, r"prm: 'train' is a required property"),
+    (["resources"], {"genrate": {"gpu": 1}}, r"resources: 'genrate' is not one of"),
+    (["resources"], {"generate": {"gpus": 1}}, r"resources.generate: unknown key\(s\) gpus"),
 ])
 def test_bad_config_names_the_key(ci_config, path, value, message):
     with pytest.raises(ConfigError, match=message):
@@ -86,3 +89,19 @@ def test_canonical_key_order_is_stable(ci_config):
 
     reordered = yaml.safe_load(yaml.safe_dump(ci_config, sort_keys=True))
     assert repr(canonical(validate_config(reordered))) == repr(canonical(validate_config(ci_config)))
+
+
+def test_job_resources_layer_study_rule_and_model(ci_config):
+    ci_config["threads"] = 2
+    ci_config["resources"] = {"default": {"runtime": 30}, "generate": {"gpu": 1, "mem_mb": 16000}}
+    ci_config["models"]["tiny-b"]["resources"] = {"generate": {"gpu": 2, "threads": 8}, "default": {"runtime": 90}}
+    c = validate_config(ci_config)
+    assert job_resources(c, "generate", "tiny-a") == {"gpu": 1, "mem_mb": 16000, "runtime": 30, "threads": 2}
+    assert job_resources(c, "generate", "tiny-b") == {"gpu": 2, "mem_mb": 16000, "runtime": 90, "threads": 8}
+    # mem_mb is set for generate only; other rules don't ask for it, and nothing asks for a GPU unless told
+    assert job_resources(c, "train_prm") == {"gpu": 0, "runtime": 30, "threads": 2}
+
+
+def test_job_resources_without_config_ask_for_nothing(ci_config):
+    c = validate_config(ci_config)
+    assert job_resources(c, "train_policy", "tiny-a") == {"gpu": 0, "threads": 1}

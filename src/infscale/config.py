@@ -127,3 +127,25 @@ def generation_runs(config: dict, model: str, strategy: str) -> list[tuple[int, 
 def seeds_for(config: dict, strategy: str) -> list[int]:
     """Greedy decoding does not depend on the seed: one run is enough."""
     return config["seeds"][:1] if strategy == "greedy" else list(config["seeds"])
+
+
+RESOURCE_FALLBACKS = {"gpu": 0, "mem_mb": 4096, "runtime": 60}
+
+
+def job_resources(config: dict, rule: str, model: str | None = None) -> dict:
+    """What one job of `rule` asks of the scheduler: built-in fallbacks < resources.default < resources.<rule>
+    < models.<model>.resources (default, then <rule>). Always has gpu and threads; mem_mb and runtime only where
+    the config sets them for this rule somewhere (for some model), so a laptop run asks for nothing it can't know."""
+    layers = [config.get("resources", {})]
+    models = config["models"]
+    if model is not None:
+        layers.append(models[model].get("resources", {}))
+    merged = {}
+    for layer in layers:
+        merged.update(layer.get("default", {}))
+        merged.update(layer.get(rule, {}))
+    configured = {k for layer in [config.get("resources", {})] + [m.get("resources", {}) for m in models.values()]
+                  for part in ("default", rule) for k in layer.get(part, {})}
+    out = {k: merged.get(k, v) for k, v in RESOURCE_FALLBACKS.items() if k == "gpu" or k in configured}
+    out["threads"] = merged.get("threads", config["threads"])
+    return out
