@@ -13,6 +13,8 @@ rule generate:
         grader=lambda wc: grader(wc.dataset),
         limit=lambda wc: config["datasets"][wc.dataset].get("limit"),
         engine=config["engine"],
+        shard_size=config["shard_size"],
+        checkpoint=lambda wc, output: f"{output[0]}.shards",  # finished shards of a killed job; removed at the end
     threads: job_threads("generate")
     resources:
         **job_resources("generate"),

@@ -10,6 +10,14 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 
+def _fsync(path: str | Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temp path beside `path`; it replaces `path` only when the block finishes without error."""
@@ -19,6 +27,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        _fsync(tmp)  # the data is on disk before the name is: a crash can't leave a short file under `path`
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -5,8 +5,12 @@ budgets costs no generation. Tree search (REBASE, MCTS) produces candidates per 
 """
 from __future__ import annotations
 
-from .engines import Engine, SamplingParams
+from pathlib import Path
+from typing import Callable
+
+from .engines import Engine, SamplingParams, derived_seed
 from .grading import extract_answer
+from .shards import ShardReport, run_in_shards
 from .stepformat import format_prompt
 
 STRATEGIES = ("greedy", "sampling", "rebase", "mcts")
@@ -37,6 +41,28 @@ def run_strategy(engine: Engine, prm, rows: list[dict], grader: str, strategy: s
 
         return run_mcts(engine, prm, rows, grader, n, params, seed)
     return generate_candidates(engine, rows, grader, strategy, params, n, seed)
+
+
+def run_strategy_in_shards(load: Callable[[], tuple[Engine, object]], rows: list[dict], grader: str, strategy: str,
+                           params: dict, n: int, seed: int, shard_size: int, checkpoint_dir: str | Path,
+                           stamp: str) -> tuple[list[dict], ShardReport]:
+    """run_strategy over shards of `shard_size` problems, each checkpointed (shards.run_in_shards), so a killed
+    job resumes where it stopped. Shard i draws with seed derived_seed(seed, "shard", i): the records depend on
+    (seed, shard_size, batch size), not on where a run was interrupted. `load()` returns (engine, PRM or None)
+    and is called once, only if some shard is left to compute."""
+    loaded = []
+
+    def work(shard: list[dict], i: int) -> list[dict]:
+        if not loaded:
+            loaded.extend(load())
+        engine, prm = loaded
+        return run_strategy(engine, prm, shard, grader, strategy, params, n, derived_seed(seed, "shard", i))
+
+    try:
+        return run_in_shards(rows, shard_size, checkpoint_dir, stamp, work)
+    finally:
+        if loaded:
+            loaded[0].close()
 
 
 def generate_candidates(engine: Engine, rows: list[dict], grader: str, strategy: str, params: dict, n: int,

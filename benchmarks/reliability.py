@@ -1,0 +1,140 @@
+"""Kill jobs of the smallest study with SIGKILL, resume, and check the results are those of an uninterrupted run.
+
+    python benchmarks/reliability.py [--config config/ci.yaml] [--kills 6] [--shard-size 4] [--cores 2]
+
+1. An uninterrupted `snakemake` run of the config (shard_size set to --shard-size) in a fresh work dir.
+2. The same config in a second work dir, run again and again: each time a generate job has written a shard,
+   it is killed with SIGKILL. Odd kills take the job only (as the OOM killer would; Snakemake reports the
+   failure and stops), even kills the whole Snakemake process tree (a lost node; the rerun first needs
+   `snakemake --unlock`). After --kills kills the run is let finish.
+3. Every result file (JSONL, CSV, Markdown, JSON) of both dirs is compared byte for byte, and the generate
+   logs say how many shards were reused from a killed job and how many were computed.
+
+Writes benchmarks/results/reliability.{json,md}; prints the Markdown.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPARED = (".jsonl", ".csv", ".md", ".json")
+
+
+def snakemake(workdir: Path, config: Path, cores: str, *args) -> list[str]:
+    return [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
+            "--configfile", str(config), "--cores", cores, *args]
+
+
+def run_with_a_kill(cmd: list[str], workdir: Path, whole_tree: bool, timeout: float = 900) -> str:
+    """Run `cmd` until a generate job has a finished shard, then SIGKILL; 'finished' if no chance came."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + timeout
+    while proc.poll() is None and time.time() < deadline:
+        shards = list((workdir / "results" / "generations").rglob("*.shards/shard-*.jsonl"))
+        jobs = [p for p in psutil.Process(proc.pid).children(recursive=True)
+                if "generate.py" in " ".join(p.cmdline())] if shards else []
+        if jobs:
+            victims = [psutil.Process(proc.pid)] + psutil.Process(proc.pid).children(recursive=True) \
+                if whole_tree else jobs
+            for p in victims:
+                p.send_signal(signal.SIGKILL)
+            proc.wait()
+            return "killed snakemake and its jobs" if whole_tree else "killed a generate job"
+        time.sleep(0.05)
+    proc.wait()
+    return "finished"
+
+
+def shard_counts(results: Path) -> dict[str, int]:
+    """Shards reused by the jobs that finished, and shards computed by every attempt, killed ones included
+    (a job's log is appended to by each attempt)."""
+    reused = computed = 0
+    for log in (results / "logs" / "generate").glob("*.log"):
+        text = log.read_text()
+        reused += sum(int(r) for r in re.findall(r"(\d+) reused from an interrupted run", text))
+        computed += len(re.findall(r"shard \d+ computed", text))
+    return {"reused": reused, "computed": computed}
+
+
+def result_files(results: Path) -> dict[str, bytes]:
+    skip = ("logs", "benchmarks")  # timings differ from run to run by nature
+    return {str(p.relative_to(results)): p.read_bytes() for p in results.rglob("*")
+            if p.is_file() and p.suffix in COMPARED and p.relative_to(results).parts[0] not in skip}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", default=str(ROOT / "config" / "ci.yaml"))
+    ap.add_argument("--kills", type=int, default=6)
+    ap.add_argument("--shard-size", type=int, default=4)
+    ap.add_argument("--cores", default="2")
+    args = ap.parse_args()
+
+    base = Path(tempfile.mkdtemp(prefix="infscale-reliability-"))
+    config = yaml.safe_load(Path(args.config).read_text())
+    config["shard_size"] = args.shard_size
+    config_path = base / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+
+    clean, chaos = base / "uninterrupted", base / "killed"
+    start = time.time()
+    subprocess.run(snakemake(clean, config_path, args.cores), check=True, capture_output=True)
+    clean_s = time.time() - start
+
+    events, start = [], time.time()
+    for k in range(args.kills):
+        whole_tree = k % 2 == 1
+        events.append(run_with_a_kill(snakemake(chaos, config_path, args.cores), chaos, whole_tree))
+        if whole_tree:
+            subprocess.run(snakemake(chaos, config_path, args.cores, "--unlock"), check=True, capture_output=True)
+        if events[-1] == "finished":
+            break
+    final = subprocess.run(snakemake(chaos, config_path, args.cores), capture_output=True, text=True)
+    if final.returncode != 0:
+        sys.exit(f"the resumed run failed:\n{final.stderr[-3000:]}")
+    chaos_s = time.time() - start
+
+    a, b = result_files(clean / "results"), result_files(chaos / "results")
+    differ = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    counts = shard_counts(chaos / "results")
+    total_shards = shard_counts(clean / "results")["computed"]
+    report = {
+        "config": Path(args.config).name, "shard_size": args.shard_size, "cores": args.cores,
+        "kills": [e for e in events if e != "finished"], "files_compared": len(a), "files_differing": differ,
+        "identical": not differ, "shards_in_study": total_shards, "shards_reused_after_kills": counts["reused"],
+        "shards_computed": counts["computed"], "shards_redone": counts["computed"] - total_shards,
+        "uninterrupted_wall_s": round(clean_s, 1), "killed_and_resumed_wall_s": round(chaos_s, 1),
+    }
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "reliability.json").write_text(json.dumps(report, indent=1) + "\n")
+    md = "\n".join([
+        f"# Reliability: {report['config']}, shard_size {args.shard_size}, {args.cores} cores",
+        "",
+        f"- Kills: {len(report['kills'])} ({', '.join(report['kills'])})",
+        f"- Result files compared with an uninterrupted run: {report['files_compared']}; "
+        f"differing: {len(differ)} {'(identical)' if not differ else differ}",
+        f"- Shards in the study: {total_shards}; computed across all attempts: {counts['computed']} "
+        f"(redone: {report['shards_redone']}); reused after a kill: {counts['reused']}",
+        f"- Wall time: uninterrupted {report['uninterrupted_wall_s']} s; killed and resumed "
+        f"{report['killed_and_resumed_wall_s']} s (includes model reloads and the reruns of killed non-generate "
+        "jobs, which restart from scratch)",
+        "",
+    ])
+    (out / "reliability.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
