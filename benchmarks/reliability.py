@@ -3,12 +3,13 @@
     python benchmarks/reliability.py [--config config/ci.yaml] [--kills 6] [--shard-size 4] [--cores 2]
 
 1. An uninterrupted `snakemake` run of the config (shard_size set to --shard-size) in a fresh work dir.
-2. The same config in a second work dir, run again and again: each time a generate job has written a shard,
-   it is killed with SIGKILL. Odd kills take the job only (as the OOM killer would; Snakemake reports the
+2. The same config in a second work dir, run again and again: each time generate jobs have written 1-4 new
+   shards (drawn with a fixed seed), the running generate job is killed with SIGKILL. Odd kills take the job only (as the OOM killer would; Snakemake reports the
    failure and stops), even kills the whole Snakemake process tree (a lost node; the rerun first needs
    `snakemake --unlock`). After --kills kills the run is let finish.
-3. Every result file (JSONL, CSV, Markdown, JSON) of both dirs is compared byte for byte, and the generate
-   logs say how many shards were reused from a killed job and how many were computed.
+3. Every result file (JSONL, CSV, Markdown; JSON without wall-clock fields) of both dirs is compared byte for
+   byte; shards written by killed jobs are counted on disk, shards reused and computed by the jobs that
+   finished from their logs.
 
 Writes benchmarks/results/reliability.{json,md}; prints the Markdown.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
 import signal
 import subprocess
@@ -36,40 +38,52 @@ def snakemake(workdir: Path, config: Path, cores: str, *args) -> list[str]:
             "--configfile", str(config), "--cores", cores, *args]
 
 
-def run_with_a_kill(cmd: list[str], workdir: Path, whole_tree: bool, timeout: float = 900) -> str:
-    """Run `cmd` until a generate job has a finished shard, then SIGKILL; 'finished' if no chance came."""
+def shards_on_disk(workdir: Path) -> set[Path]:
+    return set((workdir / "results" / "generations").rglob("*.shards/shard-*.jsonl"))
+
+
+def run_with_a_kill(cmd: list[str], workdir: Path, whole_tree: bool, after: int, timeout: float = 1800):
+    """Run `cmd` until generate jobs have written `after` new shards, then SIGKILL; return (what happened,
+    shards written by this attempt)."""
+    before = shards_on_disk(workdir)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + timeout
     while proc.poll() is None and time.time() < deadline:
-        shards = list((workdir / "results" / "generations").rglob("*.shards/shard-*.jsonl"))
-        jobs = [p for p in psutil.Process(proc.pid).children(recursive=True)
-                if "generate.py" in " ".join(p.cmdline())] if shards else []
-        if jobs:
-            victims = [psutil.Process(proc.pid)] + psutil.Process(proc.pid).children(recursive=True) \
-                if whole_tree else jobs
-            for p in victims:
-                p.send_signal(signal.SIGKILL)
-            proc.wait()
-            return "killed snakemake and its jobs" if whole_tree else "killed a generate job"
+        if len(shards_on_disk(workdir) - before) >= after:
+            tree = [psutil.Process(proc.pid)] + psutil.Process(proc.pid).children(recursive=True)
+            jobs = [p for p in tree if "generate.py" in " ".join(p.cmdline())]
+            if jobs:
+                for p in tree if whole_tree else jobs:
+                    p.send_signal(signal.SIGKILL)
+                proc.wait()
+                what = "killed snakemake and its jobs" if whole_tree else "killed a generate job"
+                return what, len(shards_on_disk(workdir) - before)
         time.sleep(0.05)
     proc.wait()
-    return "finished"
+    return "finished", 0
 
 
 def shard_counts(results: Path) -> dict[str, int]:
-    """Shards reused by the jobs that finished, and shards computed by every attempt, killed ones included
-    (a job's log is appended to by each attempt)."""
+    """Shards reused and computed by the generate jobs that finished (a killed job's log is replaced when the
+    job is rerun, so what killed attempts computed is counted from the disk instead)."""
     reused = computed = 0
     for log in (results / "logs" / "generate").glob("*.log"):
-        text = log.read_text()
-        reused += sum(int(r) for r in re.findall(r"(\d+) reused from an interrupted run", text))
-        computed += len(re.findall(r"shard \d+ computed", text))
+        for r, c in re.findall(r"(\d+) reused from an interrupted run, (\d+) computed", log.read_text()):
+            reused, computed = reused + int(r), computed + int(c)
     return {"reused": reused, "computed": computed}
+
+
+def comparable(path: Path) -> bytes:
+    """A result file's bytes; JSON without its wall-clock fields (training summaries record seconds taken)."""
+    if path.suffix != ".json":
+        return path.read_bytes()
+    drop = lambda o: {k: drop(v) for k, v in o.items() if k != "seconds"} if isinstance(o, dict) else o
+    return json.dumps(drop(json.loads(path.read_text())), sort_keys=True).encode()
 
 
 def result_files(results: Path) -> dict[str, bytes]:
     skip = ("logs", "benchmarks")  # timings differ from run to run by nature
-    return {str(p.relative_to(results)): p.read_bytes() for p in results.rglob("*")
+    return {str(p.relative_to(results)): comparable(p) for p in results.rglob("*")
             if p.is_file() and p.suffix in COMPARED and p.relative_to(results).parts[0] not in skip}
 
 
@@ -92,13 +106,16 @@ def main() -> None:
     subprocess.run(snakemake(clean, config_path, args.cores), check=True, capture_output=True)
     clean_s = time.time() - start
 
-    events, start = [], time.time()
+    rng, events, written_by_killed, start = random.Random(0), [], 0, time.time()
     for k in range(args.kills):
         whole_tree = k % 2 == 1
-        events.append(run_with_a_kill(snakemake(chaos, config_path, args.cores), chaos, whole_tree))
+        what, written = run_with_a_kill(snakemake(chaos, config_path, args.cores), chaos, whole_tree,
+                                        after=rng.randint(1, 4))
+        events.append(what)
+        written_by_killed += written
         if whole_tree:
             subprocess.run(snakemake(chaos, config_path, args.cores, "--unlock"), check=True, capture_output=True)
-        if events[-1] == "finished":
+        if what == "finished":
             break
     final = subprocess.run(snakemake(chaos, config_path, args.cores), capture_output=True, text=True)
     if final.returncode != 0:
@@ -125,8 +142,9 @@ def main() -> None:
         f"- Kills: {len(report['kills'])} ({', '.join(report['kills'])})",
         f"- Result files compared with an uninterrupted run: {report['files_compared']}; "
         f"differing: {len(differ)} {'(identical)' if not differ else differ}",
-        f"- Shards in the study: {total_shards}; computed across all attempts: {counts['computed']} "
-        f"(redone: {report['shards_redone']}); reused after a kill: {counts['reused']}",
+        f"- Shards in the study: {total_shards}; written by jobs before they were killed: {written_by_killed}; "
+        f"reused by their reruns: {counts['reused']}; computed across all attempts: {report['shards_computed']} "
+        f"(finished shards computed twice: {report['shards_redone']}; the shard in flight at each kill is lost)",
         f"- Wall time: uninterrupted {report['uninterrupted_wall_s']} s; killed and resumed "
         f"{report['killed_and_resumed_wall_s']} s (includes model reloads and the reruns of killed non-generate "
         "jobs, which restart from scratch)",

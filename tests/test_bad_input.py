@@ -4,7 +4,6 @@ import copy
 
 import pytest
 import yaml
-
 from test_workflow import ROOT, snakemake
 
 pytestmark = pytest.mark.workflow

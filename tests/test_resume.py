@@ -8,7 +8,6 @@ import time
 import psutil
 import pytest
 import yaml
-
 from test_workflow import ROOT, SNAKEMAKE
 
 pytestmark = pytest.mark.workflow

@@ -61,7 +61,7 @@ def test_a_shard_of_other_problems_is_recomputed(tmp_path):
     calls = []
     other = [{"id": "q", "x": 5}] + ITEMS[1:]  # same fingerprint, but shard 0 now holds other problems
     records, report = run_in_shards(other, 3, tmp_path / "ck", "s", square(calls))
-    assert calls == [0] and records[0] == {"id": "q", "y": 25, "shard": 0}
+    assert calls == [0] and records[0] == {"id": "q", "y": 25, "shard": 0} and report.reused == 2
 
 
 def test_bad_shard_size(tmp_path):
@@ -98,7 +98,7 @@ def _no_space(*args, **kwargs):
 
 
 def test_disk_full_during_a_shard_keeps_finished_shards_and_no_partial_one(tmp_path, monkeypatch):
-    import infscale.shards as shards
+    from infscale import shards
 
     real = shards.write_jsonl
     written = []

@@ -10,9 +10,9 @@ import hashlib
 import json
 import logging
 import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from .io import read_jsonl, write_jsonl, write_text
 

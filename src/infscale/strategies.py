@@ -5,8 +5,8 @@ budgets costs no generation. Tree search (REBASE, MCTS) produces candidates per 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .engines import Engine, SamplingParams, derived_seed
 from .grading import extract_answer
