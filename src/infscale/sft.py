@@ -43,21 +43,41 @@ class PadCollator:
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
+def batch_layout(train: dict, world_size: int = 1) -> tuple[int, int]:
+    """(examples per device and step, gradient accumulation steps) that make up the global `batch_size`."""
+    batch = int(train["batch_size"])
+    micro = int(train.get("micro_batch_size") or max(1, batch // world_size))
+    if batch % (micro * world_size):
+        raise ValueError(f"train.batch_size {batch} is not a multiple of micro_batch_size {micro} x {world_size} "
+                         "processes")
+    return micro, batch // (micro * world_size)
+
+
 def training_arguments(out_dir: str, train: dict, seed: int, threads: int):
-    """Trainer arguments from the config's `train` block (steps, batch size, lr, ...), CPU-friendly."""
+    """Trainer arguments from the config's `train` block (steps or epochs, global batch size, lr, dtype, ...);
+    CPU-friendly, and the same under `accelerate launch` on several GPUs (WORLD_SIZE processes)."""
+    import os
+
     import torch
     from transformers import TrainingArguments
 
     torch.set_num_threads(threads)
+    micro, accumulation = batch_layout(train, int(os.environ.get("WORLD_SIZE", "1")))
+    dtype = train.get("dtype", "fp32")
+    length = {"max_steps": int(train["steps"])} if "steps" in train else {"num_train_epochs": float(train["epochs"])}
     return TrainingArguments(
         output_dir=out_dir,
-        max_steps=int(train["steps"]),
-        per_device_train_batch_size=int(train["batch_size"]),
+        **length,
+        per_device_train_batch_size=micro,
+        gradient_accumulation_steps=accumulation,
         learning_rate=float(train["lr"]),
         warmup_steps=int(train.get("warmup_steps", 0)),
         weight_decay=float(train.get("weight_decay", 0.0)),
         lr_scheduler_type=train.get("lr_scheduler", "cosine"),
-        logging_steps=max(1, int(train["steps"]) // 20),
+        logging_steps=max(1, int(train["steps"]) // 20) if "steps" in train else 10,
+        bf16=dtype == "bf16",
+        fp16=dtype == "fp16",
+        gradient_checkpointing=bool(train.get("gradient_checkpointing", False)),
         save_strategy="no",
         report_to=[],
         seed=seed,
