@@ -102,21 +102,55 @@ class _ListDataset:
 def run_training(trainer_class, model, tokenizer, examples: list[dict], collator, train: dict,
                  out_dir: str | Path, seed: int, threads: int = 1, **summary_extra) -> dict:
     """Train with `trainer_class` (a transformers Trainer), then save model, tokenizer and a training summary
-    (loss log, step tag, `summary_extra`) to out_dir atomically: a killed run leaves no checkpoint behind."""
+    (loss log, step tag, `summary_extra`) to out_dir atomically: a killed run leaves no checkpoint behind.
+    Under `accelerate launch` (WORLD_SIZE > 1, e.g. FSDP) every process trains and the Trainer gathers the
+    weights; the main process writes and renames the directory."""
+    import os
     import shutil
 
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return _run_distributed(trainer_class, model, tokenizer, examples, collator, train, Path(out_dir), seed,
+                                threads, **summary_extra)
     with atomic_dir(out_dir) as tmp:
         args = training_arguments(str(Path(tmp) / "trainer"), train, seed, threads)
         trainer = trainer_class(model=model, args=args, train_dataset=_ListDataset(examples), data_collator=collator)
-        start = time.time()
-        result = trainer.train()
-        summary = {"train_loss": result.training_loss, "steps": result.global_step, "examples": len(examples),
-                   "seconds": round(time.time() - start, 1), "step_tag": STEP_TAG, **summary_extra,
-                   "log": [h for h in trainer.state.log_history if "loss" in h]}
+        summary = _train(trainer, len(examples), summary_extra)
         shutil.rmtree(Path(tmp) / "trainer", ignore_errors=True)
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (Path(tmp) / "training_summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def _train(trainer, n_examples: int, summary_extra: dict) -> dict:
+    start = time.time()
+    result = trainer.train()
+    return {"train_loss": result.training_loss, "steps": result.global_step, "examples": n_examples,
+            "seconds": round(time.time() - start, 1), "step_tag": STEP_TAG, **summary_extra,
+            "log": [h for h in trainer.state.log_history if "loss" in h]}
+
+
+def _run_distributed(trainer_class, model, tokenizer, examples, collator, train, out_dir: Path, seed, threads,
+                     **summary_extra) -> dict:
+    """Several processes: a fixed temp directory beside out_dir that every rank agrees on; `trainer.save_model`
+    gathers sharded (FSDP) weights and writes on the main process only, which then renames into place."""
+    import os
+    import shutil
+
+    tmp = out_dir.parent / f".{out_dir.name}.distributed.tmp"
+    args = training_arguments(str(tmp / "trainer"), train, seed, threads)
+    trainer = trainer_class(model=model, args=args, train_dataset=_ListDataset(examples), data_collator=collator)
+    summary = _train(trainer, len(examples), summary_extra)
+    trainer.save_model(str(tmp))
+    trainer.accelerator.wait_for_everyone()
+    if trainer.is_world_process_zero():
+        shutil.rmtree(tmp / "trainer", ignore_errors=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "training_summary.json").write_text(json.dumps(summary, indent=1))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    trainer.accelerator.wait_for_everyone()
     return summary
 
 
