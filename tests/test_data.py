@@ -126,6 +126,9 @@ def test_math_shepherd_rows_pass_through_checked(tmp_path):
     prepare_split(ds, "train", tmp_path / "out.jsonl")
     rows = read_jsonl(tmp_path / "out.jsonl", required=("id", "input", "label", "task"))
     assert [prm_targets(r) for r in rows] == [[1.0, 1.0], [1.0, 0.0]]
+    # trained on what the PRM reads when scoring: format_prompt(question) + solution
+    assert rows[0]["input"].startswith("Tom has 2 cats and 3 dogs. How many pets?\nStep 1: 2 + 3 = 5 ки")
+    assert rows[0]["label"].startswith("Tom has 2 cats and 3 dogs. How many pets?\nStep 1: 2 + 3 = 5 +")
 
 
 def test_hub_source_uses_a_local_file_override_without_network(tmp_path, monkeypatch):

@@ -62,16 +62,26 @@ def normalise_metamath(row: dict, where: str) -> dict:
     return out
 
 
+FIRST_STEP = "Step 1:"
+
+
 def normalise_math_shepherd(row: dict, where: str) -> dict:
     """Math-Shepherd row: `input` (question, then steps each ending with the tag) and `label` (the same text
-    with + or - in place of each tag); checked here so a bad row fails at preparation, naming its line."""
+    with + or - in place of each tag); checked here so a bad row fails at preparation, naming its line. The
+    released rows put a space between question and "Step 1:"; the PRM scores `format_prompt(question) + solution`
+    (a newline), so the question is rewritten that way to train on what it will read."""
     from .prm import parse_math_shepherd_labels
 
     for field in ("input", "label"):
         if field not in row:
             raise ValueError(f"{where}: Math-Shepherd row has no {field!r} field (keys: {sorted(row)})")
     parse_math_shepherd_labels(row["input"], row["label"], where=f"{where}: ")
-    out = {"id": str(row.get("id", where)), "input": row["input"], "label": row["label"]}
+    text, label = row["input"], row["label"]
+    start = text.find(FIRST_STEP)
+    if start > 0 and label[:start] == text[:start]:  # the question as our PRM reads it: format_prompt(question)
+        prompt = format_prompt(text[:start])
+        text, label = prompt + text[start:], prompt + label[start:]
+    out = {"id": str(row.get("id", where)), "input": text, "label": label}
     if "task" in row:
         out["task"] = row["task"]
     return out
