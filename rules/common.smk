@@ -1,4 +1,6 @@
 # Config validation, wildcard constraints, paths and target lists shared by every rule.
+import re
+
 from infscale import config as cfg
 from infscale.strategies import TREE_STRATEGIES
 
@@ -33,6 +35,31 @@ def job_resources(rule):
     """Scheduler resources of `rule` (gpu, and mem_mb/runtime where configured), per model where it has one."""
     keys = [k for k in cfg.job_resources(config, rule) if k != "threads"]
     return {k: (lambda wc, k=k: cfg.job_resources(config, rule, wc.get("model"))[k]) for k in keys}
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly these slugs (nothing when empty)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
+TRAINED, FETCHED = cfg.trained_models(config), cfg.checkpoint_models(config)
+FIGURES = config["figures"]  # the named figures and tables (results/paper/<name>.*), e.g. the paper's
+PLOT_KINDS = ("grid", "compute_optimal")
+
+
+def paper_figure_files(name):
+    ext = ("png", "pdf", "csv", "md") if FIGURES[name]["kind"] in PLOT_KINDS else ("csv", "md")
+    return [f"{R}/paper/{name}.{e}" for e in ext]
+
+
+def paper_targets():
+    return [f for name in FIGURES for f in paper_figure_files(name)]
+
+
+def figure_metrics(name):
+    """The metrics files one named figure reads: its data sets x models x strategies, nothing else."""
+    f = FIGURES[name]
+    return [metrics_path(d, m, s) for d in f["datasets"] for m in f["models"] for s in f["strategies"]]
 
 
 def policy_dir(model):
@@ -92,4 +119,4 @@ def all_targets():
         targets += [f"{R}/tables/table4_{d}.csv", f"{R}/tables/table4_{d}.md"]
         if "rebase" in tree and "sampling" in EVAL["strategies"]:
             targets += [f"{R}/tables/table1_{d}.csv", f"{R}/tables/table1_{d}.md"]
-    return targets + [f"{R}/claims.csv"]
+    return targets + [f"{R}/claims.csv"] + paper_targets()

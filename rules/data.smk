@@ -2,8 +2,10 @@
 
 
 def data_inputs(wildcards):
+    """Local files only: a hub data set is read by the job itself (never at planning), unless a local file
+    overrides that split."""
     d = config["datasets"][wildcards.dataset]
-    return [d["files"][wildcards.split]] if d["source"] == "jsonl" else []
+    return [d["files"][wildcards.split]] if wildcards.split in d.get("files", {}) else []
 
 
 rule prepare_data:
@@ -19,14 +21,16 @@ rule prepare_data:
         "../scripts/prepare_data.py"
 
 
-rule train_tokenizer:
-    input:
-        f"{R}/data/{config['tokenizer']['dataset']}/train.jsonl",
-    output:
-        directory(f"{R}/models/tokenizer"),
-    params:
-        vocab_size=config["tokenizer"]["vocab_size"],
-    log:
-        f"{R}/logs/train_tokenizer.log",
-    script:
-        "../scripts/train_tokenizer.py"
+if cfg.needs_tokenizer(config):  # only models built from `arch` use the task tokenizer
+
+    rule train_tokenizer:
+        input:
+            f"{R}/data/{config['tokenizer']['dataset']}/train.jsonl",
+        output:
+            directory(f"{R}/models/tokenizer"),
+        params:
+            vocab_size=config["tokenizer"]["vocab_size"],
+        log:
+            f"{R}/logs/train_tokenizer.log",
+        script:
+            "../scripts/train_tokenizer.py"

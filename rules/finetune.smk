@@ -1,14 +1,24 @@
-# Policies (SFT, loss on the solution only) and the PRM (Math-Shepherd labels from a policy's rollouts).
+# Policies (SFT, loss on the solution only) and the PRM (Math-Shepherd labels from a policy's rollouts, released
+# Math-Shepherd rows, or a released PRM). A model is trained from `arch` or a hub base, or fetched as released.
+PRM_CFG = config["prm"]
+TOKENIZER = f"{R}/models/tokenizer"
+
+
+def uses_tokenizer(block):
+    return "arch" in block and not block.get("hub_id")
 
 
 rule train_policy:
     input:
-        tokenizer=f"{R}/models/tokenizer",
+        tokenizer=lambda wc: TOKENIZER if uses_tokenizer(config["models"][wc.model]) else [],
         data=lambda wc: f"{R}/data/{config['models'][wc.model]['sft_dataset']}/train.jsonl",
     output:
         directory(f"{R}/models/policy/{{model}}"),
+    wildcard_constraints:
+        model=one_of(TRAINED),
     params:
-        arch=lambda wc: config["models"][wc.model]["arch"],
+        arch=lambda wc: config["models"][wc.model].get("arch"),
+        base=lambda wc: config["models"][wc.model].get("hub_id"),  # a hub base, fine-tuned (paper Table 2)
         train=lambda wc: config["models"][wc.model]["train"],
         seed=lambda wc: config["models"][wc.model]["seed"],
     threads: job_threads("train_policy")
@@ -23,49 +33,95 @@ rule train_policy:
         "../scripts/train_policy.py"
 
 
-rule label_prm_data:
-    input:
-        policy=policy_dir(config["prm"]["policy"]),
-        data=f"{R}/data/{config['prm']['dataset']}/prm.jsonl",
-    output:
-        f"{R}/prm_data/{{prm}}.jsonl",
-    params:
-        grader=grader(config["prm"]["dataset"]),
-        samples=config["prm"]["samples"],
-        rollouts=config["prm"]["rollouts"],
-        temperature=config["prm"]["temperature"],
-        max_new_tokens=config["prm"]["max_new_tokens"],
-        seed=config["prm"]["seed"],
-        engine=config["engine"],
-    threads: job_threads("label_prm_data")
-    resources:
-        **job_resources("label_prm_data"),
-    log:
-        f"{R}/logs/label_prm_data/{{prm}}.log",
-    benchmark:
-        f"{R}/benchmarks/label_prm_data/{{prm}}.tsv"
-    script:
-        "../scripts/label_prm_data.py"
+if FETCHED:
+
+    rule fetch_model:
+        """A released policy used as it is (e.g. tkitsers/Llemma-metamath-7b): downloaded by the job, not the plan."""
+        output:
+            directory(f"{R}/models/policy/{{model}}"),
+        wildcard_constraints:
+            model=one_of(FETCHED),
+        params:
+            source=lambda wc: config["models"][wc.model]["checkpoint"],
+        resources:
+            **job_resources("fetch_model"),
+        log:
+            f"{R}/logs/fetch_model/{{model}}.log",
+        script:
+            "../scripts/fetch_model.py"
 
 
-rule train_prm:
-    input:
-        data=f"{R}/prm_data/{{prm}}.jsonl",
-        tokenizer=f"{R}/models/tokenizer",
-        init=policy_dir(config["prm"]["policy"]) if config["prm"]["init_from_policy"] else [],
-    output:
-        directory(f"{R}/models/prm/{{prm}}"),
-    params:
-        arch=config["prm"].get("arch"),
-        train=config["prm"]["train"],
-        label=config["prm"]["label"],
-        seed=config["prm"]["seed"],
-    threads: job_threads("train_prm")
-    resources:
-        **job_resources("train_prm"),
-    log:
-        f"{R}/logs/train_prm/{{prm}}.log",
-    benchmark:
-        f"{R}/benchmarks/train_prm/{{prm}}.tsv"
-    script:
-        "../scripts/train_prm.py"
+if PRM_CFG["source"] == "rollouts":
+
+    rule label_prm_data:
+        input:
+            policy=policy_dir(PRM_CFG["policy"]),
+            data=f"{R}/data/{PRM_CFG['dataset']}/prm.jsonl",
+        output:
+            f"{R}/prm_data/{{prm}}.jsonl",
+        params:
+            grader=grader(PRM_CFG["dataset"]),
+            samples=PRM_CFG["samples"],
+            rollouts=PRM_CFG["rollouts"],
+            temperature=PRM_CFG["temperature"],
+            max_new_tokens=PRM_CFG["max_new_tokens"],
+            seed=PRM_CFG["seed"],
+            engine=config["engine"],
+        threads: job_threads("label_prm_data")
+        resources:
+            **job_resources("label_prm_data"),
+        log:
+            f"{R}/logs/label_prm_data/{{prm}}.log",
+        benchmark:
+            f"{R}/benchmarks/label_prm_data/{{prm}}.tsv"
+        script:
+            "../scripts/label_prm_data.py"
+
+
+def prm_init():
+    """The policy checkpoint a PRM starts from (Math-Shepherd's way), unless it has a hub base or an arch."""
+    if PRM_CFG.get("hub_id") or not PRM_CFG["init_from_policy"] or "policy" not in PRM_CFG:
+        return []
+    return policy_dir(PRM_CFG["policy"])
+
+
+if PRM_CFG["source"] == "checkpoint":
+
+    rule fetch_prm:
+        """A released PRM used as it is (e.g. tkitsers/Llemma-reward-model)."""
+        output:
+            directory(f"{R}/models/prm/{{prm}}"),
+        params:
+            source=PRM_CFG["checkpoint"],
+        resources:
+            **job_resources("fetch_model"),
+        log:
+            f"{R}/logs/fetch_prm/{{prm}}.log",
+        script:
+            "../scripts/fetch_model.py"
+
+else:
+
+    rule train_prm:
+        input:
+            data=(f"{R}/prm_data/{{prm}}.jsonl" if PRM_CFG["source"] == "rollouts"
+                  else f"{R}/data/{PRM_CFG['dataset']}/train.jsonl"),
+            tokenizer=TOKENIZER if not prm_init() and uses_tokenizer(PRM_CFG) else [],
+            init=prm_init(),
+        output:
+            directory(f"{R}/models/prm/{{prm}}"),
+        params:
+            arch=PRM_CFG.get("arch"),
+            base=PRM_CFG.get("hub_id"),
+            train=PRM_CFG["train"],
+            label=PRM_CFG["label"],
+            seed=PRM_CFG["seed"],
+        threads: job_threads("train_prm")
+        resources:
+            **job_resources("train_prm"),
+        log:
+            f"{R}/logs/train_prm/{{prm}}.log",
+        benchmark:
+            f"{R}/benchmarks/train_prm/{{prm}}.tsv"
+        script:
+            "../scripts/train_prm.py"

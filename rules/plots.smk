@@ -109,3 +109,54 @@ rule table1:
         f"{R}/logs/table1/{{dataset}}.log",
     script:
         "../scripts/table1.py"
+
+
+# Named figures and tables (`figures:` in the config, e.g. the paper's): results/paper/<name>.*, each reading only
+# the metrics of its own data sets, models and strategies.
+PAPER_PLOTS = [n for n, f in FIGURES.items() if f["kind"] in PLOT_KINDS]
+PAPER_TABLES = [n for n, f in FIGURES.items() if f["kind"] not in PLOT_KINDS]
+
+if PAPER_PLOTS:
+
+    rule paper_figure:
+        input:
+            lambda wc: figure_metrics(wc.figure),
+        output:
+            png=f"{R}/paper/{{figure}}.png",
+            pdf=f"{R}/paper/{{figure}}.pdf",
+            csv=f"{R}/paper/{{figure}}.csv",
+            md=f"{R}/paper/{{figure}}.md",
+        wildcard_constraints:
+            figure=one_of(PAPER_PLOTS),
+        params:
+            spec=lambda wc: FIGURES[wc.figure],
+            x=REPORT["x"],
+        log:
+            f"{R}/logs/paper_figure/{{figure}}.log",
+        script:
+            "../scripts/paper_figure.py"
+
+
+if PAPER_TABLES:
+
+    rule paper_table:
+        input:
+            lambda wc: figure_metrics(wc.figure),
+        output:
+            csv=f"{R}/paper/{{figure}}.csv",
+            md=f"{R}/paper/{{figure}}.md",
+        wildcard_constraints:
+            figure=one_of(PAPER_TABLES),
+        params:
+            spec=lambda wc: FIGURES[wc.figure],
+            x=REPORT["x"],
+        log:
+            f"{R}/logs/paper_table/{{figure}}.log",
+        script:
+            "../scripts/paper_figure.py"
+
+
+rule paper:
+    """Every named figure and table (`snakemake paper`): for the paper's config, the paper's figures and tables."""
+    input:
+        paper_targets(),

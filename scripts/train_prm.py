@@ -1,11 +1,9 @@
-from infscale.io import read_jsonl
-from infscale.prm import load_prm_for_training, train_prm
+from infscale.launch import train
 from infscale.runtime import job
-from infscale.tokenizer import load_tokenizer
 
 p, inp = snakemake.params, snakemake.input
+spec = {"kind": "prm", "data": inp.data, "tokenizer": inp.tokenizer or None, "init": inp.init or None,
+        "arch": p.arch, "base": p.base, "train": p.train, "seed": p.seed, "label": p.label,
+        "out": snakemake.output[0], "threads": snakemake.threads}
 with job(snakemake.log[0], snakemake.threads):
-    tokenizer = load_tokenizer(inp.tokenizer)
-    rows = read_jsonl(inp.data, required=("input", "label"))
-    model = load_prm_for_training(inp.init or None, p.arch, tokenizer, p.seed)
-    print(train_prm(rows, tokenizer, model, p.train, snakemake.output[0], p.seed, snakemake.threads, p.label, inp.data))
+    print(train(spec, gpus=snakemake.resources.gpu))  # several GPUs: accelerate launch with FSDP

@@ -49,9 +49,9 @@ def _mutated(config, path, value):
     (["prm", "policy"], "gpt2", r"prm.policy: unknown model slug 'gpt2'"),
     (["tokenizer", "dataset"], "gsm8k", r"tokenizer.dataset: unknown dataset slug 'gsm8k'"),
     (["seeds"], [0, -1], r"seeds.1: -1 is less than the minimum"),
-    (["datasets", "toy", "source"], "hub", r"datasets.toy.source: 'hub' is not one of"),
+    (["datasets", "toy", "source"], "web", r"datasets.toy.source: 'web' is not one of"),
     (["wrong_top"], 1, r"<top level>: unknown key\(s\) wrong_top"),
-    (["prm", "train"], KeyError, r"prm: 'train' is a required property"),
+    (["prm", "train"], KeyError, r"prm.train: required when prm.source is rollouts"),
     (["resources"], {"genrate": {"gpu": 1}}, r"resources: 'genrate' is not one of"),
     (["resources"], {"generate": {"gpus": 1}}, r"resources.generate: unknown key\(s\) gpus"),
 ])

@@ -93,3 +93,24 @@ def test_prm_from_scratch_needs_arch(tokenizer_dir):
     tok = load_tokenizer(tokenizer_dir)
     model = load_prm_for_training(None, {"hidden_size": 16, "num_layers": 1, "num_heads": 2}, tok, seed=0)
     assert model.config.num_labels == 1
+
+
+def test_released_causal_lm_prm_scores_plus_against_minus_at_each_tag(tiny_policy_dir):
+    """A causal-LM checkpoint is read the Math-Shepherd way: P(+) / (P(+) + P(-)) from the logits at each tag."""
+    import torch
+
+    from infscale.prm import ProcessRewardModel, is_causal_lm_prm
+    from infscale.stepformat import format_prompt
+
+    assert is_causal_lm_prm(tiny_policy_dir)
+    prm = ProcessRewardModel(str(tiny_policy_dir), batch_size=2)
+    assert prm.plus_minus
+    question, solution = "Compute 5 + 3.", "Step 1: 5 + 3 = 8 ки\nThe answer is: 8"  # last step untagged
+    scores, tokens = prm.score([question], [solution])
+    assert len(scores[0]) == 2 and all(0 < x < 1 for x in scores[0])
+    ids = prm.tokenizer.encode(format_prompt(question) + solution + " ки", add_special_tokens=False)
+    with torch.no_grad():
+        logits = prm.model(input_ids=torch.tensor([ids])).logits[0]
+    at_tags = [i for i, t in enumerate(ids) if t == prm.tag_id]
+    expected = torch.softmax(logits[at_tags][:, prm.label_ids], dim=-1)[:, 0].tolist()
+    assert scores[0] == pytest.approx(expected, abs=1e-5) and tokens == [len(ids)]

@@ -1,1 +1,7 @@
-"""infscale: a reproducible pipeline for compute-optimal inference (Wu et al. 2024)."""
+"""infscale: a reproducible pipeline for compute-optimal inference (Wu et al. 2024).
+
+Public grading API: `extract_answer(text, dataset)` and `is_correct(prediction, reference, dataset)` (dataset:
+gsm8k, math500, math, toy, or the kinds numeric / latex); `infscale-grade` grades a JSONL file of predictions."""
+from .grading import extract_answer, is_correct
+
+__all__ = ["extract_answer", "is_correct"]

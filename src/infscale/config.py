@@ -69,13 +69,25 @@ def check_references(config: dict) -> None:
         if slug not in known:
             raise ConfigError(f"config key {key}: unknown {kind} slug {slug!r}; defined: {', '.join(known)}")
 
-    need("dataset", datasets, config["tokenizer"]["dataset"], "tokenizer.dataset")
     for slug, m in models.items():
+        kind = model_kind(config, slug)  # raises unless exactly one of arch, hub_id, checkpoint
+        if kind == "checkpoint":
+            extra = [k for k in ("train", "sft_dataset", "arch") if k in m]
+            if extra:
+                raise ConfigError(f"config key models.{slug}.{extra[0]}: a checkpoint model is used as it is "
+                                  "(no training); drop the key or fine-tune a base with hub_id")
+            continue
+        for key in ("train", "sft_dataset"):
+            if key not in m:
+                raise ConfigError(f"config key models.{slug}.{key}: required for a model trained from "
+                                  f"{'arch' if kind == 'arch' else 'hub_id'}")
+        check_train(m["train"], f"models.{slug}.train")
         need("dataset", datasets, m["sft_dataset"], f"models.{slug}.sft_dataset")
-    need("model", models, config["prm"]["policy"], "prm.policy")
-    need("dataset", datasets, config["prm"]["dataset"], "prm.dataset")
-    if not config["prm"]["init_from_policy"] and "arch" not in config["prm"]:
-        raise ConfigError("config key prm.arch: required when prm.init_from_policy is false")
+    check_prm(config, need)
+    if needs_tokenizer(config):
+        if "tokenizer" not in config:
+            raise ConfigError("config key tokenizer: required when a model or the PRM is built from `arch`")
+        need("dataset", datasets, config["tokenizer"]["dataset"], "tokenizer.dataset")
     ev = config["evaluate"]
     for i, d in enumerate(ev["datasets"]):
         need("dataset", datasets, d, f"evaluate.datasets[{i}]")
@@ -97,6 +109,97 @@ def check_references(config: dict) -> None:
     for slug, d in datasets.items():
         if d["source"] == "jsonl" and "files" not in d:
             raise ConfigError(f"config key datasets.{slug}.files: required when source is jsonl")
+        if d["source"] == "hub" and "hub" not in d:
+            raise ConfigError(f"config key datasets.{slug}.hub: required when source is hub")
+        if "types" in d and d["format"] != "metamath":
+            raise ConfigError(f"config key datasets.{slug}.types: only for format metamath")
+    check_figures(config, need)
+
+
+MODEL_KINDS = ("arch", "hub_id", "checkpoint")
+
+
+def model_kind(config: dict, slug: str) -> str:
+    """How a policy comes to be: "arch" (trained from scratch), "hub_id" (a base fine-tuned) or "checkpoint"."""
+    m = config["models"][slug]
+    given = [k for k in MODEL_KINDS if k in m]
+    if len(given) != 1:
+        raise ConfigError(f"config key models.{slug}: give exactly one of {', '.join(MODEL_KINDS)} "
+                          f"(found {', '.join(given) or 'none'})")
+    return given[0]
+
+
+def trained_models(config: dict) -> list[str]:
+    """Policies this study trains (from arch or a hub base)."""
+    return [s for s in config["models"] if model_kind(config, s) != "checkpoint"]
+
+
+def checkpoint_models(config: dict) -> list[str]:
+    """Policies used as released (fetched, not trained)."""
+    return [s for s in config["models"] if model_kind(config, s) == "checkpoint"]
+
+
+def needs_tokenizer(config: dict) -> bool:
+    """The task tokenizer is trained only for models (or a PRM) built from scratch."""
+    prm = config["prm"]
+    prm_from_arch = prm["source"] != "checkpoint" and "arch" in prm and not prm.get("hub_id") and not (
+        prm["init_from_policy"] and prm.get("policy"))
+    return prm_from_arch or any(model_kind(config, s) == "arch" for s in config["models"])
+
+
+def check_train(train: dict, key: str) -> None:
+    if ("steps" in train) == ("epochs" in train):
+        raise ConfigError(f"config key {key}: give exactly one of steps, epochs")
+    micro = train.get("micro_batch_size")
+    if micro and train["batch_size"] % micro:
+        raise ConfigError(f"config key {key}.micro_batch_size: {micro} does not divide batch_size {train['batch_size']}")
+
+
+def check_prm(config: dict, need) -> None:
+    """Each PRM source names what it needs (see the schema's prm description)."""
+    prm, datasets = config["prm"], config["datasets"]
+    source = prm["source"]
+    required = {"rollouts": ("policy", "dataset", "train"), "dataset": ("dataset", "train"),
+                "checkpoint": ("checkpoint",)}[source]
+    for key in required:
+        if key not in prm:
+            raise ConfigError(f"config key prm.{key}: required when prm.source is {source}")
+    if source == "checkpoint":
+        return
+    check_train(prm["train"], "prm.train")
+    need("dataset", datasets, prm["dataset"], "prm.dataset")
+    if "policy" in prm:
+        need("model", config["models"], prm["policy"], "prm.policy")
+    fmt = datasets[prm["dataset"]]["format"]
+    if source == "dataset" and fmt != "math_shepherd":
+        raise ConfigError(f"config key prm.dataset: source dataset needs Math-Shepherd rows (datasets."
+                          f"{prm['dataset']}.format: math_shepherd), found format {fmt}")
+    if source == "rollouts" and fmt == "math_shepherd":
+        raise ConfigError(f"config key prm.dataset: rollouts need problems with answers, {prm['dataset']!r} "
+                          "holds Math-Shepherd rows (use prm.source: dataset)")
+    if source == "dataset" and not (prm.get("hub_id") or prm.get("arch") or (prm["init_from_policy"] and "policy" in prm)):
+        raise ConfigError("config key prm.hub_id: source dataset needs a base: hub_id, arch, or policy with "
+                          "init_from_policy")
+    if not prm.get("hub_id") and not prm["init_from_policy"] and "arch" not in prm:
+        raise ConfigError("config key prm.arch: required when prm.init_from_policy is false")
+
+
+def check_figures(config: dict, need) -> None:
+    for name, f in config.get("figures", {}).items():
+        key = f"figures.{name}"
+        for i, d in enumerate(f["datasets"]):
+            need("dataset", config["datasets"], d, f"{key}.datasets[{i}]")
+        for i, m in enumerate(f["models"]):
+            need("model", config["models"], m, f"{key}.models[{i}]")
+        for i, s in enumerate(f["strategies"]):
+            if s not in STRATEGIES:
+                raise ConfigError(f"config key {key}.strategies[{i}]: unknown strategy {s!r}")
+            if s != "greedy" and s not in config["strategies"]:
+                raise ConfigError(f"config key strategies.{s}: required by figure {name}")
+        if f["kind"] in ("compute_optimal", "fit") and len(f["datasets"]) != 1:
+            raise ConfigError(f"config key {key}.datasets: a {f['kind']} figure has exactly one data set")
+        if f["kind"] in ("compute_optimal", "fit") and "sampling" not in f["strategies"]:
+            raise ConfigError(f"config key {key}.strategies: a {f['kind']} figure needs sampling")
 
 
 def sampling_params_for(config: dict, model: str) -> dict:

@@ -1,11 +1,12 @@
 """Data sets: the generated toy task, local JSONL files, and (with network) the hub originals."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .grading import reference_answer
 from .io import read_jsonl, write_jsonl
-from .stepformat import format_prompt
+from .stepformat import STEP_TAG, format_prompt, format_solution
 from .toytask import make_splits
 
 # Field names of the known sources, mapped to ours (question, answer, solution, level).
@@ -31,6 +32,89 @@ def normalise_row(row: dict, grader: str, where: str) -> dict:
     return out
 
 
+_ANSWER_LINE = re.compile(r"\n?\s*The answer is:?\s*", re.IGNORECASE)
+
+
+def metamath_solution(response: str, where: str = "") -> tuple[list[str], str]:
+    """A MetaMathQA response as (steps, answer): one step per non-empty line before the final
+    "The answer is: X" (the paper converts MetaMath to the step format; its code is not released)."""
+    parts = _ANSWER_LINE.split(response)
+    if len(parts) < 2 or not parts[-1].strip():
+        raise ValueError(f"{where}: MetaMath response has no final 'The answer is: X'")
+    answer = parts[-1].strip().splitlines()[0].strip()
+    body = "\n".join(parts[:-1]).replace(STEP_TAG, " ")
+    steps = [line.strip() for line in body.splitlines() if line.strip()]
+    if not steps:
+        raise ValueError(f"{where}: MetaMath response has no reasoning before its answer")
+    return steps, answer
+
+
+def normalise_metamath(row: dict, where: str) -> dict:
+    """MetaMathQA row (query, response, type, original_question) -> id, question, answer, solution, type."""
+    for field in ("query", "response"):
+        if field not in row:
+            raise ValueError(f"{where}: MetaMath row has no {field!r} field (keys: {sorted(row)})")
+    steps, answer = metamath_solution(row["response"], where)
+    out = {"id": str(row.get("id", where)), "question": row["query"].strip(), "answer": answer,
+           "solution": format_solution(steps, answer)}
+    if "type" in row:
+        out["type"] = row["type"]
+    return out
+
+
+FIRST_STEP = "Step 1:"
+
+
+def normalise_math_shepherd(row: dict, where: str) -> dict:
+    """Math-Shepherd row: `input` (question, then steps each ending with the tag) and `label` (the same text
+    with + or - in place of each tag); checked here so a bad row fails at preparation, naming its line. The
+    released rows put a space between question and "Step 1:"; the PRM scores `format_prompt(question) + solution`
+    (a newline), so the question is rewritten that way to train on what it will read."""
+    from .prm import parse_math_shepherd_labels
+
+    for field in ("input", "label"):
+        if field not in row:
+            raise ValueError(f"{where}: Math-Shepherd row has no {field!r} field (keys: {sorted(row)})")
+    parse_math_shepherd_labels(row["input"], row["label"], where=f"{where}: ")
+    text, label = row["input"], row["label"]
+    start = text.find(FIRST_STEP)
+    if start > 0 and label[:start] == text[:start]:  # the question as our PRM reads it: format_prompt(question)
+        prompt = format_prompt(text[:start])
+        text, label = prompt + text[start:], prompt + label[start:]
+    out = {"id": str(row.get("id", where)), "input": text, "label": label}
+    if "task" in row:
+        out["task"] = row["task"]
+    return out
+
+
+def source_rows(dataset: dict, split: str) -> tuple[list[dict], str]:
+    """Raw rows of one split and where they come from: a local `files` entry wins, else the hub (source hub)."""
+    files = dataset.get("files", {})
+    if split in files:
+        return read_jsonl(files[split]), str(files[split])
+    if dataset["source"] == "hub":
+        hub = dataset["hub"]
+        if split not in hub["splits"]:
+            raise ValueError(f"data set has no {split!r} split (config key hub.splits.{split} or files.{split})")
+        return load_hub_dataset(hub["id"], hub["splits"][split], hub.get("config")), f"{hub['id']}[{hub['splits'][split]}]"
+    raise ValueError(f"data set has no {split!r} file (config key files.{split})")
+
+
+def normalise_rows(rows: list[dict], dataset: dict, where: str) -> list[dict]:
+    """Rows in our schema by the data set's `format` (problems, metamath, math_shepherd)."""
+    fmt = dataset.get("format", "problems")
+    if fmt == "metamath":
+        types = tuple(dataset.get("types", ()))
+        out = [normalise_metamath(r, f"{where}:{i}") for i, r in enumerate(rows, start=1)
+               if not types or str(r.get("type", "")).startswith(types)]
+        if not out:
+            raise ValueError(f"{where}: no MetaMath row of type {', '.join(types)} (config key types)")
+        return out
+    if fmt == "math_shepherd":
+        return [normalise_math_shepherd(r, f"{where}:{i}") for i, r in enumerate(rows, start=1)]
+    return [normalise_row(r, dataset["grader"], f"{where}:{i}") for i, r in enumerate(rows, start=1)]
+
+
 def prepare_split(dataset: dict, split: str, out_path: str | Path) -> None:
     """Write one split of a data set (config block `dataset`) in our schema."""
     if dataset["source"] == "toy":
@@ -39,11 +123,8 @@ def prepare_split(dataset: dict, split: str, out_path: str | Path) -> None:
                              tuple(t.get("levels", (1, 5))), t.get("carry_rate", 0.5))
         write_jsonl(out_path, splits[split])
         return
-    path = dataset["files"].get(split)
-    if path is None:
-        raise ValueError(f"data set has no {split!r} file (config key files.{split})")
-    rows = read_jsonl(path)
-    write_jsonl(out_path, [normalise_row(r, dataset["grader"], f"{path}:{i}") for i, r in enumerate(rows, start=1)])
+    rows, where = source_rows(dataset, split)
+    write_jsonl(out_path, normalise_rows(rows, dataset, where))
 
 
 def training_texts(rows: list[dict]) -> list[str]:
@@ -56,3 +137,4 @@ def load_hub_dataset(hub_id: str, split: str, config_name: str | None = None) ->
     from datasets import load_dataset
 
     return [dict(r) for r in load_dataset(hub_id, config_name, split=split)]
+

@@ -60,3 +60,61 @@ def load_for_inference(path: str, auto_class: str, padding_side: str, threads: i
         tokenizer.pad_token = tokenizer.eos_token
     model = getattr(transformers, auto_class).from_pretrained(path).to(device).eval()
     return tokenizer, model, device
+
+
+TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def add_step_tag(tokenizer, model=None) -> int:
+    """Make the step tag one token of a pretrained tokenizer (Llama and Pythia tokenizers split `ки`) and grow
+    the model's embeddings to match; returns the tag's id. Pad falls back to end-of-text."""
+    from .stepformat import STEP_TAG
+
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if len(tokenizer.encode(STEP_TAG, add_special_tokens=False)) != 1:
+        tokenizer.add_tokens([STEP_TAG])
+    if model is not None and model.get_input_embeddings().weight.shape[0] < len(tokenizer):
+        model.resize_token_embeddings(len(tokenizer))
+    return tokenizer.convert_tokens_to_ids(STEP_TAG)
+
+
+def load_pretrained_for_training(source: str, auto_class: str, dtype: str = "fp32", seed: int = 0, **kwargs):
+    """(tokenizer, model) of a pretrained base (hub id or local directory) ready for fine-tuning in the step
+    format: the step tag is one token. Needs network for a hub id; never called by the tests' configs."""
+    import torch
+    import transformers
+
+    torch.manual_seed(seed)
+    source = resolve_model_source(source)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(source)
+    model = getattr(transformers, auto_class).from_pretrained(
+        source, dtype=getattr(torch, TORCH_DTYPES[dtype]), **kwargs)
+    add_step_tag(tokenizer, model)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return tokenizer, model
+
+
+def fetch_checkpoint(source: str, out_dir: str | Path) -> dict:
+    """A released checkpoint into out_dir, as it is (hub snapshot or a copy of a local directory), with
+    `source.json` recording where it came from. Written atomically."""
+    import json
+    import shutil
+
+    from .io import atomic_dir
+
+    source = resolve_model_source(source)
+    with atomic_dir(out_dir) as tmp:
+        if Path(source).exists():
+            shutil.copytree(source, tmp, dirs_exist_ok=True)
+            record = {"source": source, "kind": "local"}
+        else:
+            from huggingface_hub import snapshot_download
+
+            # weights and tokenizer files; not optimizer states, original consolidated weights or other frameworks'
+            path = snapshot_download(source, local_dir=tmp,
+                                     ignore_patterns=["*.pth", "*.msgpack", "*.h5", "optimizer*", "original/*"])
+            record = {"source": source, "kind": "hub", "path": str(path)}
+        (Path(tmp) / "source.json").write_text(json.dumps(record, indent=1))
+    return record

@@ -230,3 +230,73 @@ def plot_easy_hard(summary: pd.DataFrame, dataset: str, model: str, aggregation:
     fig.suptitle(title, fontsize=10)
     save_figure(fig, png, pdf, title, source)
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+GRID_DIMS = ("dataset", "model", "strategy", "aggregation", "subset")
+SHORT_AGG = {"majority": "M.V.", "weighted_majority": "W.M.", "best_of_n": "BoN"}
+LINESTYLES = ["-", "--", ":", "-.", (0, (5, 1, 1, 1))]
+
+
+def _label(dim: str, value: str) -> str:
+    if dim == "strategy":
+        return STRATEGY_LABELS.get(value, value)
+    if dim == "aggregation":
+        return SHORT_AGG.get(value, value)
+    if dim == "subset":
+        return {"easy": "easy (levels 1-2)", "hard": "hard (levels 3-5)"}.get(value, value)
+    return value
+
+
+def plot_grid(s: pd.DataFrame, panels: str, png: PathLike, pdf: PathLike, x: str = "policy_flops", *,
+              order: dict[str, list[str]] | None = None, title: str = "", source: str = "") -> pd.DataFrame:
+    """The paper's Figs. 4-13: one panel per value of `panels` (dataset, model, aggregation, subset, strategy),
+    one curve per combination of the other dimensions that vary (colour = strategy, line style = the rest),
+    error (%) against FLOPs with the min-max band over seeds; greedy as a star per model.
+
+    `s` is a seed_summary already restricted to the figure's selection; `order` lists each dimension's values in
+    the order wanted (default: as found). Returns the plotted numbers, one row per point."""
+    if s.empty:
+        raise ValueError("no metrics rows for this figure's selection")
+    if panels not in GRID_DIMS:
+        raise ValueError(f"panels must be one of {', '.join(GRID_DIMS)}, got {panels!r}")
+    order = order or {}
+
+    def values(d: pd.DataFrame, dim: str) -> list[str]:
+        found = list(dict.fromkeys(d[dim]))
+        return [v for v in order.get(dim, []) if v in found] + [v for v in found if v not in order.get(dim, [])]
+
+    searched = s[s["strategy"] != "greedy"]
+    styled = [d for d in GRID_DIMS if d not in (panels, "strategy") and searched[d].nunique() > 1]
+    combos = searched[styled].drop_duplicates().itertuples(index=False, name=None) if styled else [()]
+    style = {c: LINESTYLES[i % len(LINESTYLES)] for i, c in enumerate(sorted(combos))}
+    panel_values = values(s, panels)
+    fig, axes = _new_figure(len(panel_values))
+    rows = []
+    for ax, pv in zip(axes, panel_values):
+        p = s[s[panels] == pv]
+        for strat in values(p[p["strategy"] != "greedy"], "strategy") if panels != "strategy" else [pv]:
+            d_s = p[p["strategy"] == strat]
+            for combo, d in (d_s.groupby(styled, sort=False) if styled else [((), d_s)]):
+                combo = combo if isinstance(combo, tuple) else (combo,)
+                label = " ".join([_label("strategy", strat)] + [_label(k, v) for k, v in zip(styled, combo)])
+                _band(ax, d, x, STRATEGY_COLORS.get(strat, "tab:gray"), label, ls=style.get(combo, "-"))
+                rows.append(d.sort_values(x).assign(panel=pv, curve=label))
+        greedy = p[p["strategy"] == "greedy"]
+        for i, (model, g) in enumerate(greedy.groupby("model", sort=False)):
+            g = g.iloc[:1]  # greedy repeats one value under every aggregation
+            ax.scatter(g[x], 100 * g["error_mean"], marker="*^sDv"[i % 5], s=120, color="black", zorder=5,
+                       label=f"Greedy {model}")
+            rows.append(g.assign(panel=pv, curve=f"Greedy {model}"))
+        ax.set(xscale="log", xlabel=x_label(x), ylabel="Error rate (%)",
+               title=AGG_LABELS.get(pv, pv) if panels == "aggregation" else _label(panels, pv))
+        ax.title.set_fontsize(10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.suptitle(title, fontsize=9)
+    save_figure(fig, png, pdf, title, source)
+    out = pd.concat(rows, ignore_index=True)
+    for k in ("mean", "min", "max"):
+        out[f"error_{k}_pct"] = 100 * out[f"error_{k}"]
+    cols = ["panel", "curve", *GRID_DIMS, "n", "params", x, "n_seeds", "error_mean_pct", "error_min_pct",
+            "error_max_pct"]
+    return out[cols]

@@ -103,15 +103,37 @@ def train_prm(rows: list[dict], tokenizer, model, train: dict, out_dir: str | Pa
                         PadCollator(tokenizer.pad_token_id, label_pad=-100.0), train, out_dir, seed, threads, label=label)
 
 
+def is_causal_lm_prm(path: str | Path) -> bool:
+    """A released Math-Shepherd-style PRM is a causal LM that scores a step by P(+) against P(-) at its tag;
+    ours is a token-classification model. The checkpoint's own config tells them apart."""
+    from transformers import AutoConfig
+
+    architectures = getattr(AutoConfig.from_pretrained(str(path)), "architectures", None) or []
+    return any(a.endswith("ForCausalLM") for a in architectures)
+
+
+def _last_token_id(tokenizer, text: str) -> int:
+    return tokenizer.encode(text, add_special_tokens=False)[-1]
+
+
 class ProcessRewardModel:
-    """Scores solutions: one probability per step tag. Reads `format_prompt(question) + solution`."""
+    """Scores solutions: one probability per step tag. Reads `format_prompt(question) + solution`.
+
+    Two kinds of checkpoints: ours (a scalar token-classification head; score = sigmoid at the tag token) and
+    released causal-LM PRMs in the Math-Shepherd convention (score = softmax over the logits of `+` and `-` at
+    the tag; a tokenizer that splits the tag is read at the tag's last piece)."""
 
     def __init__(self, path: str, batch_size: int = 64, threads: int | None = None, device: str | None = None):
         from .models import load_for_inference
 
-        self.tokenizer, self.model, self.device = load_for_inference(path, "AutoModelForTokenClassification", "right",
-                                                                     threads, device)
-        self.tag_id = ensure_step_tag_token(self.tokenizer)
+        self.plus_minus = is_causal_lm_prm(path)
+        auto_class = "AutoModelForCausalLM" if self.plus_minus else "AutoModelForTokenClassification"
+        self.tokenizer, self.model, self.device = load_for_inference(path, auto_class, "right", threads, device)
+        if self.plus_minus:
+            self.tag_id = _last_token_id(self.tokenizer, " " + STEP_TAG)
+            self.label_ids = [_last_token_id(self.tokenizer, " +"), _last_token_id(self.tokenizer, " -")]
+        else:
+            self.tag_id = ensure_step_tag_token(self.tokenizer)
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 2048))
         self.batch_size = batch_size
 
@@ -138,7 +160,10 @@ class ProcessRewardModel:
                 mask[r, : len(encoded[i])] = 1
             with torch.inference_mode():
                 logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
-            probs = torch.sigmoid(logits.squeeze(-1).float()).cpu()
+            if self.plus_minus:
+                probs = torch.softmax(logits[..., self.label_ids].float(), dim=-1)[..., 0].cpu()
+            else:
+                probs = torch.sigmoid(logits.squeeze(-1).float()).cpu()
             for r, i in enumerate(idx):
                 tags = (ids[r] == self.tag_id) & (mask[r] == 1)
                 scores[i] = probs[r][tags].tolist()

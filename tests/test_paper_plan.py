@@ -1,0 +1,120 @@
+"""config/paper.yaml plans offline: the whole DAG with `snakemake -n` (network blocked) in seconds, and each paper
+figure or table target plans only the jobs it needs. Nothing here downloads or runs a job."""
+import copy
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infscale import config as cfg
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER_YAML = ROOT / "config" / "paper.yaml"
+# Snakemake with every socket connection refused: planning must not touch the hub.
+OFFLINE_SNAKEMAKE = (
+    "import socket, sys\n"
+    "def refuse(*a, **k):\n"
+    "    raise OSError('network access during planning')\n"
+    "socket.socket.connect = refuse\n"
+    "socket.create_connection = refuse\n"
+    "from snakemake.cli import main\n"
+    "sys.argv[0] = 'snakemake'\n"
+    "main()\n"
+)
+
+
+def plan(workdir, *targets, config=PAPER_YAML):
+    cmd = [sys.executable, "-c", OFFLINE_SNAKEMAKE, *targets, "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
+           "--configfile", str(config), "-n", "--quiet", "rules"]
+    env = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(workdir)}
+    result = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=workdir, env=env)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    counts = {}
+    for line in (result.stdout + result.stderr).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("total", "job"):
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+@pytest.fixture(scope="module")
+def paper():
+    return cfg.validate_config(yaml.safe_load(PAPER_YAML.read_text()))
+
+
+def runs(config, dataset, model, strategy):
+    """generate (= score) jobs of one (dataset, model, strategy)."""
+    return len(cfg.generation_runs(config, model, strategy)) * len(cfg.seeds_for(config, strategy))
+
+
+def test_paper_config_has_the_papers_setup(paper):
+    assert paper["strategies"]["sampling"]["budgets"] == [2**i for i in range(9)]  # 1 ... 256
+    assert paper["strategies"]["sampling"]["temperature"] == 1.0 and paper["strategies"]["sampling"]["max_new_tokens"] == 1024
+    assert paper["strategies"]["mcts"]["budgets"] == [32, 64, 128] and paper["strategies"]["rebase"]["balance_temperature"] == 0.1
+    assert paper["engine"]["name"] == "vllm"
+    models = paper["models"]
+    assert {m["hub_id"] for m in models.values()} == {
+        *(f"EleutherAI/pythia-{s}" for s in ("410m", "1.4b", "2.8b", "6.9b", "12b")), "EleutherAI/llemma_7b",
+        "EleutherAI/llemma_34b", "mistralai/Mistral-7B-v0.1", "meta-llama/Meta-Llama-3-8B-Instruct"}
+    # Table 2: learning rates and sequence lengths; Pythia on the GSM8K part of MetaMath
+    lr = {slug: m["train"]["lr"] for slug, m in models.items()}
+    assert (lr["pythia-410m"], lr["pythia-1.4b"], lr["pythia-2.8b"], lr["pythia-6.9b"], lr["pythia-12b"]) == (
+        8e-5, 4e-5, 3e-5, 2e-5, 1e-5)
+    assert lr["llemma-7b"] == lr["llemma-34b"] == 8e-6
+    assert models["llemma-7b"]["train"]["max_length"] == 1024 and models["llemma-34b"]["train"]["max_length"] == 768
+    assert all(m["train"]["epochs"] == 1 and m["train"]["batch_size"] == 128 for m in models.values())
+    assert paper["datasets"][models["pythia-410m"]["sft_dataset"]]["types"] == ["GSM_"]
+    prm = paper["prm"]
+    assert (prm["train"]["epochs"], prm["train"]["lr"], prm["train"]["dtype"], prm["hub_id"]) == (
+        2, 1e-5, "bf16", "EleutherAI/llemma_34b")
+    assert paper["datasets"][prm["dataset"]]["hub"]["id"] == "peiyi9979/Math-Shepherd"
+    assert cfg.job_resources(paper, "train_policy", "llemma-34b")["gpu"] == 8
+
+
+def test_whole_paper_dag_plans_offline_and_fast(tmp_path, paper):
+    start = time.time()
+    jobs = plan(tmp_path)
+    seconds = time.time() - start
+    assert seconds < 30, f"planning took {seconds:.1f} s"
+    ev = paper["evaluate"]
+    expected_generate = sum(runs(paper, d, m, s) for d in ev["datasets"] for m in ev["models"] for s in ev["strategies"])
+    expected_generate += sum(runs(paper, "gsm8k", m, "sampling") for m in paper["models"] if m.startswith("pythia"))
+    expected_generate += sum(runs(paper, "math500", m, "mcts") for m in ("llemma-7b", "llemma-34b"))
+    assert jobs["generate"] == jobs["score"] == expected_generate == 257
+    assert jobs["train_policy"] == 9 and jobs["train_prm"] == 1 and jobs["prepare_data"] == 5
+    assert jobs["paper_figure"] == 11 and jobs["paper_table"] == 3
+    assert "train_tokenizer" not in jobs and "label_prm_data" not in jobs and "fetch_model" not in jobs
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("name", sorted(yaml.safe_load(PAPER_YAML.read_text())["figures"]))
+def test_each_paper_target_plans_only_its_jobs(tmp_path, paper, name):
+    spec = paper["figures"][name]
+    ext = "png" if spec["kind"] in ("grid", "compute_optimal") else "csv"
+    jobs = plan(tmp_path, f"results/paper/{name}.{ext}")
+    combos = [(d, m, s) for d in spec["datasets"] for m in spec["models"] for s in spec["strategies"]]
+    assert jobs["metrics"] == len(combos)
+    assert jobs["generate"] == jobs["score"] == sum(runs(paper, *c) for c in combos)
+    assert jobs["train_policy"] == len(spec["models"]) and jobs["train_prm"] == 1
+    sft = {paper["models"][m]["sft_dataset"] for m in spec["models"]}
+    assert jobs["prepare_data"] == len(spec["datasets"]) + len(sft) + 1  # + Math-Shepherd for the PRM
+    assert jobs.get("paper_figure", 0) + jobs.get("paper_table", 0) == 1
+    assert set(jobs) <= {"prepare_data", "train_policy", "train_prm", "generate", "score", "metrics", "paper_figure",
+                         "paper_table"}
+
+
+def test_released_checkpoints_replace_fine_tuning(tmp_path, paper):
+    raw = yaml.safe_load(PAPER_YAML.read_text())
+    released = copy.deepcopy(raw)
+    released["models"]["llemma-7b"] = {"checkpoint": "tkitsers/Llemma-metamath-7b", "params": 6476271616}
+    released["models"]["llemma-34b"] = {"checkpoint": "tkitsers/Llemma-metamath-34b", "params": 33214316544}
+    released["prm"] = {"name": "llemma-rm", "source": "checkpoint", "checkpoint": "tkitsers/Llemma-reward-model"}
+    path = tmp_path / "released.yaml"
+    path.write_text(yaml.safe_dump(released))
+    jobs = plan(tmp_path, "results/paper/fig4_math500_llemma_strategies.png", config=path)
+    assert jobs["fetch_model"] == 2 and jobs["fetch_prm"] == 1
+    assert "train_policy" not in jobs and "train_prm" not in jobs
+    assert jobs["prepare_data"] == 1  # MATH500 only: no SFT or PRM data
