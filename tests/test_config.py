@@ -105,3 +105,22 @@ def test_job_resources_layer_study_rule_and_model(ci_config):
 def test_job_resources_without_config_ask_for_nothing(ci_config):
     c = validate_config(ci_config)
     assert job_resources(c, "train_policy", "tiny-a") == {"gpu": 0, "threads": 1}
+
+
+def test_missing_local_data_file_names_key_and_path(ci_config, tmp_path):
+    ci_config["datasets"]["gsm8k"] = {"source": "jsonl", "grader": "gsm8k",
+                                      "files": {"test": str(tmp_path / "gsm8k_tset.jsonl")}}
+    with pytest.raises(ConfigError, match=r"datasets.gsm8k.files.test: no such file '.*gsm8k_tset.jsonl'"):
+        validate_config(ci_config)
+
+
+@pytest.mark.parametrize("source", ["./models/my-policy", "/nonexistent/llemma-7b", "my-policy"])
+def test_missing_local_model_path_names_key_and_path(ci_config, source):
+    ci_config["models"]["released"] = {"checkpoint": source}
+    with pytest.raises(ConfigError, match=rf"models.released.checkpoint: model path '{source}' does not exist"):
+        validate_config(ci_config)
+
+
+def test_hub_ids_are_not_looked_up_at_planning(ci_config):
+    ci_config["models"]["released"] = {"checkpoint": "tkitsers/Llemma-metamath-7b"}
+    validate_config(ci_config)  # no network, no error: the fetch job loads it

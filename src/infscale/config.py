@@ -114,6 +114,28 @@ def check_references(config: dict) -> None:
         if "types" in d and d["format"] != "metamath":
             raise ConfigError(f"config key datasets.{slug}.types: only for format metamath")
     check_figures(config, need)
+    check_local_paths(config)
+
+
+def check_local_paths(config: dict) -> None:
+    """Local files and model directories named in the config must exist, so a typo stops the run at planning
+    (naming the key and the path) instead of failing a job hours in. Hub ids (org/name) are not checked:
+    planning never touches the network."""
+    from .models import resolve_model_source
+
+    for slug, d in config["datasets"].items():
+        for split, path in d.get("files", {}).items():
+            if not Path(path).is_file():
+                raise ConfigError(f"config key datasets.{slug}.files.{split}: no such file {path!r} "
+                                  f"(relative paths start at the working directory {Path.cwd()})")
+    sources = [(f"models.{slug}.{k}", m[k]) for slug, m in config["models"].items()
+               for k in ("hub_id", "checkpoint") if k in m]
+    sources += [(f"prm.{k}", config["prm"][k]) for k in ("hub_id", "checkpoint") if k in config["prm"]]
+    for key, source in sources:
+        try:
+            resolve_model_source(source)
+        except FileNotFoundError as e:
+            raise ConfigError(f"config key {key}: {e}") from None
 
 
 MODEL_KINDS = ("arch", "hub_id", "checkpoint")
