@@ -1,4 +1,5 @@
 import pytest
+from workflow_runs import local_ci_run
 
 from infscale import toytask
 from infscale.data import training_texts
@@ -52,3 +53,10 @@ def tagging_policy_dir(tiny_policy_dir, tmp_path_factory):
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def ci_run(tmp_path_factory):
+    """config/ci.yaml run end to end with `snakemake --cores 2`, once a session: the workflow tests check it, the
+    cluster test compares its SLURM run with it. Tests may add files beside it, never change its results/."""
+    return local_ci_run(tmp_path_factory.mktemp("ci-run"))

@@ -1,39 +1,18 @@
 """The whole pipeline, for real: snakemake on config/ci.yaml in a temp dir, then reruns and bad configs."""
 import json
-import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from workflow_runs import ROOT, planned_jobs, snakemake
 
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
 pytestmark = pytest.mark.workflow
 
 
-def snakemake(workdir, *args, config=None):
-    cmd = SNAKEMAKE + ["-d", str(workdir), "--configfile", str(config or ROOT / "config" / "ci.yaml"), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
-
-
-def planned_jobs(result):
-    """Job counts of a dry run (the 'Job stats' table); empty when nothing is to be done."""
-    counts = {}
-    for m in re.finditer(r"^(\w+)\s+(\d+)$", result.stdout + result.stderr, re.M):
-        if m.group(1) != "total":
-            counts[m.group(1)] = int(m.group(2))
-    return counts
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("ci-run")
-    result = snakemake(workdir, "--cores", "2")
-    assert result.returncode == 0, result.stderr[-4000:]
-    return workdir
+@pytest.fixture
+def run(ci_run):
+    """The local config/ci.yaml run, shared with the cluster test (conftest.py)."""
+    return ci_run
 
 
 def test_every_output_is_there_and_sound(run):
