@@ -20,6 +20,23 @@ include: "rules/aggregate.smk"
 include: "rules/plots.smk"
 
 
+# Light rules run where Snakemake runs, also under a cluster executor (profiles/slurm); only the model jobs
+# (train_policy, label_prm_data, train_prm, generate, score) are submitted. Data preparation stays here too:
+# login nodes can reach the network (hub data sets), compute nodes often cannot.
+localrules:
+    all,
+    prepare_data,
+    train_tokenizer,
+    metrics,
+    figure_error_vs_flops,
+    figure_compute_optimal,
+    figure_strategies,
+    figure_easy_hard,
+    table4,
+    table1,
+    claims,
+
+
 rule all:
     input:
         all_targets(),

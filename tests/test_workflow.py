@@ -4,7 +4,7 @@ import json
 import pandas as pd
 import pytest
 import yaml
-from workflow_runs import ROOT, planned_jobs, snakemake
+from workflow_runs import ROOT, SNAKEMAKE, planned_jobs, snakemake  # noqa: F401 (other tests import them from here)
 
 pytestmark = pytest.mark.workflow
 
