@@ -56,21 +56,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _node_memory_mb() -> int:
-    """RealMemory for slurm.conf: what slurmd itself detects (`slurmd -C`), so the node registers."""
+def _node_hardware() -> str:
+    """CPUs, sockets, cores, threads and RealMemory of this host as slurmd itself detects them (`slurmd -C`):
+    a node configured with more than slurmd finds would be drained."""
     out = subprocess.run(["slurmd", "-C"], capture_output=True, text=True, check=True).stdout
-    return int(out.split("RealMemory=")[1].split()[0])
+    line = next(line for line in out.splitlines() if line.startswith("NodeName="))
+    return " ".join(field for field in line.split() if not field.startswith("NodeName="))
 
 
 class MiniSlurm:
     """munged + slurmctld + slurmd with one node (this host, all its CPUs) and one partition `debug`."""
 
-    def __init__(self, root: str | Path | None = None, cpus: int | None = None):
+    def __init__(self, root: str | Path | None = None):
         # munged wants its socket's directories traversable by everyone: not a pytest tmp dir (0700).
         self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix=PREFIX))
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o755)
-        self.cpus = cpus or os.cpu_count()
         self.conf = self.root / "slurm.conf"
         self.socket = self.root / "munge" / "munge.sock"
         self.node = socket.gethostname().split(".")[0]
@@ -119,7 +120,7 @@ SlurmctldTimeout=30
 SlurmdTimeout=30
 InactiveLimit=0
 KillWait=10
-NodeName={self.node} NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={_node_memory_mb()} State=UNKNOWN
+NodeName={self.node} NodeAddr=127.0.0.1 {_node_hardware()} State=UNKNOWN
 PartitionName={PARTITION} Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
 """)
 

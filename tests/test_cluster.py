@@ -6,6 +6,7 @@ the test skips; with INFSCALE_REQUIRE_SLURM=1 (set by .ci/run) the skip is a fai
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -32,6 +33,7 @@ def slurm():
     cluster = MiniSlurm().start()
     yield cluster
     cluster.stop()
+    shutil.rmtree(cluster.root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
