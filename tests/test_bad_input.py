@@ -4,7 +4,7 @@ import copy
 
 import pytest
 import yaml
-from test_workflow import ROOT, snakemake
+from workflow_runs import ROOT, snakemake
 
 pytestmark = pytest.mark.workflow
 

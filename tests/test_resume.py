@@ -8,7 +8,7 @@ import time
 import psutil
 import pytest
 import yaml
-from test_workflow import ROOT, SNAKEMAKE
+from workflow_runs import ROOT, SNAKEMAKE
 
 pytestmark = pytest.mark.workflow
 
