@@ -34,7 +34,7 @@ rule label_prm_data:
         temperature=config["prm"]["temperature"],
         max_new_tokens=config["prm"]["max_new_tokens"],
         seed=config["prm"]["seed"],
-        engine=config["engine"],
+        engine=cfg.engine_params(config, config["prm"]["policy"]),
     threads: config["threads"]
     log:
         f"{R}/logs/label_prm_data/{{prm}}.log",

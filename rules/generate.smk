@@ -12,7 +12,7 @@ rule generate:
         strategy=lambda wc: cfg.strategy_params(config, wc.model, wc.strategy),
         grader=lambda wc: grader(wc.dataset),
         limit=lambda wc: config["datasets"][wc.dataset].get("limit"),
-        engine=config["engine"],
+        engine=lambda wc: cfg.engine_params(config, wc.model),  # study-wide block with the model's overrides
     threads: config["threads"]
     log:
         f"{R}/logs/generate/{{dataset}}_{{model}}_{{strategy}}_n{{n}}_seed{{seed}}.log",

@@ -1,4 +1,4 @@
-from infscale.engines import make_engine
+from infscale.engines import engine_from_config
 from infscale.io import read_jsonl, write_jsonl
 from infscale.prm import ProcessRewardModel, check_pairing
 from infscale.runtime import job
@@ -8,9 +8,15 @@ p, wc, inp = snakemake.params, snakemake.wildcards, snakemake.input
 with job(snakemake.log[0], snakemake.threads):
     rows = read_jsonl(inp.data, required=("id", "question", "answer"))[: p.limit]
     prm = None
-    if inp.prm:  # tree search scores partial solutions while it searches
+    if inp.prm:  # tree search scores partial solutions while it searches. The PRM loads first; on a shared GPU
+        # the engine's gpu_memory_utilization leaves it room (docs/design.md, "As built: vLLM engine").
         check_pairing(inp.policy, inp.prm)
         prm = ProcessRewardModel(inp.prm, batch_size=p.engine["batch_size"])
-    engine = make_engine(p.engine["name"], inp.policy, batch_size=p.engine["batch_size"])
-    records = run_strategy(engine, prm, rows, p.grader, wc.strategy, p.strategy, int(wc.n), int(wc.seed))
+    engine = engine_from_config(p.engine, inp.policy)
+    try:
+        records = run_strategy(engine, prm, rows, p.grader, wc.strategy, p.strategy, int(wc.n), int(wc.seed))
+        if hasattr(engine, "prefix_cache"):
+            print(f"prefix cache: {engine.prefix_cache}")
+    finally:
+        engine.close()
     write_jsonl(snakemake.output[0], records)
