@@ -135,6 +135,29 @@ def test_prefix_cache_serves_repeated_prompts(engine):
     assert cached >= 4 * 32  # at least one full 32-token block of every request
 
 
+def test_rebase_on_the_engine_is_seeded_and_reads_cached_prefixes(engine):
+    """Tree search through the engine: one batched call per depth, stops at the tag, the same tree for a seed;
+    with vLLM, parent paths re-sent at each depth come from the prefix cache."""
+    from scripted import LengthPRM
+
+    from infscale.rebase import run_rebase
+
+    rows = [{"id": "a", "question": "Compute 12 + 3 + 4 + 5 + 6 + 7.", "answer": "37"},
+            {"id": "b", "question": "Compute 40 - 2 + 5 - 1 + 8 - 3.", "answer": "47"}]
+    params = {"max_step_tokens": 12, "max_solution_tokens": 60, "max_depth": 4, "balance_temperature": 0.2}
+    before = dict(getattr(engine, "prefix_cache", {}))
+    first = run_rebase(engine, LengthPRM(), rows, "toy", 4, params, seed=3)
+    again = run_rebase(engine, LengthPRM(), rows, "toy", 4, params, seed=3)
+    other = run_rebase(engine, LengthPRM(), rows, "toy", 4, params, seed=4)
+    assert first == again
+    assert [r["tree"] for r in first] != [r["tree"] for r in other]
+    assert max(n["depth"] for r in first for n in r["tree"]) >= 3
+    for rec in first:
+        assert all(g == n["tokens"] and 0 < g <= 12 for (_, g), n in zip(rec["cost"]["decode"], rec["tree"]))
+    if before:
+        assert engine.prefix_cache["cached_tokens"] > before["cached_tokens"]
+
+
 # ---------------------------------------------------------------- transformers engine internals
 
 
