@@ -76,7 +76,8 @@ def measure(name: str, policy: Path, prm, rows: list[dict]) -> dict:
     engine.generate(prompts[:4], sp)  # warm-up
     gens, gen_s = timed(lambda: engine.generate(prompts, sp))
     tokens = sum(c.tokens for g in gens for c in g.completions)
-    out = {"engine": name, "options": options, "load_s": round(load_s, 1), "sampling_n8_tokens": tokens, "sampling_n8_s": round(gen_s, 2),
+    out = {"engine": name, "options": options, "load_s": round(load_s, 1), "sampling_n8_tokens": tokens,
+           "sampling_n8_s": round(gen_s, 2),
            "tokens_per_s": round(tokens / gen_s)}
     cache = getattr(engine, "prefix_cache", None)
     for n in (4, 16):
@@ -92,7 +93,8 @@ def measure(name: str, policy: Path, prm, rows: list[dict]) -> dict:
         before = dict(cache) if cache else None
         trees, rebase_s = timed(lambda: run_rebase(engine, prm, rows, "toy", n, REBASE, seed=1))
         out[f"n{n}"] = {
-            "sampling_s": round(sampling_s, 2), "rebase_s": round(rebase_s, 2), "ratio": round(rebase_s / sampling_s, 2),
+            "sampling_s": round(sampling_s, 2), "rebase_s": round(rebase_s, 2),
+            "ratio": round(rebase_s / sampling_s, 2),
             "sampling_tokens": sum(c["tokens"] for r in records for c in r["candidates"]),
             "rebase_tokens": sum(t for r in trees for _, t in r["cost"]["decode"]),
             "rebase_nodes": sum(len(r["tree"]) for r in trees),
@@ -122,7 +124,8 @@ def markdown(result: dict) -> str:
              f"Policy: {result['policy']}; {result['problems']} toy problems.",
              "", "| engine | options | load s | sampling n=8: tokens | s | tokens/s |", "|---|---|---|---|---|---|"]
     for r in result["engines"]:
-        lines.append(f"| {r['engine']} | {r['options'] or 'defaults'} | {r['load_s']} | {r['sampling_n8_tokens']} | {r['sampling_n8_s']} | "
+        lines.append(f"| {r['engine']} | {r['options'] or 'defaults'} | {r['load_s']} | {r['sampling_n8_tokens']} | "
+                     f"{r['sampling_n8_s']} | "
                      f"{r['tokens_per_s']} |")
     lines += ["", "REBASE against sampling at equal n (sampling = generate n + PRM-score them; REBASE includes its "
               "PRM calls); prefix cache = share of prompt tokens vLLM served from its cache.", "",

@@ -8,7 +8,8 @@ with job(snakemake.log[0], snakemake.threads):
     engine = engine_from_config(p.engine, snakemake.input.policy)
     rows = read_jsonl(snakemake.input.data, required=("question", "answer"))
     try:
-        labelled = label_with_rollouts(engine, rows, p.grader, p.samples, p.rollouts, p.max_new_tokens, p.temperature, p.seed)
+        labelled = label_with_rollouts(engine, rows, p.grader, p.samples, p.rollouts, p.max_new_tokens, p.temperature,
+                                       p.seed)
     finally:
         engine.close()
     write_jsonl(snakemake.output[0], labelled)

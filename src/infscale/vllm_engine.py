@@ -30,7 +30,8 @@ def import_vllm():
     try:
         import vllm
     except ImportError as e:
-        raise ImportError(f"the vLLM engine needs the vllm package, which is not installed ({e}): {INSTALL_HINT}") from e
+        raise ImportError(f"the vLLM engine needs the vllm package, which is not installed ({e}): "
+                          f"{INSTALL_HINT}") from e
     return vllm
 
 
