@@ -141,7 +141,10 @@ def test_rebase_on_the_engine_is_seeded_and_reads_cached_prefixes(engine):
     assert [r["tree"] for r in first] != [r["tree"] for r in other]
     assert max(n["depth"] for r in first for n in r["tree"]) >= 3
     for rec in first:
+        assert rec["prompt_tokens"] > 0 and len(rec["cost"]["decode"]) == len(rec["tree"])
         assert all(g == n["tokens"] and 0 < g <= 12 for (_, g), n in zip(rec["cost"]["decode"], rec["tree"]))
+        for n in rec["tree"]:
+            assert (n["reward"] is None) == (n["drop_reason"] in ("length", "no_tag", "solution_tokens"))
     if before:
         assert engine.prefix_cache["cached_tokens"] > before["cached_tokens"]
 

@@ -6,7 +6,7 @@ import math
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from scripted import LengthPRM, ScriptedEngine, ScriptedPRM
+from scripted import ScriptedEngine, ScriptedPRM
 
 from infscale.engines import derived_seed
 from infscale.rebase import run_rebase
@@ -262,25 +262,3 @@ def test_deterministic_for_a_seed():
     a, _, _ = run(_mixed, width=8, max_depth=6)
     b, _, _ = run(_mixed, width=8, max_depth=6)
     assert a == b
-
-
-def test_real_engine_same_seed_same_tree(tagging_policy_dir):
-    from infscale.engines import TransformersEngine
-
-    engine = TransformersEngine(str(tagging_policy_dir), batch_size=8)
-
-    rows = [{"id": "a", "question": "Tom has 3 apples and buys 4 more.", "answer": "7"},
-            {"id": "b", "question": "Ann has 9 pens and gives away 2.", "answer": "7"}]
-    params = {"max_step_tokens": 12, "max_solution_tokens": 48, "max_depth": 3, "balance_temperature": 0.2}
-    first = run_rebase(engine, LengthPRM(), rows, "toy", 4, params, seed=3)
-    again = run_rebase(engine, LengthPRM(), rows, "toy", 4, params, seed=3)
-    other = run_rebase(engine, LengthPRM(), rows, "toy", 4, params, seed=4)
-    assert first == again
-    assert [r["tree"] for r in first] != [r["tree"] for r in other]
-    assert max(n["depth"] for r in first for n in r["tree"]) >= 2
-    for rec in first:
-        assert rec["prompt_tokens"] > 0 and len(rec["cost"]["decode"]) == len(rec["tree"])
-        assert all(g == n["tokens"] and 0 < g <= 12 for (_, g), n in zip(rec["cost"]["decode"], rec["tree"]))
-        for n in rec["tree"]:
-            assert n["dropped"] or n["finished"] or n["width"] >= 0
-            assert (n["reward"] is None) == (n["drop_reason"] in ("length", "no_tag", "solution_tokens"))
