@@ -23,7 +23,7 @@ include: "rules/plots.smk"
 # Light rules run where Snakemake runs, also under a cluster executor (profiles/slurm); only the model jobs
 # (train_policy, label_prm_data, train_prm, generate, score, fetch_model/fetch_prm) are submitted. Data
 # preparation stays here too: login nodes can reach the network (hub data sets), compute nodes often cannot.
-# Rules defined only for some studies (paper_figure, paper_table) may be named here all the same.
+# Rules defined only for some studies (paper_figure, paper_table) say `localrule: True` themselves.
 localrules:
     all,
     prepare_data,
@@ -37,8 +37,6 @@ localrules:
     table1,
     claims,
     paper,
-    paper_figure,
-    paper_table,
 
 
 rule all:

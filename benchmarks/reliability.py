@@ -6,7 +6,7 @@
 2. The same config in a second work dir, run again and again: each time generate jobs have written 1-4 new
    shards (drawn with a fixed seed), the running generate job is killed with SIGKILL. Odd kills take the job only (as the OOM killer would; Snakemake reports the
    failure and stops), even kills the whole Snakemake process tree (a lost node; the rerun first needs
-   `snakemake --unlock`). After --kills kills the run is let finish.
+   `snakemake --unlock`, and `--rerun-incomplete` for a job that had written its output when it was killed). After --kills kills the run is let finish.
 3. Every result file (JSONL, CSV, Markdown; JSON without wall-clock fields) of both dirs is compared byte for
    byte; shards written by killed jobs are counted on disk, shards reused and computed by the jobs that
    finished from their logs.
@@ -109,7 +109,7 @@ def main() -> None:
     rng, events, written_by_killed, start = random.Random(0), [], 0, time.time()
     for k in range(args.kills):
         whole_tree = k % 2 == 1
-        what, written = run_with_a_kill(snakemake(chaos, config_path, args.cores), chaos, whole_tree,
+        what, written = run_with_a_kill(snakemake(chaos, config_path, args.cores, "--rerun-incomplete"), chaos, whole_tree,
                                         after=rng.randint(1, 4))
         events.append(what)
         written_by_killed += written
@@ -117,7 +117,7 @@ def main() -> None:
             subprocess.run(snakemake(chaos, config_path, args.cores, "--unlock"), check=True, capture_output=True)
         if what == "finished":
             break
-    final = subprocess.run(snakemake(chaos, config_path, args.cores), capture_output=True, text=True)
+    final = subprocess.run(snakemake(chaos, config_path, args.cores, "--rerun-incomplete"), capture_output=True, text=True)
     if final.returncode != 0:
         sys.exit(f"the resumed run failed:\n{final.stderr[-3000:]}")
     chaos_s = time.time() - start

@@ -119,6 +119,7 @@ PAPER_TABLES = [n for n, f in FIGURES.items() if f["kind"] not in PLOT_KINDS]
 if PAPER_PLOTS:
 
     rule paper_figure:
+        localrule: True
         input:
             lambda wc: figure_metrics(wc.figure),
         output:
@@ -140,6 +141,7 @@ if PAPER_PLOTS:
 if PAPER_TABLES:
 
     rule paper_table:
+        localrule: True
         input:
             lambda wc: figure_metrics(wc.figure),
         output:
