@@ -4,9 +4,11 @@
 
 1. An uninterrupted `snakemake` run of the config (shard_size set to --shard-size) in a fresh work dir.
 2. The same config in a second work dir, run again and again: each time generate jobs have written 1-4 new
-   shards (drawn with a fixed seed), the running generate job is killed with SIGKILL. Odd kills take the job only (as the OOM killer would; Snakemake reports the
-   failure and stops), even kills the whole Snakemake process tree (a lost node; the rerun first needs
-   `snakemake --unlock`, and `--rerun-incomplete` for a job that had written its output when it was killed). After --kills kills the run is let finish.
+   shards (drawn with a fixed seed), the running generate job is killed with SIGKILL. Odd kills take the job
+   only (as the OOM killer would; Snakemake reports the failure and stops), even kills the whole Snakemake
+   process tree (a lost node; the rerun first needs `snakemake --unlock`, and every run passes
+   `--rerun-incomplete` for a job killed just after writing its output). After --kills kills the run is let
+   finish.
 3. Every result file (JSONL, CSV, Markdown; JSON without wall-clock fields) of both dirs is compared byte for
    byte; shards written by killed jobs are counted on disk, shards reused and computed by the jobs that
    finished from their logs.
