@@ -131,8 +131,10 @@ def main() -> None:
     report = {
         "config": Path(args.config).name, "shard_size": args.shard_size, "cores": args.cores,
         "kills": [e for e in events if e != "finished"], "files_compared": len(a), "files_differing": differ,
-        "identical": not differ, "shards_in_study": total_shards, "shards_reused_after_kills": counts["reused"],
-        "shards_computed": counts["computed"], "shards_redone": counts["computed"] - total_shards,
+        "identical": not differ, "shards_in_study": total_shards,
+        "shards_written_by_killed_jobs": written_by_killed, "shards_reused_by_reruns": counts["reused"],
+        "shards_computed": counts["computed"] + written_by_killed,
+        "shards_redone": counts["computed"] + written_by_killed - total_shards,
         "uninterrupted_wall_s": round(clean_s, 1), "killed_and_resumed_wall_s": round(chaos_s, 1),
     }
     out = ROOT / "benchmarks" / "results"
