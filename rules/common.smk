@@ -2,6 +2,7 @@
 import re
 
 from infscale import config as cfg
+from infscale.shards import checkpoint_dir_of
 from infscale.strategies import TREE_STRATEGIES
 
 _validated = cfg.canonical(cfg.validate_config(config, workflow.source_path("../schemas/config.schema.yaml")))

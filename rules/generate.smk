@@ -14,7 +14,7 @@ rule generate:
         limit=lambda wc: config["datasets"][wc.dataset].get("limit"),
         engine=lambda wc: cfg.engine_params(config, wc.model),  # study-wide block with the model's overrides
         shard_size=config["shard_size"],
-        checkpoint=lambda wc, output: f"{output[0]}.shards",  # finished shards of a killed job; removed at the end
+        checkpoint=lambda wc, output: checkpoint_dir_of(output[0]),  # finished shards; score removes them
     threads: job_threads("generate")
     resources:
         **job_resources("generate"),
@@ -35,6 +35,7 @@ rule score:
         f"{R}/scored/{{dataset}}/{{model}}/{{strategy}}/n{{n}}/seed{{seed}}.jsonl",
     params:
         batch_size=config["engine"]["batch_size"],
+        generation_shards=lambda wc, input: checkpoint_dir_of(input.generations),
     threads: job_threads("score")
     resources:
         **job_resources("score"),

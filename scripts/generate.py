@@ -2,7 +2,7 @@ from infscale.engines import engine_from_config
 from infscale.io import read_jsonl, write_jsonl
 from infscale.prm import ProcessRewardModel, check_pairing
 from infscale.runtime import job
-from infscale.shards import discard, fingerprint
+from infscale.shards import fingerprint
 from infscale.strategies import run_strategy_in_shards
 
 
@@ -31,8 +31,7 @@ def main(snakemake):
         log.info(report)
         if engines and hasattr(engines[0], "prefix_cache"):
             print(f"prefix cache: {engines[0].prefix_cache}")
-        write_jsonl(snakemake.output[0], records)
-        discard(p.checkpoint)
+        write_jsonl(snakemake.output[0], records)  # the shards stay until the score job reads this output
 
 
 if __name__ == "__main__":  # vLLM's engine spawns processes that import this file again

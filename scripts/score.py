@@ -1,8 +1,10 @@
 from infscale.io import read_jsonl, write_jsonl
 from infscale.prm import ProcessRewardModel, check_pairing, score_records
 from infscale.runtime import job
+from infscale.shards import discard
 
 with job(snakemake.log[0], snakemake.threads):
+    discard(snakemake.params.generation_shards)  # Snakemake has recorded the generate job as complete
     check_pairing(snakemake.input.policy, snakemake.input.prm)
     prm = ProcessRewardModel(snakemake.input.prm, batch_size=snakemake.params.batch_size)
     records = read_jsonl(snakemake.input.generations, required=("question", "candidates"))

@@ -62,14 +62,27 @@ def test_killed_generation_resumes_and_matches_an_uninterrupted_run(study, strat
 
     resumed = subprocess.run(snakemake_cmd(workdir, config, target), capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    log = (workdir / f"results/logs/generate/toy_tiny-a_{strategy}_n{n}_seed0.log").read_text()
-    reused, computed = map(int, re.findall(r"12 shards: (\d+) reused from an interrupted run, (\d+) computed", log)[-1])
+    log = workdir / f"results/logs/generate/toy_tiny-a_{strategy}_n{n}_seed0.log"
+    reused, computed = map(int, re.findall(r"12 shards: (\d+) reused from an interrupted run, (\d+) computed",
+                                           log.read_text())[-1])
     assert reused == len(finished) and reused + computed == 12
-    assert not shard_dir.exists()  # checkpoints are removed once the output is written
+    assert shard_dir.exists()  # kept until the score job reads the output
     after_resume = output.read_bytes()
 
+    # A job killed after writing its output but before Snakemake recorded it is run again with its output
+    # deleted (as --force does here): it computes nothing.
     again = subprocess.run(snakemake_cmd(workdir, config, target, "--force"), capture_output=True, text=True)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "12 shards: 0 reused from an interrupted run, 12 computed" in (
-        workdir / f"results/logs/generate/toy_tiny-a_{strategy}_n{n}_seed0.log").read_text()
+    assert "12 shards: 12 reused from an interrupted run, 0 computed" in log.read_text()
+    assert output.read_bytes() == after_resume
+
+    scored = target.replace("generations/", "scored/")
+    done = subprocess.run(snakemake_cmd(workdir, config, scored), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not shard_dir.exists()  # the score job removed the shards
+
+    fresh = subprocess.run(snakemake_cmd(workdir, config, scored, "--forcerun", "generate"), capture_output=True,
+                           text=True)
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    assert "12 shards: 0 reused from an interrupted run, 12 computed" in log.read_text()
     assert output.read_bytes() == after_resume

@@ -76,6 +76,14 @@ def run_in_shards(items: Sequence[dict], shard_size: int, checkpoint_dir: str | 
     return records, report
 
 
+def checkpoint_dir_of(output: str | Path) -> str:
+    """Where the job writing `output` keeps its finished shards."""
+    return f"{output}.shards"
+
+
 def discard(checkpoint_dir: str | Path) -> None:
-    """Remove the shards once the job's own output is written."""
+    """Remove shards that can no longer be needed: call it from a job that reads the sharded job's output. By
+    then Snakemake has recorded that job as complete; the job itself can't know that, since a kill after it
+    writes its output, before Snakemake records it, makes Snakemake delete the output and run the job again
+    (which then reuses every shard)."""
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
