@@ -46,7 +46,7 @@ def shards_on_disk(workdir: Path) -> set[Path]:
 
 def run_with_a_kill(cmd: list[str], workdir: Path, whole_tree: bool, after: int, timeout: float = 1800):
     """Run `cmd` until generate jobs have written `after` new shards, then SIGKILL; return (what happened,
-    shards written by this attempt)."""
+    the number of new shards on disk)."""
     before = shards_on_disk(workdir)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + timeout
@@ -68,11 +68,12 @@ def run_with_a_kill(cmd: list[str], workdir: Path, whole_tree: bool, after: int,
 def shard_counts(results: Path) -> dict[str, int]:
     """Shards reused and computed by the generate jobs that finished (a killed job's log is replaced when the
     job is rerun, so what killed attempts computed is counted from the disk instead)."""
-    reused = computed = 0
+    reused = computed = nothing_left = 0
     for log in (results / "logs" / "generate").glob("*.log"):
         for r, c in re.findall(r"(\d+) reused from an interrupted run, (\d+) computed", log.read_text()):
             reused, computed = reused + int(r), computed + int(c)
-    return {"reused": reused, "computed": computed}
+            nothing_left += int(r) > 0 and int(c) == 0  # killed after its last shard, maybe after its output
+    return {"reused": reused, "computed": computed, "reruns_with_nothing_left": nothing_left}
 
 
 def comparable(path: Path) -> bytes:
@@ -135,6 +136,7 @@ def main() -> None:
         "shards_written_by_killed_jobs": written_by_killed, "shards_reused_by_reruns": counts["reused"],
         "shards_computed": counts["computed"] + written_by_killed,
         "shards_redone": counts["computed"] + written_by_killed - total_shards,
+        "reruns_with_nothing_left": counts["reruns_with_nothing_left"],
         "uninterrupted_wall_s": round(clean_s, 1), "killed_and_resumed_wall_s": round(chaos_s, 1),
     }
     out = ROOT / "benchmarks" / "results"
@@ -148,7 +150,8 @@ def main() -> None:
         f"differing: {len(differ)} {'(identical)' if not differ else differ}",
         f"- Shards in the study: {total_shards}; written by jobs before they were killed: {written_by_killed}; "
         f"reused by their reruns: {counts['reused']}; computed across all attempts: {report['shards_computed']} "
-        f"(finished shards computed twice: {report['shards_redone']}; the shard in flight at each kill is lost)",
+        f"(finished shards computed twice: {report['shards_redone']}; the shard in flight at each kill is lost); "
+        f"reruns that found every shard done (killed after their last shard): {report['reruns_with_nothing_left']}",
         f"- Wall time: uninterrupted {report['uninterrupted_wall_s']} s; killed and resumed "
         f"{report['killed_and_resumed_wall_s']} s (includes model reloads and the reruns of killed non-generate "
         "jobs, which restart from scratch)",
