@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from infscale.grading import (
     GRADERS,
     answers_equivalent,
+    candidate_answer,
     extract_answer,
     grader_kind,
     is_correct,
@@ -117,14 +118,17 @@ def test_unparseable_text_gives_none():
 
 def test_gsm8k_marker_and_last_number():
     assert extract_answer("so 3 + 4 = 7\n#### 7", "gsm8k") == "7"
-    assert extract_answer("She pays $1,250.50 in total.", "gsm8k") == "1,250.50"
-    assert extract_answer("It drops to -12 degrees", "gsm8k") == "-12"
+    # the last-number fallback only when asked for, and then the LAST number
+    assert extract_answer("She pays $1,250.50 in total.", "gsm8k") is None
+    assert extract_answer("She pays $1,250.50 in total.", "gsm8k", last_number_fallback=True) == "1,250.50"
+    assert extract_answer("It drops to -12 degrees", "gsm8k", True) == "-12"
+    assert extract_answer("3 apples plus 4 make 7", "gsm8k", True) == "7"
     # a final "####" line beats an earlier "The answer is" (GSM8K reference style)
     assert extract_answer("The answer is therefore 3.\n#### 3", "gsm8k") == "3"
     # calculator annotations are ignored
     assert extract_answer("The answer is <<8=8>>8.", "gsm8k") == "8"
     # no last-number fallback on LaTeX datasets
-    assert extract_answer("we get 12 apples", "math500") is None
+    assert extract_answer("we get 12 apples", "math500", last_number_fallback=True) is None
 
 
 def test_boxed_extraction_nested_braces():
@@ -308,3 +312,27 @@ def test_symbolic_grading_works_off_the_main_thread():
     worker.start()
     worker.join(timeout=60)
     assert results == [(True, False)]
+
+
+# ----------------------------------------------------------------------------- valid candidates
+
+
+@pytest.mark.parametrize("text, finish_reason, expected", [
+    ("Step 1: 3 + 4 = 7 ки\nThe answer is: 7 ки", "stop", "7"),
+    ("Step 1: 3 + 4 = 7 ки\nThe answer is 7", "stop", "7"),  # no colon, ended by end-of-text: stated
+    ("Step 1: 3 + 4 = 7 ки\nThe answer is: 7 ки", "length", "7"),  # closed by its tag before the cut
+    ("Step 1: 3 + 4 = 7 ки\nThe answer is: 7\nStep 9: junk", "length", "7"),  # a later line: not truncated
+    ("Step 1: 3 + 4 = 7 ки\nThe answer is: 4", "length", None),  # cut inside the answer line (45?)
+    ("Step 1: 3 + 4 = 7 ки\nStep 2: 7 + 1 = 8 ки", "stop", None),  # never states an answer
+    ("Step 1: 3 + 4 = 7 ки\nStep 2: 7 + 1 = 8 ки", "length", None),
+    ("so 3 + 4 = 7\n#### 7", "stop", None),  # GSM8K reference style is not the policy's step format
+    ("The answer is: ки", "stop", None),  # an empty answer
+    ("The answer is: 3 ки\nThe answer is: 5 ки", "stop", "5"),  # the last statement wins
+])
+def test_candidate_answer_needs_a_stated_complete_answer(text, finish_reason, expected):
+    assert candidate_answer(text, finish_reason, "gsm8k") == expected
+
+
+def test_candidate_answer_reads_latex_answers():
+    assert candidate_answer("Step 1: x ки\nThe answer is: $\\boxed{\\frac{1}{2}}$ ки", "stop", "math500") == "\\frac{1}{2}"
+    assert candidate_answer("so \\boxed{3}", "stop", "math500") is None

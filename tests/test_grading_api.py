@@ -31,7 +31,8 @@ def test_math500_answer_kinds(prediction, reference, right):
 
 def test_extract_then_grade_gsm8k_and_math():
     assert extract_answer("Step 1: 3 + 4 = 7 ки\nThe answer is: 7 ки", "gsm8k") == "7"
-    assert is_correct(extract_answer("so she pays $1,250.", "gsm8k"), "1250", "gsm8k")
+    assert extract_answer("so she pays $1,250.", "gsm8k") is None  # states no answer
+    assert is_correct(extract_answer("so she pays $1,250.", "gsm8k", last_number_fallback=True), "1250", "gsm8k")
     assert extract_answer(r"Thus $x=\boxed{\frac{3}{4}}$.", "math500") == r"\frac{3}{4}"
     assert extract_answer("no answer here", "math500") is None and not is_correct(None, "1", "math500")
 
@@ -74,6 +75,14 @@ def test_cli_names_file_and_line_of_a_bad_row(tmp_path, capsys):
     path = _write(tmp_path / "p.jsonl", [{"text": "The answer is: 3", "answer": "3"}, {"answer": "4"}])
     assert grade_main([path, "--dataset", "gsm8k"]) == 2
     assert "p.jsonl:2: no 'text' field" in capsys.readouterr().err
+
+
+def test_cli_last_number_fallback_only_when_asked(tmp_path, capsys):
+    path = _write(tmp_path / "p.jsonl", [{"text": "3 apples plus 4 make 7", "answer": "7"}])
+    assert grade_main([path, "--dataset", "gsm8k"]) == 0
+    assert json.loads(capsys.readouterr().out)["no_answer"] == 1
+    assert grade_main([path, "--dataset", "gsm8k", "--last-number-fallback"]) == 0
+    assert json.loads(capsys.readouterr().out)["correct"] == 1
 
 
 def test_cli_is_installed_as_a_command(tmp_path):

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import math
+import random
+from fractions import Fraction
 
 import pytest
 from hypothesis import assume, given, settings
@@ -33,6 +35,41 @@ def run(step_fn, width=4, rows=ROWS, seed=0, **params):
 # ---------------------------------------------------------------- allocate
 
 
+def authors_select_softmax(rewards, width, temperature):
+    """thu-wyz/inference_scaling rebase.py select_softmax, re-typed without torch: sort ascending, reverse,
+    then each node in turn takes ceil(width * w / sum) and leaves the width and weight sum to the rest.
+    In exact arithmetic: in floats the weight left for the last node can fall a few ulps below its own weight,
+    and ceil then gives it one child more than the width left (15% of these random inputs in float64)."""
+    pairs = sorted(enumerate(rewards), key=lambda p: p[1])
+    pairs.reverse()
+    weights = [Fraction(math.exp(r / temperature)) for _, r in pairs]
+    total, out = sum(weights), [0] * len(rewards)
+    for (j, _), w in zip(pairs, weights):
+        num = int(math.ceil(width * w / total))
+        out[j] = num
+        width -= num
+        total -= w
+    return out
+
+
+def test_allocate_is_the_authors_rule_on_the_worked_example():
+    rewards = [0.7121, 0.5644, 0.619, 0.4964, 0.5317, 0.7772, 0.4656, 0.9234, 0.3616]
+    assert allocate(rewards, 32, 0.1, "ceil") == [3, 1, 1, 0, 0, 5, 0, 22, 0]
+    assert authors_select_softmax(rewards, 32, 0.1) == [3, 1, 1, 0, 0, 5, 0, 22, 0]
+
+
+def test_allocate_agrees_with_the_authors_rule_on_1000_random_inputs():
+    rng = random.Random(2408_00724)
+    for _ in range(1000):
+        rewards = [rng.random() for _ in range(rng.randint(1, 24))]
+        width, temperature = rng.randint(1, 128), rng.choice([0.1, 0.2, 0.5, 1.0, rng.uniform(0.05, 2)])
+        widths = allocate(rewards, width, temperature, "ceil")
+        assert widths == authors_select_softmax(rewards, width, temperature), (rewards, width, temperature)
+        assert sum(widths) == width
+        by_reward = [widths[j] for j in sorted(range(len(rewards)), key=lambda j: -rewards[j])]
+        assert by_reward == sorted(by_reward, reverse=True)  # a higher reward never gets fewer children
+
+
 def test_allocate_hand_examples():
     assert allocate([0.9, 0.5, 0.1], 4, 0.1, "ceil") == [4, 0, 0]
     # T=1: p = .472 .316 .212 -> shares 1.89 1.26 .85
@@ -45,11 +82,12 @@ def test_allocate_hand_examples():
 def test_allocate_edge_cases(rule):
     assert allocate([0.3] * 4, 8, 0.1, rule) == [2, 2, 2, 2]  # all equal: an exact even split
     assert allocate([0.3] * 3, 3, 0.1, rule) == [1, 1, 1]
-    assert allocate([0.3] * 5, 2, 0.1, rule) == [1, 1, 0, 0, 0]  # budget < nodes: the earlier ones
+    # budget < nodes: the authors' order serves the later of equal nodes first; Round's tie-break the earlier
+    assert allocate([0.3] * 5, 2, 0.1, rule) == ([0, 0, 0, 1, 1] if rule == "ceil" else [1, 1, 0, 0, 0])
     assert allocate([0.42], 5, 0.1, rule) == [5]  # one node
     assert allocate([0.0, 1.0], 4, 0.1, rule) == [0, 4]  # rewards 0 and 1 at T_b = 0.1
     assert allocate([0.0, 1.0], 4, 1.0, rule)[1] >= 2
-    assert allocate([0.5, 0.9, 0.9], 4, 0.0, rule) == [0, 4, 0]  # T_b = 0: the first best takes it all
+    assert allocate([0.5, 0.9, 0.9], 4, 0.0, rule) == [0, 0, 4]  # T_b = 0: the best served first takes all
     assert allocate([0.2, 0.7], 0, 0.1, rule) == [0, 0]
     assert allocate([], 0, 0.1, rule) == []
 
@@ -149,11 +187,11 @@ def test_budget_follows_the_rewards():
     assert len(records[0]["candidates"]) == 4
     assert [c["step_scores"] for c in records[0]["candidates"]] == [[0.9, 0.6]] * 4
     # A high balance temperature spreads the budget: Round gives 1 child each; ceil lets the best node win
-    # the rounding (1.002 -> 2) and the last gets none.
+    # the rounding (1.002 -> 2) and the one served last gets none.
     records, _, _ = run(fn, balance_temperature=100.0, allocation="round")
     assert [n["width"] for n in records[0]["tree"] if n["depth"] == 1] == [1, 1, 1, 1]
-    records, _, _ = run(fn, balance_temperature=100.0)
-    assert [n["width"] for n in records[0]["tree"] if n["depth"] == 1] == [2, 1, 1, 0]
+    records, _, _ = run(fn, balance_temperature=100.0)  # equal rewards: the authors serve the later node first
+    assert [n["width"] for n in records[0]["tree"] if n["depth"] == 1] == [2, 0, 1, 1]
 
 
 def _mixed(q, path, d, i):

@@ -19,7 +19,8 @@ from .io import read_jsonl, write_jsonl
 
 
 def grade_rows(rows: list[dict], dataset: str, text_field: str | None = "text", prediction_field: str | None = None,
-               reference_field: str = "answer", where: str = "predictions") -> list[dict]:
+               reference_field: str = "answer", where: str = "predictions",
+               last_number_fallback: bool = False) -> list[dict]:
     """Rows with `extracted` (the predicted answer, None when none is found) and `correct` added."""
     out = []
     for i, row in enumerate(rows, start=1):
@@ -30,7 +31,7 @@ def grade_rows(rows: list[dict], dataset: str, text_field: str | None = "text", 
             raise ValueError(f"{where}:{i}: no {reference_field!r} field (keys: {', '.join(sorted(row))})")
         ref = str(row[reference_field])  # a GSM8K solution ending in "#### N", or the answer itself
         reference = reference_answer({"answer": ref}, dataset) if "####" in ref else ref.strip()
-        predicted = row[field] if prediction_field else extract_answer(row[field], dataset)
+        predicted = row[field] if prediction_field else extract_answer(row[field], dataset, last_number_fallback)
         out.append({**row, "extracted": predicted, "correct": is_correct(predicted, reference, dataset)})
     return out
 
@@ -58,11 +59,13 @@ def grade_main(argv: list[str] | None = None) -> int:
     what.add_argument("--text-field", default="text", help="model output to extract the answer from (default text)")
     what.add_argument("--prediction-field", help="an already extracted answer (instead of --text-field)")
     parser.add_argument("--reference-field", default="answer", help="reference answer (default answer)")
+    parser.add_argument("--last-number-fallback", action="store_true",
+                        help="numeric data sets: take the last number of a text that states no answer (off by default)")
     parser.add_argument("--output", help="write the graded rows (extracted, correct) to this JSONL file")
     args = parser.parse_args(argv)
     try:
         graded = grade_rows(read_jsonl(args.predictions), args.dataset, args.text_field, args.prediction_field,
-                            args.reference_field, where=args.predictions)
+                            args.reference_field, where=args.predictions, last_number_fallback=args.last_number_fallback)
     except (ValueError, FileNotFoundError) as e:
         print(f"infscale-grade: {e}", file=sys.stderr)
         return 2

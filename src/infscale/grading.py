@@ -20,6 +20,7 @@ __all__ = [
     "GRADERS",
     "grader_kind",
     "extract_answer",
+    "candidate_answer",
     "reference_answer",
     "normalize_answer",
     "is_correct",
@@ -108,11 +109,13 @@ def _clean_tail(answer: str) -> str:
     return answer
 
 
-def extract_answer(text: str, dataset: str) -> str | None:
-    """Final answer of a model solution, or None when none can be found.
+def extract_answer(text: str, dataset: str, last_number_fallback: bool = False) -> str | None:
+    """Final answer of a solution, or None when none can be found.
 
     Order: last "The answer is: X" (Math-Shepherd step format), else "#### X" (GSM8K),
-    else the last boxed expression, else (numeric datasets only) the last number.
+    else the last boxed expression, else, only with `last_number_fallback` and on numeric
+    datasets, the last number of the text. The pipeline never uses the fallback: a policy
+    candidate has an answer only when it states one (`candidate_answer`).
     """
     kind = grader_kind(dataset)
     if not isinstance(text, str):
@@ -132,11 +135,36 @@ def extract_answer(text: str, dataset: str) -> str | None:
     boxed = _last_boxed(text)
     if boxed:
         return boxed
-    if kind == "numeric":
+    if last_number_fallback and kind == "numeric":
         numbers = _NUMBER.findall(text)
         if numbers:
             return numbers[-1]
     return None
+
+
+def candidate_answer(text: str, finish_reason: str | None, dataset: str) -> str | None:
+    """The answer a policy candidate states in the step format, or None: the candidate is invalid.
+
+    Valid means the text states "The answer is[:] X" with a non-empty X (the authors' evaluator reads
+    "The answer is: X ки"; "####" lines, bare boxed expressions and stray numbers do not count), and the
+    answer line was not cut by the token limit: a candidate stopped by `length` whose last answer line has no
+    step tag after it may hold a truncated answer ("The answer is: 4" of 45). An invalid candidate never
+    votes and never wins best-of-n (aggregation skips None).
+    """
+    if not isinstance(text, str):
+        return None
+    if grader_kind(dataset) == "numeric":
+        text = _CALCULATOR.sub("", text)
+    matches = list(_ANSWER_IS.finditer(text))
+    if not matches:
+        return None
+    last = matches[-1]
+    if finish_reason == "length" and _STEP_TAG not in last.group(1) and last.end() >= len(text.rstrip()):
+        return None
+    answer = _clean_tail(last.group(1))
+    if "\\boxed" in answer or "\\fbox" in answer:
+        answer = _last_boxed(answer) or answer
+    return answer or None
 
 
 def reference_answer(row: dict, dataset: str) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .engines import Engine, SamplingParams, derived_seed
-from .grading import extract_answer
+from .grading import candidate_answer
 from .shards import ShardReport, run_in_shards
 from .stepformat import format_prompt
 
@@ -81,7 +81,7 @@ def generate_candidates(engine: Engine, rows: list[dict], grader: str, strategy:
             "prompt_tokens": g.prompt_tokens,
             "candidates": [
                 {"text": c.text, "tokens": c.tokens, "finish_reason": c.finish_reason,
-                 "answer": extract_answer(c.text, grader)}
+                 "answer": candidate_answer(c.text, c.finish_reason, grader)}
                 for c in g.completions
             ],
         })

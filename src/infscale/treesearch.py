@@ -23,7 +23,7 @@ from fractions import Fraction
 from typing import Callable, Sequence
 
 from .engines import Completion, Engine, SamplingParams
-from .grading import extract_answer
+from .grading import candidate_answer
 from .stepformat import STEP_TAG, format_prompt, is_finished
 
 ALLOCATION_RULES = ("ceil", "round")
@@ -141,7 +141,7 @@ class Tree:
             if node.finished:
                 text = self.path_text(node)
                 candidates.append({"text": text, "tokens": node.path_tokens, "finish_reason": node.finish_reason,
-                                   "answer": extract_answer(text, grader),
+                                   "answer": candidate_answer(text, node.finish_reason, grader),
                                    "step_scores": [n.reward for n in self.path(node)], "prm_tokens": node.prm_tokens})
         return {
             "id": self.row["id"], "question": self.row["question"], "reference": self.row["answer"],
@@ -196,8 +196,11 @@ def allocate(rewards: Sequence[float], budget: int, temperature: float, rule: st
 
     Returns non-negative integers summing to `budget`, in the order of `rewards`. Shares are computed with
     exact rationals of the (max-subtracted) softmax weights, so equal rewards get exactly equal shares.
-      * "ceil" (the authors' code): nodes in order of reward, highest first (stable), each takes
-        min(remaining, ceil(budget * p_j)); the best nodes win the rounding, low ones may get 0.
+      * "ceil" (the authors' `select_softmax`, thu-wyz/inference_scaling rebase.py): nodes in order of
+        reward, highest first, each in turn takes ceil(W * w_j / S), where W is the width still unassigned and
+        S the weight sum of the nodes not yet served; then W -= its width and S -= w_j. The best nodes win the
+        rounding, low ones may get 0, and the last node served takes exactly what is left. Equal rewards are
+        served in the authors' order too: they sort ascending (stably) and reverse, so the later node first.
       * "round" (the paper's Round, made exact): floor(budget * p_j), then one more unit to the largest
         fractional parts (ties: the higher reward, then the earlier node).
     temperature 0 gives the whole budget to the first best node; a small positive temperature gives it to the
@@ -217,20 +220,21 @@ def allocate(rewards: Sequence[float], budget: int, temperature: float, rule: st
             raise ValueError(f"no node to give a budget of {budget} to")
         return []
     budget = int(budget)
-    order = sorted(range(len(r)), key=lambda j: -r[j])  # stable: equal rewards keep their order
+    order = sorted(range(len(r)), key=lambda j: r[j])[::-1]  # highest first; equal rewards: later node first
     if temperature == 0:
         weights = [Fraction(int(j == order[0])) for j in range(len(r))]
     else:
         best = r[order[0]]
         weights = [Fraction(math.exp((x - best) / temperature)) for x in r]  # the best has weight 1
     total = sum(weights)
-    shares = [budget * w / total for w in weights]
     if rule == "ceil":
         widths, left = [0] * len(r), budget
         for j in order:
-            widths[j] = min(left, math.ceil(shares[j]))
+            widths[j] = math.ceil(left * weights[j] / total) if total else 0
             left -= widths[j]
+            total -= weights[j]
         return widths
+    shares = [budget * w / total for w in weights]
     widths = [math.floor(s) for s in shares]
     rank = sorted(range(len(r)), key=lambda j: (-(shares[j] - widths[j]), -r[j], j))
     for j in rank[: budget - sum(widths)]:
