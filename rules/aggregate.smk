@@ -1,4 +1,5 @@
-# Metrics: accuracy per (n, seed, aggregation, subset) and FLOPs per question, one CSV per strategy.
+# Metrics: accuracy per (n, seed, aggregation, subset) and FLOPs per question, one CSV per strategy, and each
+# problem's outcome per (n, seed, aggregation) beside it (<strategy>.problems.csv: the claims' bootstrap).
 
 
 rule metrics:
@@ -7,7 +8,8 @@ rule metrics:
         policy=lambda wc: policy_dir(wc.model),
         prm=prm_dir(),
     output:
-        f"{R}/metrics/{{dataset}}/{{model}}/{{strategy}}.csv",
+        csv=f"{R}/metrics/{{dataset}}/{{model}}/{{strategy}}.csv",
+        problems=f"{R}/metrics/{{dataset}}/{{model}}/{{strategy}}.problems.csv",
     params:
         runs=lambda wc: [(seed, served) for _, seed, served in scored_runs(wc.dataset, wc.model, wc.strategy)],
         aggregations=EVAL["aggregations"],

@@ -84,12 +84,21 @@ def metrics_path(dataset, model, strategy):
     return f"{R}/metrics/{dataset}/{model}/{strategy}.csv"
 
 
+def problems_path(dataset, model, strategy):
+    """Per-problem outcomes beside a metrics file (written by the same job)."""
+    return f"{R}/metrics/{dataset}/{model}/{strategy}.problems.csv"
+
+
 def metrics_for_dataset(dataset):
     return [metrics_path(dataset, m, s) for m in EVAL["models"] for s in EVAL["strategies"]]
 
 
 def all_metrics():
     return [p for d in EVAL["datasets"] for p in metrics_for_dataset(d)]
+
+
+def all_problems():
+    return [problems_path(d, m, s) for d in EVAL["datasets"] for m in EVAL["models"] for s in EVAL["strategies"]]
 
 
 def figure_files(name):

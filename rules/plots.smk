@@ -52,11 +52,13 @@ rule table4:
 
 rule claims:
     input:
-        all_metrics(),
+        metrics=all_metrics(),
+        problems=all_problems(),
     output:
         f"{R}/claims.csv",
     params:
         x=REPORT["x"],
+        claims=REPORT["claims"],
     log:
         f"{R}/logs/claims.log",
     script:
@@ -105,6 +107,7 @@ rule table1:
     params:
         x=REPORT["x"],
         aggregation=REPORT["compute_optimal_aggregation"],
+        budgets=REPORT["table1"],
     log:
         f"{R}/logs/table1/{{dataset}}.log",
     script:
@@ -132,6 +135,7 @@ if PAPER_PLOTS:
         params:
             spec=lambda wc: FIGURES[wc.figure],
             x=REPORT["x"],
+            table1=REPORT["table1"],
         log:
             f"{R}/logs/paper_figure/{{figure}}.log",
         script:
@@ -152,6 +156,7 @@ if PAPER_TABLES:
         params:
             spec=lambda wc: FIGURES[wc.figure],
             x=REPORT["x"],
+            table1=REPORT["table1"],
         log:
             f"{R}/logs/paper_table/{{figure}}.log",
         script:

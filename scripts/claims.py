@@ -1,6 +1,9 @@
-from infscale.claims import evaluate_claims, write_claims
+from infscale.claims import Settings, evaluate_claims, load_problems, write_claims
 from infscale.report import load_metrics
 from infscale.runtime import job
 
+p = snakemake.params
 with job(snakemake.log[0]):
-    write_claims(evaluate_claims(load_metrics(snakemake.input), x=snakemake.params.x), snakemake.output[0])
+    claims = evaluate_claims(load_metrics(snakemake.input.metrics), load_problems(snakemake.input.problems),
+                             Settings(x=p.x, **p.claims))
+    write_claims(claims, snakemake.output[0])

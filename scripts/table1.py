@@ -4,5 +4,7 @@ from infscale.tables import table1
 
 with job(snakemake.log[0]):
     summary = seed_summary(load_metrics(snakemake.input), x=snakemake.params.x)
-    write_table(table1(summary, x=snakemake.params.x, aggregation=snakemake.params.aggregation),
+    p = snakemake.params
+    write_table(table1(summary, x=p.x, aggregation=p.aggregation, sampling_n=p.budgets["sampling_budget"],
+                       rebase_n=p.budgets["rebase_budget"]),
                 snakemake.output.csv, snakemake.output.md)

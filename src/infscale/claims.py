@@ -1,15 +1,30 @@
-"""Claims scorecard (DESIGN.md): each of the paper's claims evaluated on a metrics table, with a
-verdict (holds | fails | cannot_check), the measured numbers, and what was compared."""
+"""Claims scorecard (docs/design.md, "Claims scorecard"): each of the paper's claims tested on a run, with a
+verdict that separates an effect from noise and from a broken verifier.
 
+Every compared quantity (a difference in error, a gain per doubling, a fitted slope, a FLOPs ratio) is computed on
+the per-problem outcomes and re-computed on a paired bootstrap over problems and seeds (infscale.resampling); its
+95% interval decides:
+  holds         the interval lies on the side of zero the paper claims;
+  fails         it lies on the other side;
+  inconclusive  it contains zero (or, for claim 9, lies neither inside nor outside the tolerance);
+  cannot_check  the run lacks what the claim needs, or the claim rests on the PRM and the PRM's within-problem AUC
+                on the run's own sampled candidates is below `auc_gate` (then the PRM cannot rank, and any verdict
+                would measure noise).
+A claim is judged per unit (a data set and model, or a data set); the row holds when every checkable unit holds,
+fails when one fails, and is inconclusive otherwise.
+"""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from infscale.report import PathLike, atomic_write_csv, seed_summary
-from infscale.scaling import PAPER_A, PAPER_B, compute_optimal, fit_optimal_size
+from .report import PathLike, atomic_write_csv, seed_summary
+from .resampling import ProblemBootstrap, interval
+from .scaling import PAPER_A, PAPER_B, default_budgets
 
 CLAIMS = {
     1: "error decreases with samples and saturates (sampling + majority vote)",
@@ -18,164 +33,403 @@ CLAIMS = {
     4: "MCTS is worse than sampling at equal FLOPs",
     5: "the compute-optimal model size grows with the budget (log10 C = a log10 N + b)",
     6: "REBASE's gain over sampling is larger on hard problems (levels 3-5) than on easy ones (1-2)",
+    7: "REBASE saturates later than sampling (it still gains where sampling has stopped)",
+    8: "a smaller model with REBASE reaches the largest model's best sampling accuracy with fewer FLOPs",
+    9: "majority and weighted voting converge to the accuracy their answer distributions predict (Theorems 1-2)",
 }
+NEEDS_VERIFIER = (2, 3, 4, 6, 7, 8)
 COLUMNS = ["claim_id", "claim", "verdict", "measured", "detail"]
 WMV = "weighted_majority"
-Unit = tuple[str, str]  # (dataset, model)
-# A per-unit check returns (holds or None when it cannot be checked, measured text).
-Check = tuple[bool | None, str]
+VERDICTS = ("holds", "fails", "inconclusive", "cannot_check")
 
 
-def _row(cid: int, verdict: str, measured: str, detail: str) -> dict[str, object]:
-    return {"claim_id": cid, "claim": CLAIMS[cid], "verdict": verdict, "measured": measured,
-            "detail": detail}
+@dataclass(frozen=True)
+class Settings:
+    x: str = "policy_flops"
+    auc_gate: float = 0.6  # the PRM's within-problem AUC below which PRM-based claims cannot be checked
+    saturation_fraction: float = 0.25  # claim 1: the last doubling gains less than this share of the early gain
+    theorem_tolerance: float = 0.05  # claim 9: |measured - predicted accuracy| within 5 points
+    draws: int = 1000
+    seed: int = 0
 
 
-def _combine(cid: int, results: dict[str, Check], what: str) -> dict[str, object]:
-    """Holds when every checkable unit holds; fails if any fails; cannot_check if none checkable."""
-    checked = {k: v for k, v in results.items() if v[0] is not None}
-    skipped = [f"{k} ({v[1]})" for k, v in results.items() if v[0] is None]
-    detail = what + (f"; not checkable: {', '.join(skipped)}" if skipped else "")
+@dataclass(frozen=True)
+class Unit:
+    """One unit's result: verdict, and the text with the numbers behind it."""
+    verdict: str
+    measured: str
+
+
+def _pp(v: float) -> str:
+    return "n/a" if not np.isfinite(v) else f"{100 * v:+.2f}pp"
+
+
+def _ci(values: np.ndarray, fmt: Callable[[float], str] = _pp) -> tuple[float, float, float, str]:
+    est, lo, hi = interval(values)
+    return est, lo, hi, f"{fmt(est)} [{fmt(lo)}, {fmt(hi)}]"
+
+
+def sign_verdict(lo: float, hi: float, positive: bool) -> str:
+    """holds when the interval lies above zero (`positive`) or below it; fails on the other side."""
+    if np.isnan(lo) or np.isnan(hi):
+        return "inconclusive"
+    if positive:
+        return "holds" if lo > 0 else "fails" if hi < 0 else "inconclusive"
+    return "holds" if hi < 0 else "fails" if lo > 0 else "inconclusive"
+
+
+def combine(units: dict[str, Unit]) -> str:
+    checked = [u.verdict for u in units.values() if u.verdict != "cannot_check"]
     if not checked:
-        return _row(cid, "cannot_check", "", detail if results else what)
-    verdict = "holds" if all(v[0] for v in checked.values()) else "fails"
-    return _row(cid, verdict, "; ".join(f"{k}: {v[1]}" for k, v in checked.items()), detail)
+        return "cannot_check"
+    if "fails" in checked:
+        return "fails"
+    return "holds" if all(v == "holds" for v in checked) else "inconclusive"
 
 
-def _curve(s: pd.DataFrame, strategy: str, agg: str, x: str) -> pd.DataFrame:
-    return s[(s["strategy"] == strategy) & (s["aggregation"] == agg)].sort_values(x)
+def _row(cid: int, units: dict[str, Unit], detail: str, note: str = "") -> dict[str, object]:
+    measured = "; ".join(f"{k}: {u.verdict}, {u.measured}" for k, u in units.items())
+    return {"claim_id": cid, "claim": CLAIMS[cid], "verdict": combine(units),
+            "measured": measured or note, "detail": detail}
 
 
-def _per_unit(s: pd.DataFrame, fn: Callable[[pd.DataFrame], Check]) -> dict[str, Check]:
-    return {f"{ds}/{m}": fn(g) for (ds, m), g in s.groupby(["dataset", "model"], sort=True)}
+class Evidence:
+    """The bootstrap, FLOPs per point and verifier AUC of a run: what every claim reads."""
+
+    def __init__(self, metrics: pd.DataFrame, problems: pd.DataFrame, settings: Settings):
+        self.s = settings
+        self.summary = seed_summary(metrics, x=settings.x)
+        self.boot = ProblemBootstrap(problems, draws=settings.draws, seed=settings.seed)
+        self.params = self.summary.groupby(["dataset", "model"])["params"].first().to_dict()
+        self.auc = self._auc(metrics)
+
+    @staticmethod
+    def _auc(metrics: pd.DataFrame) -> dict[tuple[str, str], float]:
+        if "prm_auc" not in metrics.columns:
+            return {}
+        s = metrics[(metrics["strategy"] == "sampling") & (metrics["subset"] == "all")]
+        out = {}
+        for (ds, m), g in s.groupby(["dataset", "model"]):
+            top = g[g["n"] == g["n"].max()]
+            out[(ds, m)] = float(top["prm_auc"].mean())
+        return out
+
+    def units(self, strategy: str | None = None) -> list[tuple[str, str]]:
+        s = self.summary if strategy is None else self.summary[self.summary["strategy"] == strategy]
+        return sorted(set(zip(s["dataset"], s["model"])))
+
+    def gate(self, dataset: str, *models: str) -> Unit | None:
+        """cannot_check when a model's PRM AUC is below the gate (or unknown)."""
+        for m in models:
+            auc = self.auc.get((dataset, m), math.nan)
+            if not auc >= self.s.auc_gate:
+                return Unit("cannot_check", f"PRM within-problem AUC {auc:.2f} < {self.s.auc_gate} on {m}'s "
+                                            "sampled candidates: the verifier cannot rank them")
+        return None
+
+    def auc_text(self, dataset: str, *models: str) -> str:
+        return ", ".join(f"AUC {self.auc.get((dataset, m), math.nan):.2f}" for m in models)
+
+    def flops(self, dataset: str, model: str, strategy: str, aggregation: str, subset: str = "all") -> pd.Series:
+        s = self.summary
+        c = s[(s["dataset"] == dataset) & (s["model"] == model) & (s["strategy"] == strategy)
+              & (s["aggregation"] == aggregation) & (s["subset"] == subset)]
+        return c.set_index("n")[self.s.x].astype(float)
+
+    def curve(self, dataset: str, model: str, strategy: str, aggregation: str, subset: str = "all"):
+        """(n, FLOPs per n, errors (1 + draws, len(n))) restricted to budgets with FLOPs."""
+        ns, err = self.boot.curve(dataset, model, strategy, aggregation, subset)
+        fl = self.flops(dataset, model, strategy, aggregation, subset)
+        keep = np.array([n in fl.index for n in ns], bool)
+        ns, err = ns[keep], err[:, keep]
+        return ns, fl.reindex(ns).to_numpy(float), err
 
 
-def _at_equal_flops(base: pd.DataFrame, other: pd.DataFrame, x: str) -> np.ndarray:
-    """other's error minus base's error interpolated (linear in log10 x) at other's FLOPs; only
-    points inside base's FLOPs range are compared (no extrapolation)."""
-    bx, be = np.log10(base[x].to_numpy(float)), base["error_mean"].to_numpy(float)
-    ox, oe = np.log10(other[x].to_numpy(float)), other["error_mean"].to_numpy(float)
-    if len(bx) < 2:
-        return np.array([])
+def equal_flops_difference(base_x: np.ndarray, base_err: np.ndarray, other_x: np.ndarray,
+                           other_err: np.ndarray) -> np.ndarray:
+    """Per draw: mean over `other`'s points inside base's FLOPs range of other's error minus base's error
+    interpolated linearly in log10 FLOPs (no extrapolation); NaN when no point is inside."""
+    if len(base_x) < 2:
+        return np.full(base_err.shape[0], np.nan)
+    order = np.argsort(base_x)
+    bx, be = np.log10(base_x[order]), base_err[:, order]
+    ox = np.log10(other_x)
     inside = (ox >= bx.min()) & (ox <= bx.max())
-    return oe[inside] - np.interp(ox[inside], bx, be)
+    if not inside.any():
+        return np.full(base_err.shape[0], np.nan)
+    interp = np.vstack([np.interp(ox[inside], bx, row) for row in be])
+    return (other_err[:, inside] - interp).mean(axis=1)
 
 
-def _claim1(s: pd.DataFrame, x: str) -> dict[str, object]:
-    def check(g: pd.DataFrame) -> Check:
-        c = _curve(g, "sampling", "majority", x).sort_values("n")
-        n, e = c["n"].to_numpy(), c["error_mean"].to_numpy()
-        if len(n) < 3:
-            return None, f"{len(n)} sampling budgets, need 3"
-        # Improvement per doubling of n along the grid. The largest earlier gain is the reference, not the
-        # first: a majority vote of 2 always equals its first sample (ties go to the first), so n=1 -> 2 gains 0.
-        gains = (e[:-1] - e[1:]) / np.log2(n[1:] / n[:-1])
-        best_earlier, last = gains[:-1].max(), gains[-1]
-        ok = bool(e[-1] < e[0] and last < best_earlier)
-        return ok, (f"err n={n[0]} {100 * e[0]:.1f}% -> n={n[-1]} {100 * e[-1]:.1f}%, gain/doubling "
-                    f"best earlier {100 * best_earlier:.2f}pp, last {100 * last:.2f}pp")
-    return _combine(1, _per_unit(s, check),
-                    "sampling + majority vote, subset all, mean over seeds: error at largest n < at "
-                    "smallest n, and the last doubling's gain < the largest gain of an earlier doubling")
+def _gain_per_doubling(ns: np.ndarray, err: np.ndarray, i: int, j: int) -> np.ndarray:
+    return (err[:, i] - err[:, j]) / np.log2(ns[j] / ns[i])
 
 
-def _claim2(s: pd.DataFrame) -> dict[str, object]:
-    c = s[(s["strategy"] == "sampling") & (s["n"] > 1)]
-    w = c.pivot_table(index=["dataset", "model", "n"], columns="aggregation", values="error_mean")
-    if not {"majority", WMV} <= set(w.columns):
-        return _row(2, "cannot_check", "", "no sampling rows with n > 1 under both votes")
-    d = (w[WMV] - w["majority"]).dropna()
-    if d.empty:
-        return _row(2, "cannot_check", "", "no sampling rows with n > 1 under both votes")
-    share, mean = float((d <= 1e-12).mean()), float(d.mean())
-    ok = share >= 0.5 and mean <= 0
-    return _row(2, "holds" if ok else "fails",
-                f"WMV <= MV at {share:.0%} of {len(d)} points; mean WMV - MV = {100 * mean:+.2f}pp",
-                "sampling, subset all, every (dataset, model, n > 1), error mean over seeds; holds "
-                "when the share >= 50% and the mean difference <= 0")
+# ------------------------------------------------------------------------------------------------ the claims
 
 
-def _vs_sampling(s: pd.DataFrame, strategy: str, x: str, better: bool) -> dict[str, Check]:
-    """Per model: `strategy` vs sampling (weighted majority) at equal FLOPs; `better` asks for a lower
-    error (REBASE), otherwise a higher one (MCTS)."""
-    def check(g: pd.DataFrame) -> Check:
-        base, other = _curve(g, "sampling", WMV, x), _curve(g, strategy, WMV, x)
-        if other.empty or len(base) < 2:
-            return None, f"no {strategy} rows" if other.empty else "fewer than 2 sampling points"
-        d = _at_equal_flops(base, other, x)
-        if len(d) == 0:
-            return None, f"no {strategy} point inside sampling's FLOPs range"
-        sign = -1 if better else 1
-        share = float((sign * d > 0).mean())
-        ok = bool(sign * d.mean() > 0 and share >= 0.5)
-        word = "lower" if better else "higher"
-        return ok, (f"{strategy} {word} at {int(round(share * len(d)))}/{len(d)} points, mean "
-                    f"{strategy} - sampling = {100 * d.mean():+.2f}pp")
-    return _per_unit(s, check)
-
-
-def _claim34(s: pd.DataFrame, x: str, cid: int, strategy: str) -> dict[str, object]:
-    if not (s["strategy"] == strategy).any():
-        return _row(cid, "cannot_check", "", f"no {strategy} rows in the metrics")
-    better = strategy == "rebase"
-    return _combine(cid, _vs_sampling(s, strategy, x, better),
-                    f"weighted majority, subset all: {strategy} error minus sampling's error "
-                    f"interpolated (log-x) at {strategy}'s FLOPs, points inside sampling's range; per "
-                    f"model {'holds' if better else 'MCTS worse'} when the mean difference is "
-                    f"{'< 0' if better else '> 0'} and at least half the points agree")
-
-
-def _claim5(s: pd.DataFrame, x: str) -> dict[str, object]:
-    results: dict[str, Check] = {}
-    for ds, g in s.groupby("dataset", sort=True):
-        g = g[(g["strategy"] == "sampling") & (g["aggregation"] == WMV)]
-        if g["model"].nunique() < 2:
-            results[ds] = (None, f"{g['model'].nunique()} model(s), need 2")
+def claim1(ev: Evidence) -> dict[str, object]:
+    f = ev.s.saturation_fraction
+    units = {}
+    for ds, m in ev.units("sampling"):
+        ns, _, err = ev.curve(ds, m, "sampling", "majority")
+        if len(ns) < 3:
+            units[f"{ds}/{m}"] = Unit("cannot_check", f"{len(ns)} sampling budgets, need 3")
             continue
-        t = compute_optimal(g, x=x, strategy="sampling", aggregation=WMV)
-        fit = fit_optimal_size(t)
-        n_opt = t["best_params"].dropna().to_numpy()
-        mono = bool(np.all(np.diff(n_opt) >= 0))
-        ok = bool(np.isfinite(fit.a) and fit.a > 0 and mono)
-        sizes = "->".join(f"{p:.3g}" for p in dict.fromkeys(n_opt))
-        fit_txt = (f"a={fit.a:.2f}, b={fit.b:.2f}, R2={fit.r2:.2f}" if np.isfinite(fit.a)
-                   else f"no fit ({fit.reason})")
-        results[ds] = (ok, f"{fit_txt} (paper a={PAPER_A}, b={PAPER_B}); N_opt over "
-                           f"{len(n_opt)} budgets {sizes}, non-decreasing={mono}")
-    return _combine(5, results, "sampling + weighted majority, subset all, per dataset: best model "
-                                "(lower envelope over seeds' mean) on a 12-point log grid of FLOPs; "
-                                "holds when the fit's a > 0 and N_opt never decreases")
+        early = _gain_per_doubling(ns, err, 0, 2)
+        late = _gain_per_doubling(ns, err, len(ns) - 2, len(ns) - 1)
+        _, elo, ehi, etxt = _ci(early)
+        _, slo, shi, stxt = _ci(f * early - late)
+        parts = [sign_verdict(elo, ehi, True), sign_verdict(slo, shi, True)]
+        verdict = "fails" if "fails" in parts else "holds" if parts == ["holds", "holds"] else "inconclusive"
+        units[f"{ds}/{m}"] = Unit(verdict, f"gain/doubling n={ns[0]}->{ns[2]} {etxt}, last n={ns[-2]}->{ns[-1]} "
+                                           f"{_pp(late[0])}; {f} x early - last {stxt}")
+    return _row(1, units, f"sampling + majority vote, all problems. Decreases: the error's drop per doubling of n "
+                          f"over the first two doublings is > 0. Saturates: {f} x that early gain minus the last "
+                          "doubling's gain is > 0. Both 95% intervals (paired bootstrap over problems and seeds) "
+                          "above zero: holds; either below: fails; a flat curve is inconclusive, not holds")
 
 
-def _claim6(s_sub: pd.DataFrame, x: str) -> dict[str, object]:
-    if not (s_sub["strategy"] == "rebase").any():
-        return _row(6, "cannot_check", "", "no rebase rows in the metrics")
-    if not {"easy", "hard"} <= set(s_sub["subset"]):
-        return _row(6, "cannot_check", "", "no easy/hard subsets (data set without difficulty levels)")
-
-    def check(g: pd.DataFrame) -> Check:
-        gains = {}
-        for sub in ("easy", "hard"):
-            h = g[g["subset"] == sub]
-            d = _at_equal_flops(_curve(h, "sampling", WMV, x), _curve(h, "rebase", WMV, x), x)
-            if len(d) == 0:
-                return None, f"no comparable rebase/sampling points on {sub}"
-            gains[sub] = -float(d.mean())
-        return gains["hard"] > gains["easy"], (f"gain easy {100 * gains['easy']:+.2f}pp, "
-                                               f"hard {100 * gains['hard']:+.2f}pp")
-    return _combine(6, _per_unit(s_sub, check),
-                    "weighted majority: REBASE gain = sampling error (log-x interpolated at REBASE's "
-                    "FLOPs) minus REBASE error, mean over comparable points, per subset; holds when "
-                    "gain on hard > gain on easy for every model")
+def claim2(ev: Evidence) -> dict[str, object]:
+    units = {}
+    for ds, m in ev.units("sampling"):
+        if (g := ev.gate(ds, m)) is not None:
+            units[f"{ds}/{m}"] = g
+            continue
+        ns, _, mv = ev.curve(ds, m, "sampling", "majority")
+        ns_w, _, wmv = ev.curve(ds, m, "sampling", WMV)
+        keep = [i for i, n in enumerate(ns) if n > 1 and n in set(ns_w)]
+        if not keep or not np.array_equal(ns, ns_w):
+            units[f"{ds}/{m}"] = Unit("cannot_check", "no sampling budget n > 1 under both votes")
+            continue
+        d = (wmv[:, keep] - mv[:, keep]).mean(axis=1)
+        _, lo, hi, txt = _ci(d)
+        units[f"{ds}/{m}"] = Unit(sign_verdict(lo, hi, False), f"mean WMV - MV error over n > 1 {txt} ({ev.auc_text(ds, m)})")
+    return _row(2, units, "sampling, all problems: mean over budgets n > 1 of weighted-majority error minus "
+                          "majority error; interval below zero: holds, above: fails")
 
 
-def evaluate_claims(df: pd.DataFrame, x: str = "policy_flops") -> pd.DataFrame:
-    """Evaluate the six claims on a raw metrics table (as load_metrics returns it)."""
-    s = seed_summary(df, x=x)
-    s_all = s[s["subset"] == "all"]
-    rows = [_claim1(s_all, x), _claim2(s_all), _claim34(s_all, x, 3, "rebase"),
-            _claim34(s_all, x, 4, "mcts"), _claim5(s_all, x), _claim6(s, x)]
+def _versus_sampling(ev: Evidence, strategy: str, better: bool, subset: str = "all") -> dict[str, Unit | np.ndarray]:
+    """Per unit, the per-draw equal-FLOPs difference strategy - sampling (WMV), or a Unit saying why not."""
+    out: dict[str, Unit | np.ndarray] = {}
+    for ds, m in ev.units(strategy):
+        if (g := ev.gate(ds, m)) is not None:
+            out[f"{ds}/{m}"] = g
+            continue
+        _, bx, be = ev.curve(ds, m, "sampling", WMV, subset)
+        _, ox, oe = ev.curve(ds, m, strategy, WMV, subset)
+        d = equal_flops_difference(bx, be, ox, oe)
+        out[f"{ds}/{m}"] = d if np.isfinite(d[0]) else Unit(
+            "cannot_check", f"no {strategy} point inside sampling's FLOPs range ({subset} problems)")
+    return out
+
+
+def claim34(ev: Evidence, cid: int, strategy: str) -> dict[str, object]:
+    better = strategy == "rebase"
+    units = {}
+    for key, d in _versus_sampling(ev, strategy, better).items():
+        if isinstance(d, Unit):
+            units[key] = d
+            continue
+        _, lo, hi, txt = _ci(d)
+        units[key] = Unit(sign_verdict(lo, hi, not better),
+                          f"mean {strategy} - sampling error at equal FLOPs {txt} ({ev.auc_text(*key.split('/'))})")
+    detail = (f"weighted majority, all problems: {strategy}'s error minus sampling's error interpolated (log10 "
+              f"FLOPs) at {strategy}'s FLOPs, over {strategy}'s points inside sampling's FLOPs range; interval "
+              f"{'below' if better else 'above'} zero: holds")
+    if not units:
+        return _row(cid, {}, detail, f"no {strategy} rows in the metrics")
+    return _row(cid, units, detail)
+
+
+def claim5(ev: Evidence) -> dict[str, object]:
+    units = {}
+    for ds in sorted(ev.summary["dataset"].unique()):
+        models = [m for d, m in ev.units("sampling") if d == ds]
+        if len(models) < 2:
+            units[ds] = Unit("cannot_check", f"{len(models)} model(s) with sampling, need 2")
+            continue
+        curves = {m: ev.curve(ds, m, "sampling", WMV) for m in models}
+        budgets = default_budgets(np.concatenate([x for _, x, _ in curves.values()]))
+        # only budgets where at least two model sizes have a measured point (else the smallest wins by default)
+        reach = np.array([[x.min() <= c * (1 + 1e-9) for c in budgets] for _, x, _ in curves.values()])
+        budgets = budgets[reach.sum(axis=0) >= 2]
+        if len(budgets) < 2:
+            units[ds] = Unit("cannot_check", "fewer than 2 budgets where two model sizes are measured")
+            continue
+        sizes = np.array([float(ev.params[(ds, m)]) for m in models])
+        env = []
+        for m in models:  # running best error at <= C FLOPs, per draw
+            _, x, e = curves[m]
+            order = np.argsort(x)
+            best = np.minimum.accumulate(e[:, order], axis=1)
+            idx = np.searchsorted(x[order], budgets * (1 + 1e-9), side="right") - 1
+            env.append(np.where(idx >= 0, best[:, np.clip(idx, 0, None)], np.inf))
+        env = np.stack(env)  # (models, draws + 1, budgets)
+        # the best model per budget: lowest error, ties to the smaller model
+        key = env + 1e-12 * (np.argsort(np.argsort(sizes)))[:, None, None]
+        n_opt = sizes[np.argmin(key, axis=0)]  # (draws + 1, budgets)
+        lc, ln = np.log10(budgets), np.log10(n_opt)
+        lc_c = lc - lc.mean()
+        alpha = (ln - ln.mean(axis=1, keepdims=True)) @ lc_c / (lc_c @ lc_c)  # slope of log N on log C
+        beta = ln.mean(axis=1) - alpha * lc.mean()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = np.where(alpha > 0, 1 / alpha, np.nan)
+            b = np.where(alpha > 0, -beta / alpha, np.nan)
+        _, lo, hi, atxt = _ci(alpha, lambda v: f"{v:.3f}")
+        fmt = lambda v: "n/a" if not np.isfinite(v) else f"{v:.2f}"  # noqa: E731
+        _, _, _, a_txt = _ci(a, fmt)
+        _, _, _, b_txt = _ci(b, fmt)
+        path = "->".join(f"{p:.3g}" for p in dict.fromkeys(n_opt[0]))
+        units[ds] = Unit(sign_verdict(lo, hi, True),
+                         f"slope of log10 N_opt on log10 C {atxt}; a={a_txt}, b={b_txt} (paper a={PAPER_A}, "
+                         f"b={PAPER_B}); N_opt over {len(budgets)} budgets {path}")
+    return _row(5, units, "sampling + weighted majority, all problems, per data set: on a 12-point log grid of "
+                          "FLOPs, kept where at least two model sizes have a measured point, the best model (lowest "
+                          "envelope error, ties to the smaller); log10 N_opt = alpha log10 C + beta fitted; "
+                          "alpha's interval above zero: holds (a = 1/alpha, b = -beta/alpha)")
+
+
+def claim6(ev: Evidence) -> dict[str, object]:
+    if not set(ev.summary["subset"]) >= {"easy", "hard"}:
+        return _row(6, {}, "", "no easy/hard subsets (a data set without difficulty levels)")
+    easy, hard = _versus_sampling(ev, "rebase", True, "easy"), _versus_sampling(ev, "rebase", True, "hard")
+    units = {}
+    for key in sorted(set(easy) & set(hard)):
+        if isinstance(easy[key], Unit) or isinstance(hard[key], Unit):
+            units[key] = easy[key] if isinstance(easy[key], Unit) else hard[key]
+            continue
+        gain_easy, gain_hard = -easy[key], -hard[key]
+        _, lo, hi, txt = _ci(gain_hard - gain_easy)
+        units[key] = Unit(sign_verdict(lo, hi, True), f"gain easy {_pp(gain_easy[0])}, hard {_pp(gain_hard[0])}, "
+                                                     f"hard - easy {txt} ({ev.auc_text(*key.split('/'))})")
+    if not units:
+        return _row(6, {}, "", "no rebase rows in the metrics")
+    return _row(6, units, "weighted majority: REBASE's gain = sampling's error interpolated at REBASE's FLOPs minus "
+                          "REBASE's, mean over comparable points, per subset; hard - easy interval above zero: holds")
+
+
+def claim7(ev: Evidence) -> dict[str, object]:
+    units = {}
+    for ds, m in ev.units("rebase"):
+        if (g := ev.gate(ds, m)) is not None:
+            units[f"{ds}/{m}"] = g
+            continue
+        ns_s, _, es = ev.curve(ds, m, "sampling", WMV)
+        ns_r, _, er = ev.curve(ds, m, "rebase", WMV)
+        common = sorted(set(ns_s) & set(ns_r))
+        if len(common) < 2:
+            units[f"{ds}/{m}"] = Unit("cannot_check", "fewer than 2 budgets shared by sampling and REBASE")
+            continue
+        n1, n2 = common[-2], common[-1]
+        i_s, i_r = {n: i for i, n in enumerate(ns_s)}, {n: i for i, n in enumerate(ns_r)}
+        g_s = _gain_per_doubling(ns_s, es, i_s[n1], i_s[n2])
+        g_r = _gain_per_doubling(ns_r, er, i_r[n1], i_r[n2])
+        _, lo, hi, txt = _ci(g_r - g_s)
+        units[f"{ds}/{m}"] = Unit(sign_verdict(lo, hi, True),
+                                  f"gain/doubling n={n1}->{n2}: REBASE {_pp(g_r[0])}, sampling {_pp(g_s[0])}, "
+                                  f"difference {txt}; error at n={n2}: REBASE {100 * er[0, i_r[n2]]:.1f}%, sampling "
+                                  f"{100 * es[0, i_s[n2]]:.1f}% ({ev.auc_text(ds, m)})")
+    if not units:
+        return _row(7, {}, "", "no rebase rows in the metrics")
+    return _row(7, units, "weighted majority, all problems: the error's drop per doubling over the last doubling "
+                          "of n both strategies ran; REBASE's minus sampling's above zero: holds (REBASE still "
+                          "gains where sampling has saturated)")
+
+
+def _flops_to_reach(x: np.ndarray, err: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per draw, the FLOPs at which a curve first reaches error <= target (log-linear between the two points
+    around the crossing); +inf when it never does."""
+    order = np.argsort(x)
+    x, err = np.log10(x[order]), err[:, order]
+    out = np.full(err.shape[0], np.inf)
+    for b in range(err.shape[0]):
+        hit = np.nonzero(err[b] <= target[b] + 1e-12)[0]
+        if len(hit) == 0:
+            continue
+        k = hit[0]
+        if k == 0 or err[b, k - 1] == err[b, k]:
+            out[b] = 10 ** x[k]
+        else:
+            t = (err[b, k - 1] - target[b]) / (err[b, k - 1] - err[b, k])
+            out[b] = 10 ** (x[k - 1] + t * (x[k] - x[k - 1]))
+    return out
+
+
+def claim8(ev: Evidence) -> dict[str, object]:
+    units = {}
+    for ds in sorted(ev.summary["dataset"].unique()):
+        sampled = [m for d, m in ev.units("sampling") if d == ds]
+        searched = [m for d, m in ev.units("rebase") if d == ds]
+        if not sampled or not searched:
+            continue
+        large = max(sampled, key=lambda m: ev.params[(ds, m)])
+        smaller = [m for m in searched if ev.params[(ds, m)] < ev.params[(ds, large)]]
+        if not smaller:
+            units[ds] = Unit("cannot_check", f"no model smaller than {large} ran REBASE")
+            continue
+        small = max(smaller, key=lambda m: ev.params[(ds, m)])
+        if (g := ev.gate(ds, small, large)) is not None:
+            units[ds] = g
+            continue
+        _, lx, le = ev.curve(ds, large, "sampling", WMV)
+        _, sx, se = ev.curve(ds, small, "rebase", WMV)
+        best = np.argmin(le + 1e-12 * np.argsort(np.argsort(lx)), axis=1)  # ties: the cheaper point
+        target, large_flops = le[np.arange(len(best)), best], lx[best]
+        with np.errstate(divide="ignore"):
+            ratio = np.log2(large_flops / _flops_to_reach(sx, se, target))
+        _, lo, hi, txt = _ci(ratio, lambda v: "never reached" if v == -np.inf else f"{2 ** v:.2f}x")
+        units[ds] = Unit(sign_verdict(lo, hi, True),
+                         f"{small} REBASE vs {large}'s best sampling error {100 * target[0]:.1f}%: FLOPs saved "
+                         f"{txt} (paper: about 2x, Llemma-7B vs 34B; {ev.auc_text(ds, small, large)})")
+    if not units:
+        return _row(8, {}, "", "no data set with sampling and REBASE rows")
+    return _row(8, units, "weighted majority, all problems, per data set: the largest model's lowest sampling "
+                          "error is the target; the FLOPs the next smaller model with REBASE needs to reach it "
+                          "(log-linear between measured points, never reached = 0x); log2 of the largest's FLOPs "
+                          "over those above zero: holds")
+
+
+def claim9(ev: Evidence) -> dict[str, object]:
+    tol = ev.s.theorem_tolerance
+    units = {}
+    for ds, m in ev.units("sampling"):
+        for agg in ("majority", WMV):
+            if not ev.boot.has(ds, m, "sampling", agg, "limit_predicted"):
+                continue
+            ns, pred = ev.boot.curve(ds, m, "sampling", agg, kind="limit_predicted")
+            _, meas = ev.boot.curve(ds, m, "sampling", agg, kind="half_measured")
+            d = (1 - meas[:, 0]) - (1 - pred[:, 0])  # accuracy measured - predicted
+            _, lo, hi, txt = _ci(d)
+            verdict = ("holds" if -tol <= lo and hi <= tol else "fails" if lo > tol or hi < -tol
+                       else "inconclusive")
+            units[f"{ds}/{m}/{agg}"] = Unit(verdict, f"predicted {100 * (1 - pred[0, 0]):.1f}%, measured "
+                                                     f"{100 * (1 - meas[0, 0]):.1f}% (n={ns[0]} each), "
+                                                     f"measured - predicted {txt}")
+    if not units:
+        return _row(9, {}, "", "no sampling run with at least 4 candidates")
+    return _row(9, units, f"sampling, per model and vote: the answer the vote converges to (Theorem 1: the mode of "
+                          f"the answer distribution; Theorem 2: the answer of largest probability x mean weight) "
+                          f"predicted from the first half of each problem's candidates, against the vote measured "
+                          f"on the other half; holds when the interval of measured - predicted accuracy lies within "
+                          f"+/-{100 * tol:.0f} points, fails when it lies outside")
+
+
+def evaluate_claims(metrics: pd.DataFrame, problems: pd.DataFrame, settings: Settings | None = None,
+                    **overrides) -> pd.DataFrame:
+    """The nine claims of a run: `metrics` as load_metrics returns them, `problems` the per-problem outcomes."""
+    s = settings or Settings(**overrides)
+    ev = Evidence(metrics, problems, s)
+    rows = [claim1(ev), claim2(ev), claim34(ev, 3, "rebase"), claim34(ev, 4, "mcts"), claim5(ev), claim6(ev),
+            claim7(ev), claim8(ev), claim9(ev)]
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def load_problems(paths) -> pd.DataFrame:
+    frames = [pd.read_csv(p, dtype={"id": str}) for p in paths]
+    if not frames:
+        raise ValueError("load_problems: no per-problem files given")
+    return pd.concat(frames, ignore_index=True)
 
 
 def write_claims(claims: pd.DataFrame, path: PathLike) -> None:

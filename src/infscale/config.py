@@ -114,7 +114,21 @@ def check_references(config: dict) -> None:
         if "types" in d and d["format"] != "metamath":
             raise ConfigError(f"config key datasets.{slug}.types: only for format metamath")
     check_figures(config, need)
+    check_table1(config)
     check_local_paths(config)
+
+
+def check_table1(config: dict) -> None:
+    """Table 1's budgets, when set, must be budgets the study runs."""
+    ev, t1 = config["evaluate"], config["report"]["table1"]
+    for strategy, key in (("rebase", "rebase_budget"), ("sampling", "sampling_budget")):
+        n = t1.get(key)
+        if n is None or strategy not in ev["strategies"]:
+            continue
+        for slug in ev["models"]:
+            if n not in budgets(config, slug, strategy):
+                raise ConfigError(f"config key report.table1.{key}: {n} is not a {strategy} budget of model "
+                                  f"{slug} ({', '.join(map(str, budgets(config, slug, strategy)))})")
 
 
 def check_local_paths(config: dict) -> None:

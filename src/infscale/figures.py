@@ -39,7 +39,8 @@ def fit_table(s: pd.DataFrame, x: str, aggregation: str) -> pd.DataFrame:
 
 
 def make_figure(metrics: pd.DataFrame, name: str, spec: dict, *, x: str, csv: PathLike, md: PathLike,
-                png: PathLike | None = None, pdf: PathLike | None = None, source: str = "") -> pd.DataFrame:
+                png: PathLike | None = None, pdf: PathLike | None = None, source: str = "",
+                table1_budgets: dict | None = None) -> pd.DataFrame:
     """Draw (grid, compute_optimal) and tabulate one named figure; tables (fit, table1, table4) only tabulate."""
     s = select(seed_summary(metrics, x=x), spec)
     kind, title = spec["kind"], spec.get("title", name)
@@ -54,7 +55,9 @@ def make_figure(metrics: pd.DataFrame, name: str, spec: dict, *, x: str, csv: Pa
     elif kind == "fit":
         table = fit_table(s, x, aggregation)
     elif kind == "table1":
-        table = table1(s, x=x, aggregation=aggregation)
+        t1 = table1_budgets or {}
+        table = table1(s, x=x, aggregation=aggregation, sampling_n=t1.get("sampling_budget"),
+                       rebase_n=t1.get("rebase_budget"))
     elif kind == "table4":
         table = table4(s, x=x, strategies=spec.get("strategies", ("greedy", "sampling")), ns=spec.get("samples"))
     else:

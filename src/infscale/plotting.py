@@ -23,7 +23,9 @@ STRATEGY_LABELS = {"greedy": "Greedy", "sampling": "Sampling", "rebase": "REBASE
 
 
 def x_label(x: str) -> str:
-    what = {"policy_flops": "policy", "total_flops": "policy + PRM"}.get(x, x)
+    what = {"policy_flops": "policy", "total_flops": "policy + PRM",
+            "policy_flops_prefix_shared": "policy, prefix-shared", "total_flops_prefix_shared":
+            "policy + PRM, prefix-shared"}.get(x, x)
     return f"Inference FLOPs per question ({what})"
 
 

@@ -19,7 +19,10 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 )
 FLOPS_COLUMNS: tuple[str, ...] = (
     "policy_prefill_flops", "policy_decode_flops", "prm_flops", "policy_flops", "total_flops",
+    "policy_flops_prefix_shared", "total_flops_prefix_shared",
 )
+# Means over seeds carried into the summary when the metrics have them.
+EXTRA_MEAN_COLUMNS: tuple[str, ...] = ("generated_tokens", "invalid_share", "prm_auc")
 # One point of a curve: error is averaged over seeds within each group.
 GROUP_KEYS: list[str] = ["dataset", "model", "strategy", "aggregation", "subset", "n"]
 _STR_COLS = ("dataset", "model", "strategy", "aggregation", "subset")
@@ -55,13 +58,12 @@ def load_metrics(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
 
 
 def seed_summary(df: pd.DataFrame, x: str = "policy_flops") -> pd.DataFrame:
-    """Aggregate over seeds: per GROUP_KEYS, mean of `x` (and of every FLOPs column present), params,
+    """Aggregate over seeds: per GROUP_KEYS, mean of `x` (and of every FLOPs and EXTRA_MEAN column present), params,
     error_mean/min/max/std (std: sample std, NaN for one seed), accuracy_mean and n_seeds."""
     if x not in df.columns:
         raise ValueError(f"seed_summary: no column {x!r}")
     mean_cols = list(dict.fromkeys([x, *[c for c in FLOPS_COLUMNS if c in df.columns]]))
-    if "generated_tokens" in df.columns:
-        mean_cols.append("generated_tokens")
+    mean_cols += [c for c in EXTRA_MEAN_COLUMNS if c in df.columns]
     g = df.groupby(GROUP_KEYS, sort=True)
     out = g[mean_cols].mean()
     out["params"] = g["params"].first()

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 AGGS = ["majority", "weighted_majority", "best_of_n"]
-TABLE4_COLUMNS = ["dataset", "model", "params", "strategy", "samples", "flops", *AGGS]
+TABLE4_COLUMNS = ["dataset", "model", "params", "strategy", "samples", "flops", "flops_per_sample", *AGGS]
 TABLE1_COLUMNS = ["dataset", "model", "params", "strategy", "samples", "flops", "accuracy"]
 _ORDER = {"greedy": 0, "sampling": 1, "rebase": 2, "mcts": 3}
 
@@ -17,7 +17,8 @@ def table4(summary: pd.DataFrame, x: str = "policy_flops",
            strategies: Sequence[str] = ("greedy", "sampling"),
            ns: Sequence[int] | None = None) -> pd.DataFrame:
     """Rows per (dataset, model, strategy, n) on subset "all": samples, FLOPs per question (mean over
-    seeds of `x`), and accuracy in % (mean over seeds) under each aggregation as a column."""
+    seeds of `x`) and per sample (FLOPs / n: constant over n for sampling in the paper's convention), and
+    accuracy in % (mean over seeds) under each aggregation as a column."""
     s = summary[(summary["subset"] == "all") & summary["strategy"].isin(list(strategies))]
     if ns is not None:
         s = s[s["n"].isin(list(ns))]
@@ -29,6 +30,7 @@ def table4(summary: pd.DataFrame, x: str = "policy_flops",
     flops = s.groupby(keys)[x].mean()  # equal across aggregations; mean is a no-op
     out = acc.reindex(columns=AGGS).join(flops.rename("flops")).reset_index()
     out = out.rename(columns={"n": "samples"})
+    out["flops_per_sample"] = out["flops"] / out["samples"]
     out["_o"] = out["strategy"].map(_ORDER).fillna(9)
     out = out.sort_values(["dataset", "params", "model", "_o", "samples"]).drop(columns="_o")
     out.columns.name = None
@@ -37,9 +39,9 @@ def table4(summary: pd.DataFrame, x: str = "policy_flops",
 
 def table1(summary: pd.DataFrame, x: str = "policy_flops", aggregation: str = "weighted_majority",
            sampling_n: int | None = None, rebase_n: int | None = None) -> pd.DataFrame:
-    """Per (dataset, model): sampling at `sampling_n` (default: its largest n) and REBASE at
-    `rebase_n` (default: the smallest n whose accuracy reaches sampling's, else REBASE's best n).
-    Accuracy in %; subset "all". Empty frame with TABLE1_COLUMNS when there is no REBASE row."""
+    """Per (dataset, model): sampling at `sampling_n` (default: its largest n) and REBASE at `rebase_n`
+    (default: its smallest n). Both are fixed before the run (config report.table1), never picked by looking
+    at the accuracies. Accuracy in %; subset "all". Empty frame with TABLE1_COLUMNS when there is no REBASE row."""
     s = summary[(summary["subset"] == "all") & (summary["aggregation"] == aggregation)]
     rows = []
     for (ds, model), g in s.groupby(["dataset", "model"], sort=True):
@@ -50,15 +52,10 @@ def table1(summary: pd.DataFrame, x: str = "policy_flops", aggregation: str = "w
         if sr.empty:
             continue
         sr = sr.iloc[0]
-        if rebase_n is not None:
-            rr = reb[reb["n"] == rebase_n]
-            if rr.empty:
-                continue
-            rr = rr.iloc[0]
-        else:
-            reach = reb[reb["accuracy_mean"] >= sr["accuracy_mean"]].sort_values("n")
-            rr = reach.iloc[0] if not reach.empty else reb.sort_values(
-                ["accuracy_mean", "n"], ascending=[False, True]).iloc[0]
+        rr = reb[reb["n"] == (rebase_n or reb["n"].min())]
+        if rr.empty:
+            continue
+        rr = rr.iloc[0]
         for r in (sr, rr):
             rows.append({"dataset": ds, "model": model, "params": int(r["params"]),
                          "strategy": r["strategy"], "samples": int(r["n"]),
