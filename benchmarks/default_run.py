@@ -68,7 +68,8 @@ def main() -> None:
     results = workdir / "results"
     per_rule = {rule: {"jobs": len(t), "sum_s": round(sum(t), 1), "max_s": round(max(t), 1)}
                 for rule, t in sorted(job_times(results).items(), key=lambda kv: -sum(kv[1]))}
-    metrics = pd.concat(pd.read_csv(p) for p in (results / "metrics").rglob("*.csv"))
+    metrics = pd.concat(pd.read_csv(p) for p in (results / "metrics").rglob("*.csv")
+                        if not p.name.endswith(".problems.csv"))
     greedy = metrics[(metrics.strategy == "greedy") & (metrics.aggregation == "majority")]
     accuracy = {f"{r.model} ({r.subset})": round(r.accuracy, 3) for r in greedy.itertuples()}
     claims = pd.read_csv(results / "claims.csv")[["claim_id", "verdict", "measured"]].to_dict("records")
