@@ -6,9 +6,18 @@ rule figure_error_vs_flops:
     input:
         lambda wc: [metrics_path(wc.dataset, wc.model, s) for s in EVAL["strategies"]],
     output:
-        png=f"{R}/figures/error_vs_flops_{{dataset}}_{{model}}.png",
+        png=report(
+            f"{R}/figures/error_vs_flops_{{dataset}}_{{model}}.png",
+            caption="../report/error_vs_flops.rst",
+            category="Error vs FLOPs", subcategory="{dataset} {model}",
+        ),
         pdf=f"{R}/figures/error_vs_flops_{{dataset}}_{{model}}.pdf",
-        csv=f"{R}/tables/error_vs_flops_{{dataset}}_{{model}}.csv",
+        csv=report(
+            f"{R}/tables/error_vs_flops_{{dataset}}_{{model}}.csv",
+            caption="../report/table.rst",
+            category="Tables",
+            subcategory="Error vs FLOPs",
+        ),
         md=f"{R}/tables/error_vs_flops_{{dataset}}_{{model}}.md",
     params:
         x=REPORT["x"],
@@ -22,9 +31,18 @@ rule figure_compute_optimal:
     input:
         lambda wc: [metrics_path(wc.dataset, m, REPORT["compute_optimal_strategy"]) for m in EVAL["models"]],
     output:
-        png=f"{R}/figures/compute_optimal_{{dataset}}.png",
+        png=report(
+            f"{R}/figures/compute_optimal_{{dataset}}.png",
+            caption="../report/compute_optimal.rst",
+            category="Compute-optimal model size", subcategory="{dataset}",
+        ),
         pdf=f"{R}/figures/compute_optimal_{{dataset}}.pdf",
-        csv=f"{R}/tables/compute_optimal_{{dataset}}.csv",
+        csv=report(
+            f"{R}/tables/compute_optimal_{{dataset}}.csv",
+            caption="../report/table.rst",
+            category="Tables",
+            subcategory="Compute-optimal model size",
+        ),
         md=f"{R}/tables/compute_optimal_{{dataset}}.md",
     params:
         x=REPORT["x"],
@@ -40,7 +58,11 @@ rule table4:
     input:
         lambda wc: metrics_for_dataset(wc.dataset),
     output:
-        csv=f"{R}/tables/table4_{{dataset}}.csv",
+        csv=report(
+            f"{R}/tables/table4_{{dataset}}.csv",
+            caption="../report/table4.rst",
+            category="Tables", subcategory="Paper tables",
+        ),
         md=f"{R}/tables/table4_{{dataset}}.md",
     params:
         x=REPORT["x"],
@@ -55,7 +77,7 @@ rule claims:
         metrics=all_metrics(),
         problems=all_problems(),
     output:
-        f"{R}/claims.csv",
+        report(f"{R}/claims.csv", caption="../report/claims.rst", category="Claims"),
     params:
         x=REPORT["x"],
         claims=REPORT["claims"],
@@ -69,9 +91,18 @@ rule figure_strategies:
     input:
         lambda wc: [metrics_path(wc.dataset, wc.model, s) for s in EVAL["strategies"]],
     output:
-        png=f"{R}/figures/strategies_{{dataset}}_{{model}}_{{aggregation}}.png",
+        png=report(
+            f"{R}/figures/strategies_{{dataset}}_{{model}}_{{aggregation}}.png",
+            caption="../report/strategies.rst",
+            category="Strategies at equal FLOPs", subcategory="{dataset} {model}",
+        ),
         pdf=f"{R}/figures/strategies_{{dataset}}_{{model}}_{{aggregation}}.pdf",
-        csv=f"{R}/tables/strategies_{{dataset}}_{{model}}_{{aggregation}}.csv",
+        csv=report(
+            f"{R}/tables/strategies_{{dataset}}_{{model}}_{{aggregation}}.csv",
+            caption="../report/table.rst",
+            category="Tables",
+            subcategory="Strategies at equal FLOPs",
+        ),
         md=f"{R}/tables/strategies_{{dataset}}_{{model}}_{{aggregation}}.md",
     params:
         x=REPORT["x"],
@@ -85,9 +116,18 @@ rule figure_easy_hard:
     input:
         lambda wc: [metrics_path(wc.dataset, wc.model, s) for s in ("greedy", "sampling", "rebase") if s in EVAL["strategies"]],
     output:
-        png=f"{R}/figures/easy_hard_{{dataset}}_{{model}}.png",
+        png=report(
+            f"{R}/figures/easy_hard_{{dataset}}_{{model}}.png",
+            caption="../report/easy_hard.rst",
+            category="Easy vs hard problems", subcategory="{dataset} {model}",
+        ),
         pdf=f"{R}/figures/easy_hard_{{dataset}}_{{model}}.pdf",
-        csv=f"{R}/tables/easy_hard_{{dataset}}_{{model}}.csv",
+        csv=report(
+            f"{R}/tables/easy_hard_{{dataset}}_{{model}}.csv",
+            caption="../report/table.rst",
+            category="Tables",
+            subcategory="Easy vs hard problems",
+        ),
         md=f"{R}/tables/easy_hard_{{dataset}}_{{model}}.md",
     params:
         x=REPORT["x"],
@@ -102,7 +142,11 @@ rule table1:
     input:
         lambda wc: [metrics_path(wc.dataset, m, s) for m in EVAL["models"] for s in ("sampling", "rebase")],
     output:
-        csv=f"{R}/tables/table1_{{dataset}}.csv",
+        csv=report(
+            f"{R}/tables/table1_{{dataset}}.csv",
+            caption="../report/table1.rst",
+            category="Tables", subcategory="Paper tables",
+        ),
         md=f"{R}/tables/table1_{{dataset}}.md",
     params:
         x=REPORT["x"],
@@ -126,9 +170,18 @@ if PAPER_PLOTS:
         input:
             lambda wc: figure_metrics(wc.figure),
         output:
-            png=f"{R}/paper/{{figure}}.png",
+            png=report(
+                f"{R}/paper/{{figure}}.png",
+                caption="../report/paper.rst",
+                category="Paper figures",
+            ),
             pdf=f"{R}/paper/{{figure}}.pdf",
-            csv=f"{R}/paper/{{figure}}.csv",
+            csv=report(
+                f"{R}/paper/{{figure}}.csv",
+                caption="../report/table.rst",
+                category="Tables",
+                subcategory="Paper figures",
+            ),
             md=f"{R}/paper/{{figure}}.md",
         wildcard_constraints:
             figure=one_of(PAPER_PLOTS),
@@ -149,7 +202,11 @@ if PAPER_TABLES:
         input:
             lambda wc: figure_metrics(wc.figure),
         output:
-            csv=f"{R}/paper/{{figure}}.csv",
+            csv=report(
+                f"{R}/paper/{{figure}}.csv",
+                caption="../report/paper.rst",
+                category="Paper tables",
+            ),
             md=f"{R}/paper/{{figure}}.md",
         wildcard_constraints:
             figure=one_of(PAPER_TABLES),

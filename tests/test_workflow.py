@@ -129,3 +129,15 @@ def test_bad_config_fails_before_any_job(tmp_path):
     assert result.returncode != 0
     assert "strategies.sampling.budgets.1" in result.stderr + result.stdout
     assert not (tmp_path / "results").exists()
+
+
+def test_snakemake_report_holds_every_figure_with_its_caption(run):
+    """`snakemake --report` on the finished run, offline: every figure and table of the study is in the page."""
+    result = snakemake(run, "--report", "report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    page = (run / "report.html").read_text(errors="replace")
+    figures = sorted(p.name for p in (run / "results" / "figures").glob("*.png"))
+    assert figures and all(name in page for name in figures), [n for n in figures if n not in page]
+    assert "table4_toy.csv" in page and "claims.csv" in page
+    assert "paired bootstrap" in page  # the claims caption, rendered
+    assert "one curve per aggregation" in page  # an error-vs-FLOPs caption

@@ -27,6 +27,7 @@ class ProblemBootstrap:
     _index: dict = field(default_factory=dict, init=False, repr=False)
     _weights: dict = field(default_factory=dict, init=False, repr=False)
     _groups: dict = field(default_factory=dict, init=False, repr=False)
+    _curves: dict = field(default_factory=dict, init=False, repr=False)  # computed curves, by their arguments
 
     def __post_init__(self) -> None:
         df = self.problems.copy()
@@ -59,6 +60,13 @@ class ProblemBootstrap:
     def curve(self, dataset: str, model: str, strategy: str, aggregation: str, subset: str = "all",
               kind: str = "budget") -> tuple[np.ndarray, np.ndarray]:
         """(budgets n ascending, error array of shape (1 + draws, len(n)))."""
+        key = (dataset, model, strategy, aggregation, subset, kind)
+        if key not in self._curves:
+            self._curves[key] = self._curve(*key)
+        return self._curves[key]
+
+    def _curve(self, dataset: str, model: str, strategy: str, aggregation: str, subset: str,
+               kind: str) -> tuple[np.ndarray, np.ndarray]:
         g = self._groups.get((dataset, model, strategy, kind, aggregation))
         if g is None:
             return np.array([], int), np.zeros((self.draws + 1, 0))
