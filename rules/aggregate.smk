@@ -4,7 +4,7 @@
 
 rule metrics:
     input:
-        scored=lambda wc: [path for path, _, _ in scored_runs(wc.dataset, wc.model, wc.strategy)],
+        scored=checked(lambda wc: [path for path, _, _ in scored_runs(wc.dataset, wc.model, wc.strategy)]),
         policy=lambda wc: policy_dir(wc.model),
         prm=prm_dir(),
     output:

@@ -3,7 +3,8 @@ import re
 
 from infscale import config as cfg
 from infscale.shards import checkpoint_dir_of
-from infscale.strategies import TREE_STRATEGIES
+from infscale.aggregation import AGGREGATIONS
+from infscale.strategies import STRATEGIES, TREE_STRATEGIES
 
 _validated = cfg.canonical(cfg.validate_config(config, workflow.source_path("../schemas/config.schema.yaml")))
 config.clear()
@@ -19,12 +20,29 @@ wildcard_constraints:
     prm=SLUG,
     strategy=r"[a-z_]+",
     split=r"train|prm|test",
-    aggregation=r"majority|weighted_majority|best_of_n",
+    aggregation=r"[a-z_]+",
     n=r"\d+",
     seed=r"\d+",
 
 
 EVAL = config["evaluate"]
+
+
+def checked(input_function):
+    """An input function that first checks the names in the target against the config, so that an unknown
+    model, data set, strategy or aggregation is an error naming it and what the config defines (not a KeyError)."""
+
+    def check(wc):
+        known = {"dataset": list(config["datasets"]), "model": list(config["models"]),
+                 "strategy": list(STRATEGIES), "aggregation": list(AGGREGATIONS)}
+        for kind, names in known.items():
+            value = wc.get(kind)
+            if value is not None and value not in names:
+                raise ValueError(f"the target names {kind} {value!r}, which the config does not define; "
+                                 f"{kind}s defined: {', '.join(names)}")
+        return input_function(wc)
+
+    return check
 PRM = config["prm"]["name"]
 
 

@@ -4,7 +4,7 @@ REPORT = config["report"]
 
 rule figure_error_vs_flops:
     input:
-        lambda wc: [metrics_path(wc.dataset, wc.model, s) for s in EVAL["strategies"]],
+        checked(lambda wc: [metrics_path(wc.dataset, wc.model, s) for s in EVAL["strategies"]]),
     output:
         png=report(
             f"{R}/figures/error_vs_flops_{{dataset}}_{{model}}.png",
@@ -29,7 +29,7 @@ rule figure_error_vs_flops:
 
 rule figure_compute_optimal:
     input:
-        lambda wc: [metrics_path(wc.dataset, m, REPORT["compute_optimal_strategy"]) for m in EVAL["models"]],
+        checked(lambda wc: [metrics_path(wc.dataset, m, REPORT["compute_optimal_strategy"]) for m in EVAL["models"]]),
     output:
         png=report(
             f"{R}/figures/compute_optimal_{{dataset}}.png",
@@ -56,7 +56,7 @@ rule figure_compute_optimal:
 
 rule table4:
     input:
-        lambda wc: metrics_for_dataset(wc.dataset),
+        checked(lambda wc: metrics_for_dataset(wc.dataset)),
     output:
         csv=report(
             f"{R}/tables/table4_{{dataset}}.csv",
@@ -89,7 +89,7 @@ rule claims:
 
 rule figure_strategies:
     input:
-        lambda wc: [metrics_path(wc.dataset, wc.model, s) for s in EVAL["strategies"]],
+        checked(lambda wc: [metrics_path(wc.dataset, wc.model, s) for s in EVAL["strategies"]]),
     output:
         png=report(
             f"{R}/figures/strategies_{{dataset}}_{{model}}_{{aggregation}}.png",
@@ -114,7 +114,7 @@ rule figure_strategies:
 
 rule figure_easy_hard:
     input:
-        lambda wc: [metrics_path(wc.dataset, wc.model, s) for s in ("greedy", "sampling", "rebase") if s in EVAL["strategies"]],
+        checked(lambda wc: [metrics_path(wc.dataset, wc.model, s) for s in ("greedy", "sampling", "rebase") if s in EVAL["strategies"]]),
     output:
         png=report(
             f"{R}/figures/easy_hard_{{dataset}}_{{model}}.png",
@@ -140,7 +140,7 @@ rule figure_easy_hard:
 
 rule table1:
     input:
-        lambda wc: [metrics_path(wc.dataset, m, s) for m in EVAL["models"] for s in ("sampling", "rebase")],
+        checked(lambda wc: [metrics_path(wc.dataset, m, s) for m in EVAL["models"] for s in ("sampling", "rebase")]),
     output:
         csv=report(
             f"{R}/tables/table1_{{dataset}}.csv",

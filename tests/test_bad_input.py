@@ -28,6 +28,7 @@ def with_change(path, value):
     (["strategies", "rebase", "budgets"], [2, 2, 4], "config key strategies.rebase.budgets: [2, 2, 4] has non-unique"),
     (["resources"], {"generate": {"gpu": -1}}, "config key resources.generate.gpu: -1 is less than the minimum"),
     (["shard_size"], 0, "config key shard_size: 0 is less than the minimum"),
+    (["report"], {"table1": {"rebase_budget": 3}}, "config key report.table1.rebase_budget: 3 is not a rebase budget"),
 ])
 def test_config_error_stops_the_run_before_any_job(tmp_path, path, value, message):
     config = tmp_path / "bad.yaml"
@@ -55,3 +56,17 @@ def test_malformed_data_row_names_file_and_line_and_keeps_finished_work(tmp_path
     assert f"{bad}:2: malformed JSON" in log
     assert (tmp_path / "results/data/good/test.jsonl").exists()  # the other job's work is kept
     assert not (tmp_path / "results/data/bad/test.jsonl").exists()
+
+
+@pytest.mark.parametrize("target, message", [
+    ("results/figures/error_vs_flops_toy_tiny-z.png", "the target names model 'tiny-z', which the config does not "
+                                                     "define; models defined: tiny-a, tiny-b"),
+    ("results/figures/strategies_toy_tiny-a_plurality.png", "the target names aggregation 'plurality'"),
+    ("results/metrics/toy/tiny-a/beam.csv", "the target names strategy 'beam'"),
+    ("results/tables/table4_gsm8k.csv", "the target names dataset 'gsm8k', which the config does not define; "
+                                        "datasets defined: toy"),
+])
+def test_a_target_with_an_unknown_name_says_what_the_config_defines(tmp_path, target, message):
+    result = snakemake(tmp_path, "-n", target)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
