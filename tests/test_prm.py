@@ -67,12 +67,14 @@ def test_step_tag_agreement_is_enforced(tmp_path):
         check_pairing(policy, prm)
 
 
-def test_train_on_released_format_and_score(tmp_path, tokenizer_dir, tiny_policy_dir):
+def test_train_on_released_format_and_score(tmp_path, tokenizer_dir, tiny_policy_dir, caplog):
     """The PRM trainer takes Math-Shepherd rows as released; the trained PRM scores one value per step tag."""
     tok = load_tokenizer(tokenizer_dir)
     rows = MATH_SHEPHERD_ROWS * 8
     model = load_prm_for_training(str(tiny_policy_dir), None, tok, seed=0)
-    summary = train_prm(rows, tok, model, {"steps": 30, "batch_size": 8, "lr": 1e-2}, tmp_path / "prm", seed=0)
+    with caplog.at_level("INFO", logger="infscale.progress"):
+        summary = train_prm(rows, tok, model, {"steps": 30, "batch_size": 8, "lr": 1e-2}, tmp_path / "prm", seed=0)
+    assert "training: 30/30 steps (100%)" in caplog.text  # progress in the job's log
     first, last = summary["log"][0]["loss"], summary["log"][-1]["loss"]
     assert last < first  # it learns: the two rows are separable
     prm = ProcessRewardModel(str(tmp_path / "prm"), batch_size=4)

@@ -123,6 +123,9 @@ def run_training(trainer_class, model, tokenizer, examples: list[dict], collator
 
 
 def _train(trainer, n_examples: int, summary_extra: dict) -> dict:
+    from .progress import trainer_callback
+
+    trainer.add_callback(trainer_callback("training"))  # steps done, rate, time left in the job's log
     start = time.time()
     result = trainer.train()
     return {"train_loss": result.training_loss, "steps": result.global_step, "examples": n_examples,

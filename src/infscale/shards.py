@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .io import read_jsonl, write_jsonl, write_text
+from .progress import Progress
 
 FINGERPRINT = "fingerprint"
 log = logging.getLogger(__name__)
@@ -60,17 +61,20 @@ def run_in_shards(items: Sequence[dict], shard_size: int, checkpoint_dir: str | 
     directory.mkdir(parents=True, exist_ok=True)
     write_text(stamp_file, stamp)
     report, records = ShardReport(), []
+    progress = Progress(len(items), f"shards of {shard_size}", "problems", log=log)
     for i, start in enumerate(range(0, len(items), shard_size)):
         shard = list(items[start : start + shard_size])
         path = directory / f"shard-{i:05d}.jsonl"
         done = read_jsonl(path) if path.exists() else None
         if done is not None and [r.get(key) for r in done] == [r.get(key) for r in shard]:
             report.reused += 1
+            progress.update(len(shard), skipped=True)
         else:
             done = work(shard, i)
             write_jsonl(path, done)
             report.computed += 1
             log.info("shard %d computed (%d items)", i, len(shard))
+            progress.update(len(shard))
         report.shards += 1
         records.extend(done)
     return records, report
