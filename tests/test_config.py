@@ -124,3 +124,13 @@ def test_missing_local_model_path_names_key_and_path(ci_config, source):
 def test_hub_ids_are_not_looked_up_at_planning(ci_config):
     ci_config["models"]["released"] = {"checkpoint": "tkitsers/Llemma-metamath-7b"}
     validate_config(ci_config)  # no network, no error: the fetch job loads it
+
+
+def test_the_config_reference_is_current_with_the_schema():
+    """docs/config.md is generated from the schema (python -m infscale.config_reference > docs/config.md)."""
+    from infscale.config_reference import render
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "config.md").read_text()
+    assert doc == render(), "docs/config.md is stale: python -m infscale.config_reference > docs/config.md"
+    for key in ("`report.table1.rebase_budget`", "`report.claims.auc_gate`", "`strategies.rebase.allocation`"):
+        assert key in doc
