@@ -3,13 +3,14 @@ import re
 
 from infscale import config as cfg
 from infscale.shards import checkpoint_dir_of
-from infscale.strategies import TREE_STRATEGIES
+from infscale.strategies import STRATEGIES, TREE_STRATEGIES
 
 _validated = cfg.canonical(cfg.validate_config(config, workflow.source_path("../schemas/config.schema.yaml")))
 config.clear()
 config.update(_validated)
 
 R = "results"
+SAMPLED_STRATEGIES = [s for s in STRATEGIES if s not in TREE_STRATEGIES]  # scored after generation
 SLUG = r"[A-Za-z0-9.-]+"
 
 

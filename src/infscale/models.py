@@ -46,8 +46,9 @@ def resolve_model_source(source: str) -> str:
 
 
 def load_for_inference(path: str, auto_class: str, padding_side: str, threads: int | None = None,
-                       device: str | None = None):
-    """(tokenizer, model in eval mode, device) of a checkpoint; `auto_class` names a transformers Auto class."""
+                       device: str | None = None, dtype=None):
+    """(tokenizer, model in eval mode, device) of a checkpoint; `auto_class` names a transformers Auto class;
+    `dtype` (a torch dtype) converts the weights as they load (None: as saved)."""
     import torch
     import transformers
 
@@ -58,7 +59,8 @@ def load_for_inference(path: str, auto_class: str, padding_side: str, threads: i
     tokenizer.padding_side = padding_side
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = getattr(transformers, auto_class).from_pretrained(path).to(device).eval()
+    kwargs = {} if dtype is None else {"dtype": dtype}
+    model = getattr(transformers, auto_class).from_pretrained(path, **kwargs).to(device).eval()
     return tokenizer, model, device
 
 
