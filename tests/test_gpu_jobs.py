@@ -166,7 +166,8 @@ def _tokenizer(kind):
 @pytest.mark.parametrize("kind", ["bytelevel", "metaspace"])
 def test_tag_positions_come_from_the_text(kind):
     tok = _tokenizer(kind)
-    assert tok.encode(" ки", add_special_tokens=False) != tok.encode("ки", add_special_tokens=False)
+    if kind == "bytelevel":  # ` ки` and `ки`: two different single tokens, neither an added token
+        assert tok.encode(" ки", add_special_tokens=False) != tok.encode("ки", add_special_tokens=False)
     text = "Q\nStep 1: 12 + 22 = 34ки\nStep 2: 34 ки\nThe answer is: 34 ки"
     ids, positions = tag_token_positions(tok, text)
     assert len(positions) == 3
