@@ -1,5 +1,6 @@
 # Config validation, wildcard constraints, paths and target lists shared by every rule.
 import re
+from pathlib import Path
 
 from infscale import config as cfg
 from infscale.shards import checkpoint_dir_of
