@@ -228,15 +228,15 @@ def test_released_repeated_head_prm_reads_sigmoid_of_mean_logit(repeated_head_pr
     from infscale.stepformat import format_prompt
 
     prm = ProcessRewardModel(str(repeated_head_prm_dir))
-    assert prm.reading == "mean_logit"
     q, s = "Compute 5 + 3.", "Step 1: 5 + 3 = 8 ки\nThe answer is: 8 ки"
     (scores,), _ = prm.score([q], [s])
+    assert len(scores) == 2 and max(abs(x - 0.5) for x in scores) > 0.01  # `+` against `-` would be 0.5 exactly
+    assert prm.reading == "mean_logit"
     ids, positions = tag_token_positions(prm.tokenizer, format_prompt(q) + s)
     with torch.no_grad():
         logits = prm.model(input_ids=torch.tensor([ids])).logits[0]
     expected = torch.sigmoid(logits.mean(-1))[positions].tolist()
     assert scores == pytest.approx(expected, abs=1e-5)
-    assert max(abs(x - 0.5) for x in scores) > 0.01  # softmax of `+` against `-` would be 0.5 exactly
 
 
 # --- 8. tree search: no PRM job ------------------------------------------------------------------------------------------
