@@ -26,11 +26,11 @@ include: "rules/plots.smk"
 # Light rules run where Snakemake runs, also under a cluster executor (profiles/slurm); only the model jobs
 # (train_policy, label_prm_data, train_prm, generate, score, fetch_model/fetch_prm) are submitted. Data
 # preparation stays here too: login nodes can reach the network (hub data sets), compute nodes often cannot.
-# Rules defined only for some studies (paper_figure, paper_table) say `localrule: True` themselves.
+# Rules defined only for some studies (train_tokenizer, fetch_base, fetch_model, fetch_prm, paper_figure,
+# paper_table) and the tree-search pass-through (tree_scores) say `localrule: True` themselves.
 localrules:
     all,
     prepare_data,
-    train_tokenizer,
     metrics,
     figure_error_vs_flops,
     figure_compute_optimal,

@@ -1,9 +1,10 @@
 # Config validation, wildcard constraints, paths and target lists shared by every rule.
 import re
+from pathlib import Path
 
 from infscale import config as cfg
-from infscale.shards import checkpoint_dir_of
 from infscale.aggregation import AGGREGATIONS
+from infscale.shards import checkpoint_dir_of
 from infscale.strategies import STRATEGIES, TREE_STRATEGIES
 
 _validated = cfg.canonical(cfg.validate_config(config, workflow.source_path("../schemas/config.schema.yaml")))
@@ -11,6 +12,7 @@ config.clear()
 config.update(_validated)
 
 R = "results"
+SAMPLED_STRATEGIES = [s for s in STRATEGIES if s not in TREE_STRATEGIES]  # scored after generation
 SLUG = r"[A-Za-z0-9.-]+"
 
 

@@ -30,6 +30,7 @@ if cfg.needs_tokenizer(config):  # only models built from `arch` use the task to
             directory(f"{R}/models/tokenizer"),
         params:
             vocab_size=config["tokenizer"]["vocab_size"],
+        localrule: True
         log:
             f"{R}/logs/train_tokenizer.log",
         script:

@@ -8,10 +8,42 @@ def uses_tokenizer(block):
     return "arch" in block and not block.get("hub_id")
 
 
+def base_dir(block):
+    """The local copy of a block's hub base (fetched by fetch_base), [] without one; a local directory is used
+    where it is."""
+    hub_id = block.get("hub_id")
+    if not hub_id or Path(hub_id).exists():
+        return []
+    return f"{R}/models/base/{cfg.base_slug(hub_id)}"
+
+
+BASES = {cfg.base_slug(b["hub_id"]): b["hub_id"] for b in [*config["models"].values(), PRM_CFG]
+         if b.get("hub_id") and not Path(b["hub_id"]).exists() and (b is not PRM_CFG or PRM_CFG["source"] == "dataset")}
+
+
+if BASES:
+
+    rule fetch_base:
+        """A hub base's weights and tokenizer, downloaded where Snakemake runs (login nodes reach the hub, compute
+        nodes often do not) before any training job needs them; gated models (Llama-3, Mistral) need an HF token."""
+        output:
+            directory(f"{R}/models/base/{{base}}"),
+        wildcard_constraints:
+            base=one_of(BASES),
+        params:
+            source=lambda wc: BASES[wc.base],
+        localrule: True
+        log:
+            f"{R}/logs/fetch_base/{{base}}.log",
+        script:
+            "../scripts/fetch_model.py"
+
+
 rule train_policy:
     input:
         tokenizer=lambda wc: TOKENIZER if uses_tokenizer(config["models"][wc.model]) else [],
         data=lambda wc: f"{R}/data/{config['models'][wc.model]['sft_dataset']}/train.jsonl",
+        base=lambda wc: base_dir(config["models"][wc.model]),
     output:
         directory(f"{R}/models/policy/{{model}}"),
     wildcard_constraints:
@@ -43,8 +75,7 @@ if FETCHED:
             model=one_of(FETCHED),
         params:
             source=lambda wc: config["models"][wc.model]["checkpoint"],
-        resources:
-            **job_resources("fetch_model"),
+        localrule: True  # a download: where Snakemake runs, which reaches the hub
         log:
             f"{R}/logs/fetch_model/{{model}}.log",
         script:
@@ -93,8 +124,7 @@ if PRM_CFG["source"] == "checkpoint":
             directory(f"{R}/models/prm/{{prm}}"),
         params:
             source=PRM_CFG["checkpoint"],
-        resources:
-            **job_resources("fetch_model"),
+        localrule: True  # a download: where Snakemake runs, which reaches the hub
         log:
             f"{R}/logs/fetch_prm/{{prm}}.log",
         script:
@@ -108,6 +138,7 @@ else:
                   else f"{R}/data/{PRM_CFG['dataset']}/train.jsonl"),
             tokenizer=TOKENIZER if not prm_init() and uses_tokenizer(PRM_CFG) else [],
             init=prm_init(),
+            base=base_dir(PRM_CFG),
         output:
             directory(f"{R}/models/prm/{{prm}}"),
         params:

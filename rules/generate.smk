@@ -13,6 +13,7 @@ rule generate:
         grader=lambda wc: grader(wc.dataset),
         limit=lambda wc: config["datasets"][wc.dataset].get("limit"),
         engine=lambda wc: cfg.engine_params(config, wc.model),  # study-wide block with the model's overrides
+        prm_batch_tokens=config["prm_batch_tokens"],
         shard_size=config["shard_size"],
         checkpoint=lambda wc, output: checkpoint_dir_of(output[0]),  # finished shards; score removes them
     threads: job_threads("generate")
@@ -27,14 +28,18 @@ rule generate:
 
 
 rule score:
+    """PRM step scores of every candidate of a sampled run (greedy, sampling)."""
     input:
         generations=f"{R}/generations/{{dataset}}/{{model}}/{{strategy}}/n{{n}}/seed{{seed}}.jsonl",
         prm=prm_dir(),
         policy=lambda wc: policy_dir(wc.model),
     output:
         f"{R}/scored/{{dataset}}/{{model}}/{{strategy}}/n{{n}}/seed{{seed}}.jsonl",
+    wildcard_constraints:
+        strategy=one_of(SAMPLED_STRATEGIES),
     params:
         batch_size=config["engine"]["batch_size"],
+        max_batch_tokens=config["prm_batch_tokens"],
         generation_shards=lambda wc, input: checkpoint_dir_of(input.generations),
     threads: job_threads("score")
     resources:
@@ -45,3 +50,21 @@ rule score:
         f"{R}/benchmarks/score/{{dataset}}_{{model}}_{{strategy}}_n{{n}}_seed{{seed}}.tsv"
     script:
         "../scripts/score.py"
+
+
+rule tree_scores:
+    """A tree search's candidates carry the step scores the PRM gave while searching (the tree's rewards): this
+    checks and passes them on to the scored layout, without loading the PRM, where Snakemake runs (no GPU job)."""
+    input:
+        generations=f"{R}/generations/{{dataset}}/{{model}}/{{strategy}}/n{{n}}/seed{{seed}}.jsonl",
+    output:
+        f"{R}/scored/{{dataset}}/{{model}}/{{strategy}}/n{{n}}/seed{{seed}}.jsonl",
+    wildcard_constraints:
+        strategy=one_of(TREE_STRATEGIES),
+    params:
+        generation_shards=lambda wc, input: checkpoint_dir_of(input.generations),
+    localrule: True
+    log:
+        f"{R}/logs/tree_scores/{{dataset}}_{{model}}_{{strategy}}_n{{n}}_seed{{seed}}.log",
+    script:
+        "../scripts/tree_scores.py"

@@ -1,7 +1,7 @@
-from infscale.engines import engine_from_config
 from infscale.io import read_jsonl, write_jsonl
-from infscale.prm import ProcessRewardModel, check_pairing
-from infscale.runtime import job
+from infscale.placement import load_policy_and_prm
+from infscale.prm import check_pairing
+from infscale.runtime import job, script_gpus
 from infscale.shards import fingerprint
 from infscale.strategies import run_strategy_in_shards
 
@@ -11,13 +11,14 @@ def main(snakemake):
     engines = []
 
     def load():  # only if a shard is left to compute
-        prm = None
-        if inp.prm:  # tree search scores partial solutions while it searches. The PRM loads first; on a shared GPU
-            # the engine's gpu_memory_utilization leaves it room (docs/design.md, "As built: vLLM engine").
+        # Tree search scores partial solutions while it searches: the PRM loads first, on its own GPU when the job
+        # has two or more, and the policy engine on the others with the memory really free (infscale.placement).
+        if inp.prm:
             check_pairing(inp.policy, inp.prm)
-            prm = ProcessRewardModel(inp.prm, batch_size=p.engine["batch_size"])
-        engines.append(engine_from_config(p.engine, inp.policy))
-        return engines[0], prm
+        engine, prm = load_policy_and_prm(p.engine, inp.policy, inp.prm or None, script_gpus(),
+                                          dict(batch_size=p.engine["batch_size"], max_batch_tokens=p.prm_batch_tokens))
+        engines.append(engine)
+        return engine, prm
 
     with job(snakemake.log[0], snakemake.threads) as log:
         rows = read_jsonl(inp.data, required=("id", "question", "answer"))[: p.limit]

@@ -6,7 +6,8 @@ from infscale.shards import discard
 with job(snakemake.log[0], snakemake.threads):
     discard(snakemake.params.generation_shards)  # Snakemake has recorded the generate job as complete
     check_pairing(snakemake.input.policy, snakemake.input.prm)
-    prm = ProcessRewardModel(snakemake.input.prm, batch_size=snakemake.params.batch_size)
+    prm = ProcessRewardModel(snakemake.input.prm, batch_size=snakemake.params.batch_size,
+                             max_batch_tokens=snakemake.params.max_batch_tokens)
     records = read_jsonl(snakemake.input.generations, required=("question", "candidates"))
     score_records(prm, records)
     write_jsonl(snakemake.output[0], records)

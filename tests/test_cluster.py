@@ -17,7 +17,7 @@ from workflow_runs import ROOT, snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.cluster]
 
-HEAVY = {"train_policy": 2, "label_prm_data": 1, "train_prm": 1, "generate": 22, "score": 22}  # jobs of ci.yaml
+HEAVY = {"train_policy": 2, "label_prm_data": 1, "train_prm": 1, "generate": 22, "score": 6}  # jobs of ci.yaml (tree_scores: local)
 # Wall-clock facts, not results: per-job timings and logs. PDFs carry their creation time (compared without it).
 NOT_RESULTS = ("logs/", "benchmarks/")
 TIMING_KEYS = re.compile(r"seconds|runtime|per_second")
@@ -101,5 +101,5 @@ def test_model_jobs_ran_as_slurm_jobs_and_light_rules_locally(slurm_run, slurm):
         per_rule[rule] = per_rule.get(rule, 0) + 1
     assert per_rule == HEAVY
     log = slurm_run[1].stderr
-    for rule in ("prepare_data", "train_tokenizer", "metrics", "figure_strategies", "claims", "all"):
+    for rule in ("prepare_data", "train_tokenizer", "tree_scores", "metrics", "figure_strategies", "claims", "all"):
         assert f"localrule {rule}:" in log

@@ -160,3 +160,30 @@ def test_hub_source_reads_the_named_hub_split(tmp_path, monkeypatch):
     prepare_split(ds, "test", tmp_path / "t.jsonl")
     assert calls == [("openai/gsm8k", "test", "main")]
     assert read_jsonl(tmp_path / "t.jsonl")[0]["answer"] == "2"
+
+
+def test_metamath_gsm_marker_line_is_no_step(tmp_path):
+    """Real MetaMathQA GSM responses end with `#### N` before "The answer is: N"; the PRM never saw such a step."""
+    row = {"query": "Tom has 3 apples and buys 4. How many?", "type": "GSM_AnsAug",
+           "response": "Tom has 3 + 4 = 7 apples.\n#### 7\nThe answer is: 7"}
+    ds = {"source": "jsonl", "format": "metamath", "grader": "gsm8k", "files": {"train": _write(tmp_path / "mm.jsonl", [row])}}
+    prepare_split(ds, "train", tmp_path / "out.jsonl")
+    (out,) = read_jsonl(tmp_path / "out.jsonl")
+    assert out["solution"] == "Step 1: Tom has 3 + 4 = 7 apples. ки\nThe answer is: 7 ки" and "####" not in out["solution"]
+
+
+def test_a_few_malformed_rows_are_skipped_and_named(tmp_path, capsys):
+    good = METAMATH[0]
+    bad = {"query": "q", "response": "no final answer here", "type": "GSM_AnsAug"}
+    rows = [good] * 999 + [bad]  # 0.1%: within the default max_malformed
+    ds = {"source": "jsonl", "format": "metamath", "grader": "gsm8k", "files": {"train": _write(tmp_path / "mm.jsonl", rows)}}
+    prepare_split(ds, "train", tmp_path / "out.jsonl")
+    assert len(read_jsonl(tmp_path / "out.jsonl")) == 999
+    out = capsys.readouterr().out
+    assert "1 of 1000 rows malformed" in out and "mm.jsonl:1000: " in out
+    ds["files"]["train"] = _write(tmp_path / "mm2.jsonl", [good] * 998 + [bad, bad])  # 0.2%: too many
+    with pytest.raises(ValueError, match=r"2 of 1000 rows malformed .*max_malformed.*mm2.jsonl:999"):
+        prepare_split(ds, "train", tmp_path / "out2.jsonl")
+    ds["max_malformed"] = 0.01
+    prepare_split(ds, "train", tmp_path / "out2.jsonl")
+    assert len(read_jsonl(tmp_path / "out2.jsonl")) == 998

@@ -26,7 +26,7 @@ def test_accelerate_command_launches_this_module_on_n_gpus(tmp_path):
 def test_fsdp_config_shards_and_saves_full_weights():
     c = yaml.safe_load((ROOT / "envs" / "accelerate" / "fsdp.yaml").read_text())
     assert c["distributed_type"] == "FSDP" and c["num_machines"] == 1
-    assert c["fsdp_config"]["fsdp_state_dict_type"] == "FULL_STATE_DICT"
+    assert c["fsdp_config"]["fsdp_state_dict_type"] == "SHARDED_STATE_DICT"  # checkpoints; the model is gathered in full
     assert c["fsdp_config"]["fsdp_sharding_strategy"] == "FULL_SHARD"
 
 

@@ -1,6 +1,7 @@
 """config/paper.yaml plans offline: the whole DAG with `snakemake -n` (network blocked) in seconds, and each paper
 figure or table target plans only the jobs it needs. Nothing here downloads or runs a job."""
 import copy
+import os
 import subprocess
 import sys
 import time
@@ -29,7 +30,8 @@ OFFLINE_SNAKEMAKE = (
 def plan(workdir, *targets, config=PAPER_YAML):
     cmd = [sys.executable, "-c", OFFLINE_SNAKEMAKE, *targets, "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
            "--configfile", str(config), "-n", "--quiet", "rules"]
-    env = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(workdir)}
+    env = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(workdir),
+           "PYTHONPATH": os.environ.get("PYTHONPATH", "")}  # this checkout's package, not the one installed
     result = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=workdir, env=env)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     counts = {}
@@ -83,11 +85,27 @@ def test_whole_paper_dag_plans_offline_and_fast(tmp_path, paper):
     expected_generate = sum(runs(paper, d, m, s) for d in ev["datasets"] for m in ev["models"] for s in ev["strategies"])
     expected_generate += sum(runs(paper, "gsm8k", m, "sampling") for m in paper["models"] if m.startswith("pythia"))
     expected_generate += sum(runs(paper, "math500", m, "mcts") for m in ("llemma-7b", "llemma-34b"))
-    assert jobs["generate"] == jobs["score"] == expected_generate == 257
+    assert jobs["generate"] == jobs["score"] + jobs["tree_scores"] == expected_generate == 257
+    # tree search carries its step scores from the search: no job loads the 34B PRM only to find nothing to score
+    tree = sum(runs(paper, d, m, s) for d in ev["datasets"] for m in ev["models"] for s in ev["strategies"]
+               if s in ("rebase", "mcts")) + sum(runs(paper, "math500", m, "mcts") for m in ("llemma-7b", "llemma-34b"))
+    assert jobs["tree_scores"] == tree == 210 and jobs["score"] == 47
     assert jobs["train_policy"] == 9 and jobs["train_prm"] == 1 and jobs["prepare_data"] == 5
+    assert jobs["fetch_base"] == 9  # nine hub bases (the PRM shares Llemma-34B's), downloaded by local jobs
     assert jobs["paper_figure"] == 11 and jobs["paper_table"] == 3
     assert "train_tokenizer" not in jobs and "label_prm_data" not in jobs and "fetch_model" not in jobs
     assert not (tmp_path / "results").exists()
+
+
+def test_paper_plan_has_no_warning(tmp_path):
+    cmd = [sys.executable, "-c", OFFLINE_SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path),
+           "--configfile", str(PAPER_YAML), "-n"]
+    env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+           "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    result = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=tmp_path, env=env)
+    out = (result.stdout + result.stderr).replace(str(tmp_path), "<workdir>")
+    assert result.returncode == 0, out[-3000:]
+    assert "localrules directive" not in out and "warning" not in out.lower(), out[:3000]
 
 
 @pytest.mark.parametrize("name", sorted(yaml.safe_load(PAPER_YAML.read_text())["figures"]))
@@ -97,13 +115,14 @@ def test_each_paper_target_plans_only_its_jobs(tmp_path, paper, name):
     jobs = plan(tmp_path, f"results/paper/{name}.{ext}")
     combos = [(d, m, s) for d in spec["datasets"] for m in spec["models"] for s in spec["strategies"]]
     assert jobs["metrics"] == len(combos)
-    assert jobs["generate"] == jobs["score"] == sum(runs(paper, *c) for c in combos)
+    assert jobs["generate"] == jobs.get("score", 0) + jobs.get("tree_scores", 0) == sum(runs(paper, *c) for c in combos)
+    assert jobs.get("tree_scores", 0) == sum(runs(paper, *c) for c in combos if c[2] in ("rebase", "mcts"))
     assert jobs["train_policy"] == len(spec["models"]) and jobs["train_prm"] == 1
     sft = {paper["models"][m]["sft_dataset"] for m in spec["models"]}
     assert jobs["prepare_data"] == len(spec["datasets"]) + len(sft) + 1  # + Math-Shepherd for the PRM
     assert jobs.get("paper_figure", 0) + jobs.get("paper_table", 0) == 1
-    assert set(jobs) <= {"prepare_data", "train_policy", "train_prm", "generate", "score", "metrics", "paper_figure",
-                         "paper_table"}
+    assert set(jobs) <= {"prepare_data", "fetch_base", "train_policy", "train_prm", "generate", "score", "tree_scores",
+                         "metrics", "paper_figure", "paper_table"}
 
 
 def test_released_checkpoints_replace_fine_tuning(tmp_path, paper):

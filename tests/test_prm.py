@@ -106,13 +106,13 @@ def test_released_causal_lm_prm_scores_plus_against_minus_at_each_tag(tiny_polic
 
     assert is_causal_lm_prm(tiny_policy_dir)
     prm = ProcessRewardModel(str(tiny_policy_dir), batch_size=2)
-    assert prm.plus_minus
+    assert prm.reading == "plus_minus"
     question, solution = "Compute 5 + 3.", "Step 1: 5 + 3 = 8 ки\nThe answer is: 8"  # last step untagged
     scores, tokens = prm.score([question], [solution])
     assert len(scores[0]) == 2 and all(0 < x < 1 for x in scores[0])
     ids = prm.tokenizer.encode(format_prompt(question) + solution + " ки", add_special_tokens=False)
     with torch.no_grad():
         logits = prm.model(input_ids=torch.tensor([ids])).logits[0]
-    at_tags = [i for i, t in enumerate(ids) if t == prm.tag_id]
+    at_tags = [i for i, t in enumerate(ids) if t == prm.tokenizer.convert_tokens_to_ids("ки")]
     expected = torch.softmax(logits[at_tags][:, prm.label_ids], dim=-1)[:, 0].tolist()
     assert scores[0] == pytest.approx(expected, abs=1e-5) and tokens == [len(ids)]

@@ -165,6 +165,11 @@ def model_kind(config: dict, slug: str) -> str:
     return given[0]
 
 
+def base_slug(hub_id: str) -> str:
+    """The directory name of a hub base's local copy (results/models/base/<slug>): org--name."""
+    return hub_id.replace("/", "--")
+
+
 def trained_models(config: dict) -> list[str]:
     """Policies this study trains (from arch or a hub base)."""
     return [s for s in config["models"] if model_kind(config, s) != "checkpoint"]

@@ -32,6 +32,7 @@ def normalise_row(row: dict, grader: str, where: str) -> dict:
     return out
 
 
+_GSM_MARKER = re.compile(r"^\s*####")
 _ANSWER_LINE = re.compile(r"\n?\s*The answer is:?\s*", re.IGNORECASE)
 
 
@@ -43,7 +44,9 @@ def metamath_solution(response: str, where: str = "") -> tuple[list[str], str]:
         raise ValueError(f"{where}: MetaMath response has no final 'The answer is: X'")
     answer = parts[-1].strip().splitlines()[0].strip()
     body = "\n".join(parts[:-1]).replace(STEP_TAG, " ")
-    steps = [line.strip() for line in body.splitlines() if line.strip()]
+    # GSM8K-derived responses end with "#### N" before "The answer is: N": GSM8K's own answer marker, not a step
+    # (Math-Shepherd's rows, which the PRM learns from, have no such line)
+    steps = [line.strip() for line in body.splitlines() if line.strip() and not _GSM_MARKER.match(line)]
     if not steps:
         raise ValueError(f"{where}: MetaMath response has no reasoning before its answer")
     return steps, answer
@@ -100,19 +103,46 @@ def source_rows(dataset: dict, split: str) -> tuple[list[dict], str]:
     raise ValueError(f"data set has no {split!r} file (config key files.{split})")
 
 
-def normalise_rows(rows: list[dict], dataset: dict, where: str) -> list[dict]:
-    """Rows in our schema by the data set's `format` (problems, metamath, math_shepherd)."""
+MALFORMED_SHOWN = 5  # malformed rows named in the log
+
+
+def _convert_tolerantly(rows, convert, max_share: float, where: str, log=None) -> list[dict]:
+    """Convert each (line, row); malformed rows (a ValueError naming them) are skipped and counted, the first few
+    named in the log; more than `max_share` of the rows malformed is an error (a wrong format, not a bad row)."""
+    out, bad = [], []
+    for i, r in rows:
+        try:
+            out.append(convert(r, f"{where}:{i}"))
+        except ValueError as e:
+            bad.append(str(e))
+    total = len(out) + len(bad)
+    if bad:
+        message = (f"{where}: {len(bad)} of {total} rows malformed ({len(bad) / total:.2%}), skipped; first: "
+                   + "; ".join(bad[:MALFORMED_SHOWN]))
+        if len(bad) > max_share * total:
+            raise ValueError(message.replace("skipped", f"more than the {max_share:.2%} allowed (config key "
+                                                        "datasets.<slug>.max_malformed)"))
+        (log or print)(message)
+    return out
+
+
+def normalise_rows(rows: list[dict], dataset: dict, where: str, log=None) -> list[dict]:
+    """Rows in our schema by the data set's `format` (problems, metamath, math_shepherd). Released training
+    sets (metamath, math_shepherd; 395k and 445k rows) may hold a few malformed rows: up to
+    `max_malformed` of them are skipped and reported."""
     fmt = dataset.get("format", "problems")
+    max_share = float(dataset.get("max_malformed", 0.001))
+    numbered = list(enumerate(rows, start=1))
     if fmt == "metamath":
         types = tuple(dataset.get("types", ()))
-        out = [normalise_metamath(r, f"{where}:{i}") for i, r in enumerate(rows, start=1)
-               if not types or str(r.get("type", "")).startswith(types)]
+        kept = [(i, r) for i, r in numbered if not types or str(r.get("type", "")).startswith(types)]
+        out = _convert_tolerantly(kept, normalise_metamath, max_share, where, log)
         if not out:
             raise ValueError(f"{where}: no MetaMath row of type {', '.join(types)} (config key types)")
         return out
     if fmt == "math_shepherd":
-        return [normalise_math_shepherd(r, f"{where}:{i}") for i, r in enumerate(rows, start=1)]
-    return [normalise_row(r, dataset["grader"], f"{where}:{i}") for i, r in enumerate(rows, start=1)]
+        return _convert_tolerantly(numbered, normalise_math_shepherd, max_share, where, log)
+    return [normalise_row(r, dataset["grader"], f"{where}:{i}") for i, r in numbered]
 
 
 def prepare_split(dataset: dict, split: str, out_path: str | Path) -> None:

@@ -160,9 +160,9 @@ def free_memory() -> None:
 # Options each engine takes from the config's engine block (schemas/config.schema.yaml, `engine`); one block may
 # hold both engines' options (e.g. a study-wide block with per-model engine overrides), each engine takes its own.
 ENGINE_OPTIONS = {
-    "transformers": ("batch_size",),
+    "transformers": ("batch_size", "device"),
     "vllm": ("gpu_memory_utilization", "max_model_len", "dtype", "enforce_eager", "block_size", "kv_cache_gib",
-             "max_num_seqs"),
+             "max_num_seqs", "tensor_parallel_size"),
 }
 
 

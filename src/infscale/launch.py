@@ -12,14 +12,56 @@ ACCELERATE_CONFIG = Path(__file__).resolve().parents[2] / "envs" / "accelerate" 
 SPEC_KEYS = ("kind", "data", "tokenizer", "init", "arch", "base", "train", "seed", "out", "threads", "label")
 
 
+def free_port(seed: int | None = None) -> int:
+    """A TCP port free on this node for the job's rendezvous: two multi-GPU jobs on one node must not both take
+    accelerate's default 29500. Drawn from 20000-59999 (seeded by the SLURM job id where there is one, so
+    concurrent jobs draw different ports) and checked by binding it."""
+    import os
+    import random
+    import socket
+
+    rng = random.Random(seed if seed is not None else (os.environ.get("SLURM_JOB_ID") or os.getpid()))
+    for _ in range(100):
+        port = rng.randrange(20000, 60000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # let the kernel choose
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
 def accelerate_command(spec_path: str | Path, num_processes: int, config_file: str | Path = ACCELERATE_CONFIG,
-                       python: str = sys.executable) -> list[str]:
-    """`accelerate launch` of this module on one node with `num_processes` GPUs."""
+                       python: str = sys.executable, train: dict | None = None, port: int | None = None) -> list[str]:
+    """`accelerate launch` of this module on one node with `num_processes` GPUs, on a free rendezvous port;
+    `train.offload` moves the FSDP shards (weights, gradients, optimizer state) to CPU memory and
+    `train.mixed_precision: bf16` has FSDP compute and gather in bf16 over fp32 weights."""
     if num_processes < 2:
         raise ValueError(f"accelerate launch is for several GPUs, got {num_processes}")
+    train = train or {}
+    options = ["--main_process_port", str(port or free_port())]
+    if train.get("offload"):
+        options += ["--fsdp_offload_params", "true"]
+    if train.get("mixed_precision") == "bf16" or train.get("dtype") == "bf16":
+        options += ["--mixed_precision", "bf16"]
     return [python, "-m", "accelerate.commands.launch", "--config_file", str(config_file),
-            "--num_processes", str(num_processes), "--num_machines", "1", "--module", "infscale.launch",
+            "--num_processes", str(num_processes), "--num_machines", "1", *options, "--module", "infscale.launch",
             str(spec_path)]
+
+
+def init_distributed() -> None:
+    """Under `accelerate launch`: create the process group before any model loads, so that FSDP's
+    cpu_ram_efficient_loading applies (transformers then loads the weights on rank 0 only and the other ranks
+    on the meta device; without a process group every rank loads the full model: ~1 TB of host memory at 34B)."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from accelerate import PartialState
+
+        PartialState()
 
 
 def run_spec(spec: dict) -> dict:
@@ -29,6 +71,7 @@ def run_spec(spec: dict) -> dict:
     from .tokenizer import load_tokenizer
 
     train, seed = spec["train"], spec["seed"]
+    init_distributed()
     if spec["kind"] == "policy":
         from .sft import train_policy
 
@@ -66,7 +109,7 @@ def train(spec: dict, gpus: int = 0) -> dict | None:
     spec_path = out.parent / f".{out.name}.spec.json"
     spec_path.write_text(json.dumps(spec, indent=1))
     try:
-        subprocess.run(accelerate_command(spec_path, gpus), check=True, stdout=sys.stdout, stderr=sys.stderr)
+        subprocess.run(accelerate_command(spec_path, gpus, train=spec["train"]), check=True, stdout=sys.stdout, stderr=sys.stderr)
     finally:
         spec_path.unlink(missing_ok=True)
     summary = out / "training_summary.json"

@@ -46,8 +46,9 @@ def resolve_model_source(source: str) -> str:
 
 
 def load_for_inference(path: str, auto_class: str, padding_side: str, threads: int | None = None,
-                       device: str | None = None):
-    """(tokenizer, model in eval mode, device) of a checkpoint; `auto_class` names a transformers Auto class."""
+                       device: str | None = None, dtype=None):
+    """(tokenizer, model in eval mode, device) of a checkpoint; `auto_class` names a transformers Auto class;
+    `dtype` (a torch dtype) converts the weights as they load (None: as saved)."""
     import torch
     import transformers
 
@@ -58,7 +59,8 @@ def load_for_inference(path: str, auto_class: str, padding_side: str, threads: i
     tokenizer.padding_side = padding_side
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = getattr(transformers, auto_class).from_pretrained(path).to(device).eval()
+    kwargs = {} if dtype is None else {"dtype": dtype}
+    model = getattr(transformers, auto_class).from_pretrained(path, **kwargs).to(device).eval()
     return tokenizer, model, device
 
 
@@ -96,6 +98,23 @@ def load_pretrained_for_training(source: str, auto_class: str, dtype: str = "fp3
     return tokenizer, model
 
 
+GATED_ORGS = ("meta-llama/", "mistralai/")  # hub models behind a licence: a token of an account that accepted it
+TOKEN_HINT = ("set HF_TOKEN (or run `huggingface-cli login`) for an account that accepted the model's licence on "
+              "https://huggingface.co/{source}")
+
+
+def hub_token(source: str, env=None) -> str | None:
+    """The Hugging Face token for `source`; a gated model without one is an error before any download."""
+    import os
+
+    from huggingface_hub import get_token
+
+    token = (env or os.environ).get("HF_TOKEN") or get_token()
+    if token is None and source.startswith(GATED_ORGS):
+        raise PermissionError(f"{source} is a gated model: " + TOKEN_HINT.format(source=source))
+    return token
+
+
 def fetch_checkpoint(source: str, out_dir: str | Path) -> dict:
     """A released checkpoint into out_dir, as it is (hub snapshot or a copy of a local directory), with
     `source.json` recording where it came from. Written atomically."""
@@ -110,11 +129,17 @@ def fetch_checkpoint(source: str, out_dir: str | Path) -> dict:
             shutil.copytree(source, tmp, dirs_exist_ok=True)
             record = {"source": source, "kind": "local"}
         else:
-            from huggingface_hub import snapshot_download
+            import huggingface_hub
+            from huggingface_hub.errors import GatedRepoError
 
+            token = hub_token(source)
             # weights and tokenizer files; not optimizer states, original consolidated weights or other frameworks'
-            path = snapshot_download(source, local_dir=tmp,
-                                     ignore_patterns=["*.pth", "*.msgpack", "*.h5", "optimizer*", "original/*"])
+            try:
+                path = huggingface_hub.snapshot_download(
+                    source, local_dir=tmp, token=token,
+                    ignore_patterns=["*.pth", "*.msgpack", "*.h5", "optimizer*", "original/*"])
+            except GatedRepoError as e:
+                raise PermissionError(f"{source}: access refused ({e}); " + TOKEN_HINT.format(source=source)) from None
             record = {"source": source, "kind": "hub", "path": str(path)}
         (Path(tmp) / "source.json").write_text(json.dumps(record, indent=1))
     return record

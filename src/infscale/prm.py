@@ -7,12 +7,12 @@ fraction of rollouts from that step that reached the reference answer.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Sequence
 
 from .sft import PadCollator, run_training
 from .stepformat import STEP_TAG, check_step_tag_agreement, close_last_step, format_prompt
-from .tokenizer import ensure_step_tag_token
 
 
 def parse_math_shepherd_labels(input_text: str, label_text: str, tag: str = STEP_TAG, where: str = "") -> list[float]:
@@ -47,15 +47,47 @@ def prm_targets(row: dict, use: str = "hard", where: str = "") -> list[float]:
     return hard
 
 
+def normalise_step_tags(text: str, tag: str = STEP_TAG) -> str:
+    """One space before every step tag, as the PRM saw in training (` ки`): a policy that writes `34ки` or
+    `34   ки` is scored at the same tag a PRM trained on Math-Shepherd rows knows."""
+    return re.sub(r"[ \t]*" + re.escape(tag), " " + tag, text)
+
+
+def tag_token_positions(tokenizer, text: str, tag: str = STEP_TAG) -> tuple[list[int], list[int]]:
+    """(token ids of `text`, index of the token that ends each step tag), found from the text through the
+    tokenizer's offset mapping, so any tokenizer works: one where `ки` is an added token, a byte-level BPE where
+    ` ки` and `ки` are different tokens, a SentencePiece-style `▁ки`, or one that splits the tag in pieces (then
+    the last piece, where Math-Shepherd reads it: `tokenizer.encode(" ки")[-1]`)."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError(f"the PRM needs a fast tokenizer (offset mapping) to find its step tags; "
+                         f"{type(tokenizer).__name__} has none")
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids, offsets = enc["input_ids"], enc["offset_mapping"]
+    ends = [m.end() for m in re.finditer(re.escape(tag), text)]
+    positions, t = [], 0
+    for end in ends:  # the last token covering the tag's last character
+        while t < len(offsets) and offsets[t][1] < end:
+            t += 1
+        last = None
+        k = t
+        while k < len(offsets) and offsets[k][0] < end:
+            if offsets[k][1] >= end and offsets[k][1] > offsets[k][0]:
+                last = k
+            k += 1
+        if last is not None:
+            positions.append(last)
+    return ids, positions
+
+
 def encode_prm_example(tokenizer, text: str, targets: Sequence[float], max_length: int, where: str = "") -> dict:
     """Token ids and per-token targets: the step's label at each tag token, -100 (ignored) elsewhere."""
-    tag_id = ensure_step_tag_token(tokenizer)
-    ids = tokenizer.encode(text, add_special_tokens=False)[:max_length]
-    positions = [i for i, t in enumerate(ids) if t == tag_id]
-    if len(positions) > len(targets) or (len(ids) < max_length and len(positions) != len(targets)):
+    ids, positions = tag_token_positions(tokenizer, text)
+    ids = ids[:max_length]
+    cut = [p for p in positions if p < max_length]
+    if len(positions) != len(targets):
         raise ValueError(f"{where}{len(positions)} step-tag tokens but {len(targets)} labels")
     labels = [-100.0] * len(ids)
-    for p, y in zip(positions, targets):
+    for p, y in zip(cut, targets):
         labels[p] = float(y)
     return {"input_ids": ids, "labels": labels}
 
@@ -112,30 +144,83 @@ def is_causal_lm_prm(path: str | Path) -> bool:
     return any(a.endswith("ForCausalLM") for a in architectures)
 
 
+def has_repeated_reward_head(model) -> bool:
+    """The authors' release (tkitsers/Llemma-reward-model, made by their convert_checkpoint_to_hf.py) stores its
+    scalar reward head repeated over every row of the output embedding: all rows equal. Such a model reads
+    `sigmoid(logits.mean(-1))` at the tag (their hf_score.py); `+` against `-` would be 0.5 everywhere."""
+    import torch
+
+    head = model.get_output_embeddings()
+    if head is None or head.weight.shape[0] < 2:
+        return False
+    w = head.weight.detach()
+    first = w[:1]
+    with torch.no_grad():
+        return all(torch.equal(w[i : i + 4096], first.expand(min(4096, w.shape[0] - i), -1))
+                   for i in range(0, w.shape[0], 4096))
+
+
+def inference_dtype(device: str):
+    """bf16 on a GPU (a 34B PRM saved in fp32 is 135 GB; bf16 is how it was trained), fp32 on CPU."""
+    import torch
+
+    return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+
+
 def _last_token_id(tokenizer, text: str) -> int:
     return tokenizer.encode(text, add_special_tokens=False)[-1]
 
 
+READINGS = ("tag_head", "plus_minus", "mean_logit")
+
+
 class ProcessRewardModel:
-    """Scores solutions: one probability per step tag. Reads `format_prompt(question) + solution`.
+    """Scores solutions: one probability per step tag. Reads `format_prompt(question) + solution`, with the
+    tag spacing normalised (`normalise_step_tags`); tags are found from the text (offset mapping).
 
-    Two kinds of checkpoints: ours (a scalar token-classification head; score = sigmoid at the tag token) and
-    released causal-LM PRMs in the Math-Shepherd convention (score = softmax over the logits of `+` and `-` at
-    the tag; a tokenizer that splits the tag is read at the tag's last piece)."""
+    Three kinds of checkpoints, told apart from the checkpoint itself (`reading`):
+    * tag_head: ours, a scalar token-classification head; score = sigmoid at the tag token;
+    * plus_minus: a released causal-LM PRM in the Math-Shepherd convention; score = softmax over the logits of
+      `+` and `-` at the tag;
+    * mean_logit: a causal LM whose output rows all repeat one reward head (the paper authors' release);
+      score = sigmoid(mean of the logits) at the tag, as their hf_score.py reads it.
+    Batches hold at most `batch_size` rows and `max_batch_tokens` tokens (rows x longest row)."""
 
-    def __init__(self, path: str, batch_size: int = 64, threads: int | None = None, device: str | None = None):
+    def __init__(self, path: str, batch_size: int = 64, threads: int | None = None, device: str | None = None,
+                 max_batch_tokens: int | None = None, dtype=None):
+        import torch
+
         from .models import load_for_inference
 
-        self.plus_minus = is_causal_lm_prm(path)
-        auto_class = "AutoModelForCausalLM" if self.plus_minus else "AutoModelForTokenClassification"
-        self.tokenizer, self.model, self.device = load_for_inference(path, auto_class, "right", threads, device)
-        if self.plus_minus:
-            self.tag_id = _last_token_id(self.tokenizer, " " + STEP_TAG)
-            self.label_ids = [_last_token_id(self.tokenizer, " +"), _last_token_id(self.tokenizer, " -")]
+        causal = is_causal_lm_prm(path)
+        auto_class = "AutoModelForCausalLM" if causal else "AutoModelForTokenClassification"
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.tokenizer, self.model, self.device = load_for_inference(
+            path, auto_class, "right", threads, device, dtype=dtype or inference_dtype(device))
+        if not causal:
+            self.reading = "tag_head"
+        elif has_repeated_reward_head(self.model):
+            self.reading = "mean_logit"
         else:
-            self.tag_id = ensure_step_tag_token(self.tokenizer)
+            self.reading = "plus_minus"
+            self.label_ids = [_last_token_id(self.tokenizer, " +"), _last_token_id(self.tokenizer, " -")]
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 2048))
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
+
+    def batches(self, lengths: Sequence[int]) -> list[list[int]]:
+        """Row indices per batch, rows of similar length together: at most batch_size rows and, when set,
+        max_batch_tokens padded tokens (a single longer row goes alone)."""
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        out: list[list[int]] = []
+        for i in order:
+            cur = out[-1] if out else None
+            if cur is not None and len(cur) < self.batch_size and (
+                    self.max_batch_tokens is None or (len(cur) + 1) * lengths[i] <= self.max_batch_tokens):
+                cur.append(i)
+            else:
+                out.append([i])
+        return out
 
     def score(self, questions: Sequence[str], solutions: Sequence[str]) -> tuple[list[list[float]], list[int]]:
         """Per-step scores of each (question, solution) and the number of tokens the PRM read for it.
@@ -144,14 +229,14 @@ class ProcessRewardModel:
         PRM's context are cut from the left of the question, never the steps."""
         import torch
 
-        encoded = []
+        encoded, tag_positions = [], []
         for q, s in zip(questions, solutions):
-            ids = self.tokenizer.encode(format_prompt(q) + close_last_step(s), add_special_tokens=False)
-            encoded.append(ids[-self.context_length :])
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))  # similar lengths per batch
+            ids, positions = tag_token_positions(self.tokenizer, format_prompt(q) + normalise_step_tags(close_last_step(s)))
+            cut = max(0, len(ids) - self.context_length)
+            encoded.append(ids[cut:])
+            tag_positions.append([p - cut for p in positions if p >= cut])
         scores: list[list[float]] = [[] for _ in encoded]
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
+        for idx in self.batches([len(e) for e in encoded]):
             width = max(len(encoded[i]) for i in idx)
             ids = torch.full((len(idx), width), self.tokenizer.pad_token_id, dtype=torch.long)
             mask = torch.zeros_like(ids)
@@ -160,13 +245,14 @@ class ProcessRewardModel:
                 mask[r, : len(encoded[i])] = 1
             with torch.inference_mode():
                 logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
-            if self.plus_minus:
+            if self.reading == "plus_minus":
                 probs = torch.softmax(logits[..., self.label_ids].float(), dim=-1)[..., 0].cpu()
+            elif self.reading == "mean_logit":
+                probs = torch.sigmoid(logits.float().mean(-1)).cpu()
             else:
                 probs = torch.sigmoid(logits.squeeze(-1).float()).cpu()
             for r, i in enumerate(idx):
-                tags = (ids[r] == self.tag_id) & (mask[r] == 1)
-                scores[i] = probs[r][tags].tolist()
+                scores[i] = probs[r][tag_positions[i]].tolist()
         return scores, [len(e) for e in encoded]
 
 
@@ -177,6 +263,15 @@ def score_records(prm: ProcessRewardModel, records: list[dict]) -> None:
     scores, tokens = prm.score([q for q, _ in todo], [c["text"] for _, c in todo])
     for (_, c), s, t in zip(todo, scores, tokens):
         c["step_scores"], c["prm_tokens"] = s, t
+
+
+def require_search_scores(records: list[dict], where: str = "") -> None:
+    """A tree search's candidates must all carry the step scores the PRM gave while searching."""
+    for i, r in enumerate(records, start=1):
+        for k, c in enumerate(r["candidates"]):
+            if "step_scores" not in c:
+                raise ValueError(f"{where}: row {i}, candidate {k}: a tree-search candidate without step_scores "
+                                 "(the search scores every candidate; was this file made by sampling?)")
 
 
 def step_tag_of(model_dir: str | Path) -> str:

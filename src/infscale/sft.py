@@ -55,7 +55,13 @@ def batch_layout(train: dict, world_size: int = 1) -> tuple[int, int]:
 
 def training_arguments(out_dir: str, train: dict, seed: int, threads: int):
     """Trainer arguments from the config's `train` block (steps or epochs, global batch size, lr, dtype, ...);
-    CPU-friendly, and the same under `accelerate launch` on several GPUs (WORLD_SIZE processes)."""
+    CPU-friendly, and the same under `accelerate launch` on several GPUs (WORLD_SIZE processes).
+
+    * Gradients are synchronised on every micro-step (`sync_each_batch`): under FSDP, skipping the sync on
+      accumulation steps keeps full unsharded gradients on each rank (~135 GB at 34B).
+    * `mixed_precision: bf16` computes in bf16 over fp32 weights and optimizer; `gradient_checkpointing`
+      recomputes activations (non-reentrant, which FSDP needs).
+    * `save_steps`: a checkpoint every that many steps in out_dir (the last one kept), to resume from."""
     import os
 
     import torch
@@ -75,10 +81,13 @@ def training_arguments(out_dir: str, train: dict, seed: int, threads: int):
         weight_decay=float(train.get("weight_decay", 0.0)),
         lr_scheduler_type=train.get("lr_scheduler", "cosine"),
         logging_steps=max(1, int(train["steps"]) // 20) if "steps" in train else 10,
-        bf16=dtype == "bf16",
+        bf16=dtype == "bf16" or train.get("mixed_precision") == "bf16",
         fp16=dtype == "fp16",
         gradient_checkpointing=bool(train.get("gradient_checkpointing", False)),
-        save_strategy="no",
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+        accelerator_config={"gradient_accumulation_kwargs": {"sync_each_batch": True}},
+        **({"save_strategy": "steps", "save_steps": int(train["save_steps"]), "save_total_limit": 1}
+           if train.get("save_steps") else {"save_strategy": "no"}),
         report_to=[],
         seed=seed,
         data_seed=seed,
@@ -99,10 +108,43 @@ class _ListDataset:
         return self.rows[i]
 
 
+def checkpoint_dir(out_dir: str | Path) -> Path:
+    """Where a training job keeps its Trainer checkpoints: beside its output, so a killed or timed-out job that is
+    run again (Snakemake removes the incomplete output, not this) resumes from the last one."""
+    out_dir = Path(out_dir)
+    return out_dir.parent / f".{out_dir.name}.checkpoints"
+
+
+def _resume_point(train: dict, checkpoints: Path) -> str | None:
+    """The last complete checkpoint: the Trainer writes trainer_state.json last, so a checkpoint cut short by the
+    kill (weights or optimizer half written) has none and is passed over."""
+    if not train.get("save_steps") or not checkpoints.is_dir():
+        return None
+    complete = []
+    for d in checkpoints.glob("checkpoint-*"):
+        try:
+            step = int(d.name.split("-")[1])
+            json.loads((d / "trainer_state.json").read_text())
+        except (ValueError, OSError):
+            continue
+        complete.append((step, d))
+    return str(max(complete)[1]) if complete else None
+
+
+TORCH_DTYPE_NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def save_dtype(train: dict):
+    import torch
+
+    return getattr(torch, TORCH_DTYPE_NAMES[train.get("save_dtype") or train.get("dtype", "fp32")])
+
+
 def run_training(trainer_class, model, tokenizer, examples: list[dict], collator, train: dict,
                  out_dir: str | Path, seed: int, threads: int = 1, **summary_extra) -> dict:
-    """Train with `trainer_class` (a transformers Trainer), then save model, tokenizer and a training summary
-    (loss log, step tag, `summary_extra`) to out_dir atomically: a killed run leaves no checkpoint behind.
+    """Train with `trainer_class` (a transformers Trainer), then save model (in `save_dtype`), tokenizer and a
+    training summary (loss log, step tag, `summary_extra`) to out_dir atomically: a killed run leaves no model
+    behind, only its Trainer checkpoints (with `save_steps`), which the next run resumes from.
     Under `accelerate launch` (WORLD_SIZE > 1, e.g. FSDP) every process trains and the Trainer gathers the
     weights; the main process writes and renames the directory."""
     import os
@@ -111,48 +153,61 @@ def run_training(trainer_class, model, tokenizer, examples: list[dict], collator
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         return _run_distributed(trainer_class, model, tokenizer, examples, collator, train, Path(out_dir), seed,
                                 threads, **summary_extra)
+    checkpoints = checkpoint_dir(out_dir)
     with atomic_dir(out_dir) as tmp:
-        args = training_arguments(str(Path(tmp) / "trainer"), train, seed, threads)
+        args = training_arguments(str(checkpoints if train.get("save_steps") else Path(tmp) / "trainer"), train,
+                                  seed, threads)
         trainer = trainer_class(model=model, args=args, train_dataset=_ListDataset(examples), data_collator=collator)
-        summary = _train(trainer, len(examples), summary_extra)
+        summary = _train(trainer, len(examples), summary_extra, _resume_point(train, checkpoints))
         shutil.rmtree(Path(tmp) / "trainer", ignore_errors=True)
-        model.save_pretrained(tmp)
+        model.to(save_dtype(train)).save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (Path(tmp) / "training_summary.json").write_text(json.dumps(summary, indent=1))
+    shutil.rmtree(checkpoints, ignore_errors=True)
     return summary
 
 
-def _train(trainer, n_examples: int, summary_extra: dict) -> dict:
+def _train(trainer, n_examples: int, summary_extra: dict, resume: str | None = None) -> dict:
     from .progress import trainer_callback
 
     trainer.add_callback(trainer_callback("training"))  # steps done, rate, time left in the job's log
     start = time.time()
-    result = trainer.train()
-    return {"train_loss": result.training_loss, "steps": result.global_step, "examples": n_examples,
-            "seconds": round(time.time() - start, 1), "step_tag": STEP_TAG, **summary_extra,
-            "log": [h for h in trainer.state.log_history if "loss" in h]}
+    if resume:
+        log.info("resuming from %s", resume)
+    result = trainer.train(resume_from_checkpoint=resume)
+    out = {"train_loss": result.training_loss, "steps": result.global_step, "examples": n_examples,
+           "seconds": round(time.time() - start, 1), "step_tag": STEP_TAG, **summary_extra,
+           "log": [h for h in trainer.state.log_history if "loss" in h]}
+    if resume:
+        out["resumed_from"] = Path(resume).name
+    return out
 
 
 def _run_distributed(trainer_class, model, tokenizer, examples, collator, train, out_dir: Path, seed, threads,
                      **summary_extra) -> dict:
-    """Several processes: a fixed temp directory beside out_dir that every rank agrees on; `trainer.save_model`
-    gathers sharded (FSDP) weights and writes on the main process only, which then renames into place."""
+    """Several processes: a fixed temp directory beside out_dir that every rank agrees on; the full state dict
+    is gathered (FSDP FULL_STATE_DICT), cast to `save_dtype` and written by the main process only, which then
+    renames into place."""
     import os
     import shutil
 
     tmp = out_dir.parent / f".{out_dir.name}.distributed.tmp"
-    args = training_arguments(str(tmp / "trainer"), train, seed, threads)
+    checkpoints = checkpoint_dir(out_dir)
+    args = training_arguments(str(checkpoints if train.get("save_steps") else tmp / "trainer"), train, seed, threads)
     trainer = trainer_class(model=model, args=args, train_dataset=_ListDataset(examples), data_collator=collator)
-    summary = _train(trainer, len(examples), summary_extra)
-    trainer.save_model(str(tmp))
-    trainer.accelerator.wait_for_everyone()
+    summary = _train(trainer, len(examples), summary_extra, _resume_point(train, checkpoints))
+    state = trainer.accelerator.get_state_dict(trainer.model)  # every rank takes part in the gather
     if trainer.is_world_process_zero():
+        dtype = save_dtype(train)
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+        trainer.accelerator.unwrap_model(trainer.model).save_pretrained(tmp, state_dict=state)
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
         tokenizer.save_pretrained(tmp)
         (tmp / "training_summary.json").write_text(json.dumps(summary, indent=1))
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)
+        shutil.rmtree(checkpoints, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
     return summary
 

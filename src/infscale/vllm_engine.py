@@ -64,7 +64,8 @@ class VLLMEngine:
 
     def __init__(self, model_path: str, gpu_memory_utilization: float = 0.8, max_model_len: int | None = None,
                  dtype: str = "auto", enforce_eager: bool | None = None, block_size: int | None = None,
-                 kv_cache_gib: float | None = None, max_num_seqs: int | None = None, seed: int = 0):
+                 kv_cache_gib: float | None = None, max_num_seqs: int | None = None,
+                 tensor_parallel_size: int | None = None, seed: int = 0):
         vllm = import_vllm()
         from transformers import AutoTokenizer
         from vllm.platforms import current_platform
@@ -77,6 +78,7 @@ class VLLMEngine:
                       # CUDA graphs pay off on a GPU; on CPU compiling costs a minute at start-up for little gain.
                       enforce_eager=on_cpu if enforce_eager is None else enforce_eager)
         optional = dict(max_model_len=max_model_len, block_size=block_size, max_num_seqs=max_num_seqs,
+                        tensor_parallel_size=tensor_parallel_size,
                         kv_cache_memory_bytes=None if kv_cache_gib is None else int(kv_cache_gib * GIB))
         kwargs.update({k: v for k, v in optional.items() if v is not None})
         if on_cpu:  # a prompt split over two steps (chunked prefill) breaks seeded sampling on CPU (vLLM 0.32:
