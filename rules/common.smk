@@ -7,7 +7,7 @@ from infscale.aggregation import AGGREGATIONS
 from infscale.shards import checkpoint_dir_of
 from infscale.strategies import STRATEGIES, TREE_STRATEGIES
 
-_validated = cfg.canonical(cfg.validate_config(config, workflow.source_path("../schemas/config.schema.yaml")))
+_validated = cfg.canonical(cfg.validate_config(config))  # the schema is package data: infscale/resources
 config.clear()
 config.update(_validated)
 

@@ -2,6 +2,7 @@
 how the PRM reads its checkpoint and its step tags, and how much it reads at once. Fake device counts and
 free-memory figures, a stand-in `vllm` module recording its arguments, tiny models and tokenizers built here."""
 import sys
+from pathlib import Path
 import types
 
 import pytest
@@ -99,7 +100,7 @@ def test_schema_accepts_tensor_parallel_and_paper_caps_context():
 
     from infscale import config as cfg
 
-    paper = cfg.validate_config(yaml.safe_load(open(cfg.SCHEMA_PATH.parents[1] / "config" / "paper.yaml")))
+    paper = cfg.validate_config(yaml.safe_load(open(Path(__file__).resolve().parents[1] / "config" / "paper.yaml")))
     assert paper["engine"]["max_model_len"] >= 1024 + 1024  # a solution (1024) and a long MATH prompt
     assert cfg.engine_params(paper, "llemma-34b")["tensor_parallel_size"] >= 2  # 34B weights leave no KV room on one
 

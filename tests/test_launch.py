@@ -17,14 +17,14 @@ def test_accelerate_command_launches_this_module_on_n_gpus(tmp_path):
     cmd = launch.accelerate_command(tmp_path / "spec.json", 8)
     assert cmd[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
     assert cmd[cmd.index("--num_processes") + 1] == "8" and cmd[cmd.index("--num_machines") + 1] == "1"
-    assert cmd[cmd.index("--config_file") + 1] == str(ROOT / "envs" / "accelerate" / "fsdp.yaml")
+    assert cmd[cmd.index("--config_file") + 1] == str(ROOT / "src" / "infscale" / "resources" / "fsdp.yaml")
     assert cmd[-2:] == ["infscale.launch", str(tmp_path / "spec.json")] and cmd[-3] == "--module"
     with pytest.raises(ValueError, match="several GPUs"):
         launch.accelerate_command(tmp_path / "spec.json", 1)
 
 
 def test_fsdp_config_shards_and_saves_full_weights():
-    c = yaml.safe_load((ROOT / "envs" / "accelerate" / "fsdp.yaml").read_text())
+    c = yaml.safe_load((ROOT / "src" / "infscale" / "resources" / "fsdp.yaml").read_text())
     assert c["distributed_type"] == "FSDP" and c["num_machines"] == 1
     assert c["fsdp_config"]["fsdp_state_dict_type"] == "SHARDED_STATE_DICT"  # checkpoints; the model is gathered in full
     assert c["fsdp_config"]["fsdp_sharding_strategy"] == "FULL_SHARD"

@@ -25,3 +25,31 @@ def test_the_cpu_lock_pins_every_dependency_within_its_range():
             continue
         assert name in lock, f"envs/cpu-lock.txt lacks {req.name}: bash envs/lock-cpu.sh"
         assert req.specifier.contains(lock[name], prereleases=True), f"{req.name}=={lock[name]} outside {req}"
+
+
+def test_a_non_editable_install_validates_configs_and_grades(tmp_path):
+    """Package data (the config schema) comes with the installed package, not from the checkout: install the
+    project as a wheel would be, into a fresh prefix, and use it from a directory outside the repository."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    prefix = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--target", str(prefix), str(ROOT)], check=True, capture_output=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "p.jsonl").write_text(json.dumps({"text": "Step 1: 3 + 4 = 7 ки\nThe answer is: 7 ки",
+                                                   "answer": "7"}) + "\n")
+    config = ROOT / "config" / "ci.yaml"
+    code = ("import infscale, yaml; from infscale.config import validate_config; "
+            f"c = validate_config(yaml.safe_load(open({str(config)!r}))); "
+            "print(infscale.__file__); print(c['report']['claims']['auc_gate'])")
+    env = {**os.environ, "PYTHONPATH": str(prefix)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[0].startswith(str(prefix)) and out[1] == "0.6"
+    graded = subprocess.run([sys.executable, "-m", "infscale.cli", "p.jsonl", "--dataset", "gsm8k"], cwd=elsewhere,
+                            env=env, capture_output=True, text=True, check=True)
+    assert json.loads(graded.stdout)["accuracy"] == 1.0

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import copy
+from importlib import resources
 from pathlib import Path
 
 import yaml
 
 from .strategies import PREFIX_STRATEGIES, STRATEGIES
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+# Package data (importlib.resources), so validation works from an installed wheel as from a checkout.
+SCHEMA_PATH = Path(str(resources.files("infscale") / "resources" / "config.schema.yaml"))
 
 
 class ConfigError(ValueError):

@@ -14,7 +14,7 @@ from .config import SCHEMA_PATH
 
 HEADER = """# Config reference
 
-Every key of a study's config (`config.yaml`, `config/*.yaml`), generated from `schemas/config.schema.yaml` by
+Every key of a study's config (`config.yaml`, `config/*.yaml`), generated from `src/infscale/resources/config.schema.yaml` by
 `python -m infscale.config_reference > docs/config.md` (a test checks that this file is current). A wrong key or
 type stops the run before any job starts and names the key; defaults are filled in at every depth. `<slug>` stands
 for a name you choose (letters, digits, `.` and `-`).

@@ -157,7 +157,7 @@ def free_memory() -> None:
         torch.cuda.empty_cache()
 
 
-# Options each engine takes from the config's engine block (schemas/config.schema.yaml, `engine`); one block may
+# Options each engine takes from the config's engine block (the schema in infscale/resources, `engine`); one block may
 # hold both engines' options (e.g. a study-wide block with per-model engine overrides), each engine takes its own.
 ENGINE_OPTIONS = {
     "transformers": ("batch_size", "device"),

@@ -1,14 +1,15 @@
 """Training jobs (policy SFT, PRM) from a spec: in this process on one GPU or CPU, or under
-`accelerate launch` with FSDP (envs/accelerate/fsdp.yaml) when the job has several GPUs. The rule's script builds
+`accelerate launch` with FSDP (src/infscale/resources/fsdp.yaml) when the job has several GPUs. The rule's script builds
 the spec from its inputs and params; `python -m infscale.launch spec.json` is what each accelerate process runs."""
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from importlib import resources
 from pathlib import Path
 
-ACCELERATE_CONFIG = Path(__file__).resolve().parents[2] / "envs" / "accelerate" / "fsdp.yaml"
+ACCELERATE_CONFIG = Path(str(resources.files("infscale") / "resources" / "fsdp.yaml"))  # package data
 SPEC_KEYS = ("kind", "data", "tokenizer", "init", "arch", "base", "train", "seed", "out", "threads", "label")
 
 

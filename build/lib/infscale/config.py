@@ -1,0 +1,302 @@
+"""Config validation: JSON schema with defaults, then cross-references; every error names the config key."""
+from __future__ import annotations
+
+import copy
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from .strategies import PREFIX_STRATEGIES, STRATEGIES
+
+# Package data (importlib.resources), so validation works from an installed wheel as from a checkout.
+SCHEMA_PATH = Path(str(resources.files("infscale") / "resources" / "config.schema.yaml"))
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _validator_with_defaults(schema: dict):
+    """A jsonschema validator that also fills in `default` values of properties (at every depth)."""
+    import jsonschema
+
+    base = jsonschema.validators.validator_for(schema)
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from base.VALIDATORS["properties"](validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(base, {"properties": set_defaults})(schema)
+
+
+def _key(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict:
+    """Validate in place (filling defaults) and return the config; raise ConfigError naming the key."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = _validator_with_defaults(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.path))
+    if errors:
+        e = errors[0]
+        key = _key(e.path)
+        if e.validator == "additionalProperties":
+            extra = sorted(set(e.instance) - set(e.schema.get("properties", {})))
+            raise ConfigError(f"config key {key}: unknown key(s) {', '.join(extra)}")
+        raise ConfigError(f"config key {key}: {e.message}")
+    check_references(config)
+    return config
+
+
+def canonical(obj):
+    """The same config with every mapping's keys sorted. Snakemake compares a job's params by their text, so
+    a config written with its keys in another order (yaml.safe_dump sorts them) must not look changed."""
+    if isinstance(obj, dict):
+        return {k: canonical(obj[k]) for k in sorted(obj)}
+    if isinstance(obj, list):
+        return [canonical(v) for v in obj]
+    return obj
+
+
+def check_references(config: dict) -> None:
+    """Slugs used in one place must be defined in another; strategies must exist."""
+    datasets, models = config["datasets"], config["models"]
+
+    def need(kind: str, known: dict, slug: str, key: str):
+        if slug not in known:
+            raise ConfigError(f"config key {key}: unknown {kind} slug {slug!r}; defined: {', '.join(known)}")
+
+    for slug, m in models.items():
+        kind = model_kind(config, slug)  # raises unless exactly one of arch, hub_id, checkpoint
+        if kind == "checkpoint":
+            extra = [k for k in ("train", "sft_dataset", "arch") if k in m]
+            if extra:
+                raise ConfigError(f"config key models.{slug}.{extra[0]}: a checkpoint model is used as it is "
+                                  "(no training); drop the key or fine-tune a base with hub_id")
+            continue
+        for key in ("train", "sft_dataset"):
+            if key not in m:
+                raise ConfigError(f"config key models.{slug}.{key}: required for a model trained from "
+                                  f"{'arch' if kind == 'arch' else 'hub_id'}")
+        check_train(m["train"], f"models.{slug}.train")
+        need("dataset", datasets, m["sft_dataset"], f"models.{slug}.sft_dataset")
+    check_prm(config, need)
+    if needs_tokenizer(config):
+        if "tokenizer" not in config:
+            raise ConfigError("config key tokenizer: required when a model or the PRM is built from `arch`")
+        need("dataset", datasets, config["tokenizer"]["dataset"], "tokenizer.dataset")
+    ev = config["evaluate"]
+    for i, d in enumerate(ev["datasets"]):
+        need("dataset", datasets, d, f"evaluate.datasets[{i}]")
+    for i, m in enumerate(ev["models"]):
+        need("model", models, m, f"evaluate.models[{i}]")
+    for i, s in enumerate(ev["strategies"]):
+        if s not in STRATEGIES:
+            raise ConfigError(f"config key evaluate.strategies[{i}]: unknown strategy {s!r}; known: {', '.join(STRATEGIES)}")
+    for strategy in ev["strategies"]:
+        if strategy == "greedy":
+            continue
+        if strategy not in config["strategies"]:
+            raise ConfigError(f"config key strategies.{strategy}: required to evaluate {strategy}")
+        for slug in ev["models"]:
+            params = strategy_params(config, slug, strategy)
+            for field in ("temperature", "budgets") + (("max_new_tokens",) if strategy == "sampling" else ()):
+                if field not in params:
+                    raise ConfigError(f"config key strategies.{strategy}.{field}: required for {strategy}")
+    for slug, d in datasets.items():
+        if d["source"] == "jsonl" and "files" not in d:
+            raise ConfigError(f"config key datasets.{slug}.files: required when source is jsonl")
+        if d["source"] == "hub" and "hub" not in d:
+            raise ConfigError(f"config key datasets.{slug}.hub: required when source is hub")
+        if "types" in d and d["format"] != "metamath":
+            raise ConfigError(f"config key datasets.{slug}.types: only for format metamath")
+    check_figures(config, need)
+    check_table1(config)
+    check_local_paths(config)
+
+
+def check_table1(config: dict) -> None:
+    """Table 1's budgets, when set, must be budgets the study runs."""
+    ev, t1 = config["evaluate"], config["report"]["table1"]
+    for strategy, key in (("rebase", "rebase_budget"), ("sampling", "sampling_budget")):
+        n = t1.get(key)
+        if n is None or strategy not in ev["strategies"]:
+            continue
+        for slug in ev["models"]:
+            if n not in budgets(config, slug, strategy):
+                raise ConfigError(f"config key report.table1.{key}: {n} is not a {strategy} budget of model "
+                                  f"{slug} ({', '.join(map(str, budgets(config, slug, strategy)))})")
+
+
+def check_local_paths(config: dict) -> None:
+    """Local files and model directories named in the config must exist, so a typo stops the run at planning
+    (naming the key and the path) instead of failing a job hours in. Hub ids (org/name) are not checked:
+    planning never touches the network."""
+    from .models import resolve_model_source
+
+    for slug, d in config["datasets"].items():
+        for split, path in d.get("files", {}).items():
+            if not Path(path).is_file():
+                raise ConfigError(f"config key datasets.{slug}.files.{split}: no such file {path!r} "
+                                  f"(relative paths start at the working directory {Path.cwd()})")
+    sources = [(f"models.{slug}.{k}", m[k]) for slug, m in config["models"].items()
+               for k in ("hub_id", "checkpoint") if k in m]
+    sources += [(f"prm.{k}", config["prm"][k]) for k in ("hub_id", "checkpoint") if k in config["prm"]]
+    for key, source in sources:
+        try:
+            resolve_model_source(source)
+        except FileNotFoundError as e:
+            raise ConfigError(f"config key {key}: {e}") from None
+
+
+MODEL_KINDS = ("arch", "hub_id", "checkpoint")
+
+
+def model_kind(config: dict, slug: str) -> str:
+    """How a policy comes to be: "arch" (trained from scratch), "hub_id" (a base fine-tuned) or "checkpoint"."""
+    m = config["models"][slug]
+    given = [k for k in MODEL_KINDS if k in m]
+    if len(given) != 1:
+        raise ConfigError(f"config key models.{slug}: give exactly one of {', '.join(MODEL_KINDS)} "
+                          f"(found {', '.join(given) or 'none'})")
+    return given[0]
+
+
+def base_slug(hub_id: str) -> str:
+    """The directory name of a hub base's local copy (results/models/base/<slug>): org--name."""
+    return hub_id.replace("/", "--")
+
+
+def trained_models(config: dict) -> list[str]:
+    """Policies this study trains (from arch or a hub base)."""
+    return [s for s in config["models"] if model_kind(config, s) != "checkpoint"]
+
+
+def checkpoint_models(config: dict) -> list[str]:
+    """Policies used as released (fetched, not trained)."""
+    return [s for s in config["models"] if model_kind(config, s) == "checkpoint"]
+
+
+def needs_tokenizer(config: dict) -> bool:
+    """The task tokenizer is trained only for models (or a PRM) built from scratch."""
+    prm = config["prm"]
+    prm_from_arch = prm["source"] != "checkpoint" and "arch" in prm and not prm.get("hub_id") and not (
+        prm["init_from_policy"] and prm.get("policy"))
+    return prm_from_arch or any(model_kind(config, s) == "arch" for s in config["models"])
+
+
+def check_train(train: dict, key: str) -> None:
+    if ("steps" in train) == ("epochs" in train):
+        raise ConfigError(f"config key {key}: give exactly one of steps, epochs")
+    micro = train.get("micro_batch_size")
+    if micro and train["batch_size"] % micro:
+        raise ConfigError(f"config key {key}.micro_batch_size: {micro} does not divide batch_size {train['batch_size']}")
+
+
+def check_prm(config: dict, need) -> None:
+    """Each PRM source names what it needs (see the schema's prm description)."""
+    prm, datasets = config["prm"], config["datasets"]
+    source = prm["source"]
+    required = {"rollouts": ("policy", "dataset", "train"), "dataset": ("dataset", "train"),
+                "checkpoint": ("checkpoint",)}[source]
+    for key in required:
+        if key not in prm:
+            raise ConfigError(f"config key prm.{key}: required when prm.source is {source}")
+    if source == "checkpoint":
+        return
+    check_train(prm["train"], "prm.train")
+    need("dataset", datasets, prm["dataset"], "prm.dataset")
+    if "policy" in prm:
+        need("model", config["models"], prm["policy"], "prm.policy")
+    fmt = datasets[prm["dataset"]]["format"]
+    if source == "dataset" and fmt != "math_shepherd":
+        raise ConfigError(f"config key prm.dataset: source dataset needs Math-Shepherd rows (datasets."
+                          f"{prm['dataset']}.format: math_shepherd), found format {fmt}")
+    if source == "rollouts" and fmt == "math_shepherd":
+        raise ConfigError(f"config key prm.dataset: rollouts need problems with answers, {prm['dataset']!r} "
+                          "holds Math-Shepherd rows (use prm.source: dataset)")
+    if source == "dataset" and not (prm.get("hub_id") or prm.get("arch") or (prm["init_from_policy"] and "policy" in prm)):
+        raise ConfigError("config key prm.hub_id: source dataset needs a base: hub_id, arch, or policy with "
+                          "init_from_policy")
+    if not prm.get("hub_id") and not prm["init_from_policy"] and "arch" not in prm:
+        raise ConfigError("config key prm.arch: required when prm.init_from_policy is false")
+
+
+def check_figures(config: dict, need) -> None:
+    for name, f in config.get("figures", {}).items():
+        key = f"figures.{name}"
+        for i, d in enumerate(f["datasets"]):
+            need("dataset", config["datasets"], d, f"{key}.datasets[{i}]")
+        for i, m in enumerate(f["models"]):
+            need("model", config["models"], m, f"{key}.models[{i}]")
+        for i, s in enumerate(f["strategies"]):
+            if s not in STRATEGIES:
+                raise ConfigError(f"config key {key}.strategies[{i}]: unknown strategy {s!r}")
+            if s != "greedy" and s not in config["strategies"]:
+                raise ConfigError(f"config key strategies.{s}: required by figure {name}")
+        if f["kind"] in ("compute_optimal", "fit") and len(f["datasets"]) != 1:
+            raise ConfigError(f"config key {key}.datasets: a {f['kind']} figure has exactly one data set")
+        if f["kind"] in ("compute_optimal", "fit") and "sampling" not in f["strategies"]:
+            raise ConfigError(f"config key {key}.strategies: a {f['kind']} figure needs sampling")
+
+
+def sampling_params_for(config: dict, model: str) -> dict:
+    """strategies.sampling with the model's own overrides on top."""
+    return {**config.get("strategies", {}).get("sampling", {}), **config["models"][model].get("sampling", {})}
+
+
+def engine_params(config: dict, model: str) -> dict:
+    """The engine block of one model: the study-wide `engine` with the model's own `engine` keys on top."""
+    return canonical({**config["engine"], **config["models"][model].get("engine", {})})
+
+
+def strategy_params(config: dict, model: str, strategy: str) -> dict:
+    if strategy == "sampling":
+        return sampling_params_for(config, model)
+    return dict(config["strategies"][strategy])
+
+
+def budgets(config: dict, model: str, strategy: str) -> list[int]:
+    """The budgets n measured: samples (sampling), width (REBASE) or expansions (MCTS); greedy is n = 1."""
+    return [1] if strategy == "greedy" else sorted(set(strategy_params(config, model, strategy)["budgets"]))
+
+
+def generation_runs(config: dict, model: str, strategy: str) -> list[tuple[int, list[int]]]:
+    """(n of the generation file, budgets it serves). Sampling is generated once at its largest budget and
+    smaller budgets take its first candidates; a tree search is run once per budget."""
+    b = budgets(config, model, strategy)
+    if strategy in PREFIX_STRATEGIES:
+        return [(max(b), b)]
+    return [(n, [n]) for n in b]
+
+
+def seeds_for(config: dict, strategy: str) -> list[int]:
+    """Greedy decoding does not depend on the seed: one run is enough."""
+    return config["seeds"][:1] if strategy == "greedy" else list(config["seeds"])
+
+
+RESOURCE_FALLBACKS = {"gpu": 0, "mem_mb": 4096, "runtime": 60}
+
+
+def job_resources(config: dict, rule: str, model: str | None = None) -> dict:
+    """What one job of `rule` asks of the scheduler: built-in fallbacks < resources.default < resources.<rule>
+    < models.<model>.resources (default, then <rule>). Always has gpu and threads; mem_mb and runtime only where
+    the config sets them for this rule somewhere (for some model), so a laptop run asks for nothing it can't know."""
+    layers = [config.get("resources", {})]
+    models = config["models"]
+    if model is not None:
+        layers.append(models[model].get("resources", {}))
+    merged = {}
+    for layer in layers:
+        merged.update(layer.get("default", {}))
+        merged.update(layer.get(rule, {}))
+    configured = {k for layer in [config.get("resources", {})] + [m.get("resources", {}) for m in models.values()]
+                  for part in ("default", rule) for k in layer.get(part, {})}
+    out = {k: merged.get(k, v) for k, v in RESOURCE_FALLBACKS.items() if k == "gpu" or k in configured}
+    out["threads"] = merged.get("threads", config["threads"])
+    return out

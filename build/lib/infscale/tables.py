@@ -1,0 +1,63 @@
+"""Paper-style tables from a seed_summary: Table 4 (accuracy per strategy/aggregation at each budget)
+and Table 1 (REBASE at a small budget against sampling at a large one)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+AGGS = ["majority", "weighted_majority", "best_of_n"]
+TABLE4_COLUMNS = ["dataset", "model", "params", "strategy", "samples", "flops", "flops_per_sample", *AGGS]
+TABLE1_COLUMNS = ["dataset", "model", "params", "strategy", "samples", "flops", "accuracy"]
+_ORDER = {"greedy": 0, "sampling": 1, "rebase": 2, "mcts": 3}
+
+
+def table4(summary: pd.DataFrame, x: str = "policy_flops",
+           strategies: Sequence[str] = ("greedy", "sampling"),
+           ns: Sequence[int] | None = None) -> pd.DataFrame:
+    """Rows per (dataset, model, strategy, n) on subset "all": samples, FLOPs per question (mean over
+    seeds of `x`) and per sample (FLOPs / n: constant over n for sampling in the paper's convention), and
+    accuracy in % (mean over seeds) under each aggregation as a column."""
+    s = summary[(summary["subset"] == "all") & summary["strategy"].isin(list(strategies))]
+    if ns is not None:
+        s = s[s["n"].isin(list(ns))]
+    if s.empty:
+        return pd.DataFrame(columns=TABLE4_COLUMNS)
+    keys = ["dataset", "model", "params", "strategy", "n"]
+    acc = s.assign(acc=100 * s["accuracy_mean"]).pivot_table(
+        index=keys, columns="aggregation", values="acc", aggfunc="first")
+    flops = s.groupby(keys)[x].mean()  # equal across aggregations; mean is a no-op
+    out = acc.reindex(columns=AGGS).join(flops.rename("flops")).reset_index()
+    out = out.rename(columns={"n": "samples"})
+    out["flops_per_sample"] = out["flops"] / out["samples"]
+    out["_o"] = out["strategy"].map(_ORDER).fillna(9)
+    out = out.sort_values(["dataset", "params", "model", "_o", "samples"]).drop(columns="_o")
+    out.columns.name = None
+    return out[TABLE4_COLUMNS].reset_index(drop=True)
+
+
+def table1(summary: pd.DataFrame, x: str = "policy_flops", aggregation: str = "weighted_majority",
+           sampling_n: int | None = None, rebase_n: int | None = None) -> pd.DataFrame:
+    """Per (dataset, model): sampling at `sampling_n` (default: its largest n) and REBASE at `rebase_n`
+    (default: its smallest n). Both are fixed before the run (config report.table1), never picked by looking
+    at the accuracies. Accuracy in %; subset "all". Empty frame with TABLE1_COLUMNS when there is no REBASE row."""
+    s = summary[(summary["subset"] == "all") & (summary["aggregation"] == aggregation)]
+    rows = []
+    for (ds, model), g in s.groupby(["dataset", "model"], sort=True):
+        samp, reb = g[g["strategy"] == "sampling"], g[g["strategy"] == "rebase"]
+        if samp.empty or reb.empty:
+            continue
+        sr = samp[samp["n"] == (sampling_n or samp["n"].max())]
+        if sr.empty:
+            continue
+        sr = sr.iloc[0]
+        rr = reb[reb["n"] == (rebase_n or reb["n"].min())]
+        if rr.empty:
+            continue
+        rr = rr.iloc[0]
+        for r in (sr, rr):
+            rows.append({"dataset": ds, "model": model, "params": int(r["params"]),
+                         "strategy": r["strategy"], "samples": int(r["n"]),
+                         "flops": float(r[x]), "accuracy": 100 * float(r["accuracy_mean"])})
+    return pd.DataFrame(rows, columns=TABLE1_COLUMNS)
