@@ -1,0 +1,225 @@
+"""Mutation testing of the core modules: how many small, realistic bugs do the unit tests catch?
+
+For each core module, mutmut (pinned in the `mutation` extra) mutates the module alone and runs the module's
+tests below (fast unit tests only) against every mutant. Writes the kill rate per module, with every surviving
+mutant (file:line and the mutated line), to benchmarks/results/mutation.md and .json.
+
+    pip install -e '.[test,mutation]'
+    python benchmarks/mutation.py                   # every core module (see README "Tests" for how long)
+    python benchmarks/mutation.py grading scaling   # some of them; the report keeps the other modules' rows
+
+Each module runs in its own scratch copy of src/ and tests/ under benchmarks/out/mutation/<module>/, so the
+work tree is never modified. Survivors that are equivalent mutants (no input can tell them apart) are listed
+in EQUIVALENT with the reason, counted as such in the report and excluded from the kill rate's denominator.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "out" / "mutation"
+RESULTS = ROOT / "benchmarks" / "results"
+TARGET = 0.90
+PYTEST_ARGS = ["-m", "not workflow and not cluster and not vllm", "-p", "no:cacheprovider", "-p", "no:randomly"]
+
+# Core module (src/infscale/<name>.py) -> the fast unit-test files that exercise it. The one place to edit.
+CORE_MODULES: dict[str, list[str]] = {
+    "aggregation": ["tests/test_aggregation.py"],
+    "claims": ["tests/test_reporting.py"],
+    "evaluation": ["tests/test_evaluation.py"],
+    "flops": ["tests/test_flops.py", "tests/test_evaluation.py"],
+    "grading": ["tests/test_grading.py", "tests/test_grading_api.py"],
+    "mcts": ["tests/test_mcts.py"],
+    "prm_data": ["tests/test_prm_data.py"],
+    "rebase": ["tests/test_rebase.py"],
+    "scaling": ["tests/test_scaling.py", "tests/test_reporting.py"],
+    "shards": ["tests/test_shards.py"],
+    "stepformat": ["tests/test_stepformat.py", "tests/test_prm.py", "tests/test_prm_data.py", "tests/test_mcts.py",
+                   "tests/test_rebase.py"],
+    "treesearch": ["tests/test_rebase.py", "tests/test_mcts.py"],
+}
+
+# Surviving mutants that no input can kill: mutmut's name -> why. Keep this list short and argued.
+EQUIVALENT: dict[str, str] = {}
+
+
+def mutmut_cmd(*args: str) -> list[str]:
+    # `mutmut` itself, importable from this interpreter (a console script may be on another PATH).
+    return [sys.executable, "-c", "import sys; from mutmut.__main__ import cli; sys.argv[0] = 'mutmut'; cli()", *args]
+
+
+def prepare(module: str, tests: list[str]) -> Path:
+    work = OUT / module
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    shutil.copytree(ROOT / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    py = (ROOT / "pyproject.toml").read_text()
+    py = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", py)
+    cfg = {
+        "source_paths": ["src"],
+        "only_mutate": [f"src/infscale/{module}.py"],
+        "pytest_add_cli_args": PYTEST_ARGS,
+        "pytest_add_cli_args_test_selection": tests,
+        "use_git_change_detection": False,
+        "track_dependencies": False,
+    }
+    py += "\n[tool.mutmut]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in cfg.items())
+    (work / "pyproject.toml").write_text(py)
+    return work
+
+
+def env_for_run() -> dict[str, str]:
+    env = dict(os.environ)
+    # The mutated copy must be the `infscale` the tests import: drop a PYTHONPATH entry pointing at a src/.
+    keep = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and Path(p).name != "src"]
+    env["PYTHONPATH"] = os.pathsep.join(keep)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env
+
+
+def survivor_location(module: str, diff: str) -> tuple[int | None, str, str]:
+    """Line in the original module of a mutant's first changed line, that line, and the mutated line."""
+    removed = [l[1:] for l in diff.splitlines() if l.startswith("-") and not l.startswith("---")]
+    added = [l[1:] for l in diff.splitlines() if l.startswith("+") and not l.startswith("+++")]
+    src = (ROOT / "src" / "infscale" / f"{module}.py").read_text().splitlines()
+    func = re.search(r"x_(\w+?)__mutmut_\d+$", diff.splitlines()[0] if diff else "")
+    old = removed[0] if removed else ""
+    new = added[0] if added else ""
+    start = 0
+    if func:
+        name = func.group(1).split("ǁ")[-1]
+        for i, line in enumerate(src):
+            if re.match(rf"\s*(async\s+)?def {re.escape(name)}\(", line):
+                start = i
+                break
+    for i in range(start, len(src)):
+        if src[i].strip() == old.strip() and old.strip():
+            return i + 1, old.strip(), new.strip()
+    for i, line in enumerate(src):
+        if line.strip() == old.strip() and old.strip():
+            return i + 1, old.strip(), new.strip()
+    return None, old.strip(), new.strip()
+
+
+def run_module(module: str, tests: list[str], max_children: int) -> dict:
+    missing = [t for t in tests if not (ROOT / t).exists()]
+    if missing:
+        raise SystemExit(f"{module}: test files missing: {missing}")
+    work = prepare(module, tests)
+    env = env_for_run()
+    t0 = time.perf_counter()
+    log = work / "mutmut-run.log"
+    with open(log, "w") as fh:
+        proc = subprocess.run(mutmut_cmd("run", "--max-children", str(max_children)), cwd=work, env=env,
+                              stdout=fh, stderr=subprocess.STDOUT)
+    wall = time.perf_counter() - t0
+    meta = work / "mutants" / "src" / "infscale" / f"{module}.py.meta"
+    if not meta.exists():
+        raise SystemExit(f"{module}: mutmut failed (exit {proc.returncode}); see {log}")
+    from mutmut.stats import status_by_exit_code  # noqa: PLC0415 - only needed here
+
+    codes = json.loads(meta.read_text())["exit_code_by_key"]
+    status = {k: ("not checked" if v is None else status_by_exit_code.get(v, f"exit {v}")) for k, v in codes.items()}
+    survivors = []
+    for name, st in sorted(status.items(), key=lambda kv: kv[0]):
+        if st == "killed":
+            continue
+        show = subprocess.run(mutmut_cmd("show", name), cwd=work, env=env, capture_output=True, text=True)
+        diff = show.stdout
+        line, old, new = survivor_location(module, name + "\n" + diff)
+        survivors.append({"mutant": name, "status": st, "line": line, "original": old, "mutated": new,
+                          "equivalent": EQUIVALENT.get(name, "")})
+    total = len(status)
+    killed = sum(1 for s in status.values() if s == "killed")
+    equivalent = sum(1 for s in survivors if s["equivalent"])
+    denom = total - equivalent
+    rate = killed / denom if denom else 1.0
+    return {"module": module, "tests": tests, "total": total, "killed": killed, "equivalent": equivalent,
+            "kill_rate": rate, "wall_s": round(wall, 1), "survivors": survivors,
+            "statuses": {s: sum(1 for v in status.values() if v == s) for s in sorted(set(status.values()))}}
+
+
+def write_report(results: dict[str, dict], calib_s: float | None, started: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    import mutmut  # noqa: PLC0415
+
+    version = getattr(mutmut, "__version__", None)
+    if version is None:
+        from importlib.metadata import version as _v  # noqa: PLC0415
+        version = _v("mutmut")
+    payload = {"tool": f"mutmut {version}", "target": TARGET, "updated": started, "calib_s": calib_s,
+               "cpus": os.cpu_count(), "modules": results}
+    (RESULTS / "mutation.json").write_text(json.dumps(payload, indent=1) + "\n")
+    lines = [
+        "# Mutation testing of the core modules",
+        "",
+        f"Tool: mutmut {version}; command: `python benchmarks/mutation.py` (README \"Tests\"). Each module is "
+        "mutated alone and its mutants run against the module's fast unit-test files (`CORE_MODULES` in "
+        "benchmarks/mutation.py). Kill rate = killed / (mutants - equivalent); target "
+        f"{TARGET:.0%} in every module.",
+        "",
+        f"Last run: {started} on {os.cpu_count()} CPUs"
+        + (f", `python /work/shared/tools/calib.py` = {calib_s:.1f} s right before" if calib_s else "") + ".",
+        "",
+        "| module | mutants | killed | equivalent | surviving | kill rate | wall (s) | tests |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for m in sorted(results):
+        r = results[m]
+        surv = len(r["survivors"]) - r["equivalent"]
+        flag = "" if r["kill_rate"] >= TARGET else " (below target)"
+        lines.append(f"| {m} | {r['total']} | {r['killed']} | {r['equivalent']} | {surv} | "
+                     f"{r['kill_rate']:.1%}{flag} | {r['wall_s']} | {', '.join(Path(t).name for t in r['tests'])} |")
+    total_wall = sum(r["wall_s"] for r in results.values())
+    lines += ["", f"Total wall time: {total_wall:.0f} s.", ""]
+    for m in sorted(results):
+        r = results[m]
+        if not r["survivors"]:
+            continue
+        lines += [f"## {m}: surviving mutants", ""]
+        for s in r["survivors"]:
+            where = f"src/infscale/{m}.py:{s['line']}" if s["line"] else f"src/infscale/{m}.py"
+            tag = f" EQUIVALENT: {s['equivalent']}" if s["equivalent"] else f" ({s['status']})"
+            lines.append(f"- `{where}` `{s['mutant']}`: `{s['original']}` -> `{s['mutated']}`{tag}")
+        lines.append("")
+    (RESULTS / "mutation.md").write_text("\n".join(lines))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("modules", nargs="*", help=f"core modules to run (default: all of {sorted(CORE_MODULES)})")
+    ap.add_argument("--max-children", type=int, default=os.cpu_count() or 1, help="parallel mutant workers")
+    ap.add_argument("--calib", type=float, default=None, help="machine calibration seconds to record")
+    ap.add_argument("--fail-under", action="store_true", help=f"exit 1 when a module is below {TARGET:.0%}")
+    args = ap.parse_args()
+    unknown = sorted(set(args.modules) - set(CORE_MODULES))
+    if unknown:
+        ap.error(f"unknown module(s) {unknown}; core modules: {sorted(CORE_MODULES)}")
+    modules = args.modules or sorted(CORE_MODULES)
+    prev = {}
+    if (RESULTS / "mutation.json").exists() and args.modules:
+        prev = json.loads((RESULTS / "mutation.json").read_text()).get("modules", {})
+    results = {m: r for m, r in prev.items() if m in CORE_MODULES}
+    started = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    for m in modules:
+        r = run_module(m, CORE_MODULES[m], args.max_children)
+        results[m] = r
+        print(f"{m}: {r['killed']}/{r['total'] - r['equivalent']} killed ({r['kill_rate']:.1%}), {r['wall_s']} s",
+              flush=True)
+        write_report(results, args.calib, started)
+    if args.fail_under and any(r["kill_rate"] < TARGET for r in results.values()):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
