@@ -51,6 +51,14 @@ def test_lower_envelope_without_points_is_all_nan():
     assert np.isnan(lower_envelope([np.nan], [0.1], [1.0])).all()
 
 
+def test_lower_envelope_takes_flops_as_python_ints_and_missing_values():
+    # FLOPs computed with Python ints exceed int64 (2 * 7e9 params * 1e10 tokens); errors may be missing (None).
+    x = [2 * 7 * 10**9 * 10**10, 10**21, 3 * 10**21]
+    got = lower_envelope(x, [0.5, None, 0.2], [1.5e20, 1e21, 3e21])
+    np.testing.assert_array_equal(got, [0.5, 0.5, 0.2])
+    assert math.isnan(lower_envelope([None, 10**21], [0.1, 0.3], [5e20])[0])
+
+
 def test_lower_envelope_unsorted_input():
     got = lower_envelope([40.0, 10.0, 20.0], [0.45, 0.5, 0.4], [10.0, 25.0, 50.0])
     np.testing.assert_array_equal(got, [0.5, 0.4, 0.4])
@@ -65,6 +73,10 @@ def test_default_budgets_span_the_positive_observed_flops_on_a_log_grid():
     np.testing.assert_allclose(b[1:] / b[:-1], (1000 / 10) ** (1 / 11))
     assert len(default_budgets([1.0, 8.0], n_points=4)) == 4
     assert len(default_budgets([0.0, np.nan])) == 0
+    np.testing.assert_allclose(default_budgets([100.0]), np.full(12, 100.0))  # one point: one budget
+    # FLOPs in any unit (here PFLOPs, below 1) and as Python ints beyond int64
+    assert default_budgets([0.5, 50.0])[0] == pytest.approx(0.5)
+    assert default_budgets([10**20, 10**22])[-1] == pytest.approx(1e22)
 
 
 # ---------------------------------------------------------------- compute_optimal
@@ -93,7 +105,8 @@ def test_compute_optimal_tie_goes_to_the_smaller_model_whatever_the_row_order():
     assert t.loc[0, "best_model"] == "small" and t.loc[0, "best_params"] == 1e6
     # columns and attrs list models small -> large
     assert [c for c in t.columns if c.startswith("error_")] == ["error_small", "error_mid", "error_big"]
-    assert t.attrs["models"] == {"small": 1000000, "mid": 5000000, "big": 30000000}
+    assert t.attrs == {"x": "policy_flops", "strategy": "sampling", "aggregation": "weighted_majority",
+                       "subset": "all", "models": {"small": 1000000, "mid": 5000000, "big": 30000000}}
 
 
 def test_compute_optimal_budget_below_every_model():
@@ -102,6 +115,11 @@ def test_compute_optimal_budget_below_every_model():
     assert pd.isna(t.loc[0, "best_model"]) and math.isnan(t.loc[0, "best_params"])
     assert math.isnan(t.loc[0, "best_error"])
     assert t.loc[1, "best_model"] == "small" and math.isnan(t.loc[1, "error_big"])
+    # budgets given as ints still give a float budget column, and no budget reached: float NaN columns
+    none = compute_optimal(s, budgets=[1, 2])
+    assert none["budget"].dtype == float
+    assert none["best_params"].dtype == float and none["best_params"].isna().all()
+    assert none["best_error"].dtype == float and none["best_error"].isna().all()
 
 
 def test_compute_optimal_on_another_flops_column():
@@ -140,6 +158,21 @@ def test_fit_r2_of_a_noisy_law():
     assert fit.reason == ""
 
 
+def test_fit_with_two_sizes_and_budgets_within_a_decade():
+    # Two optimal sizes are enough for a fit; budgets in any unit (PFLOPs below 1) and within one decade.
+    budgets = np.array([0.2, 0.4, 0.8, 1.6])
+    params = np.array([1e6, 1e6, 1e7, 1e7])
+    fit = fit_optimal_size(pd.DataFrame({"budget": budgets, "best_params": params}))
+    assert fit.n_points == 4 and math.isfinite(fit.a) and fit.reason == ""
+    r = np.corrcoef(np.log10(params), np.log10(budgets))[0, 1]
+    assert fit.r2 == pytest.approx(r ** 2)
+
+
+def test_fit_on_a_single_budget_has_no_r2():
+    fit = fit_optimal_size(pd.DataFrame({"budget": [1e9, 1e9], "best_params": [1e6, 1e7]}))
+    assert math.isnan(fit.r2) and fit.n_points == 2
+
+
 def test_fit_needs_two_distinct_sizes():
     one = fit_optimal_size(pd.DataFrame({"budget": [1e9, 1e10, 1e11], "best_params": [1e6, 1e6, np.nan]}))
     assert math.isnan(one.a) and math.isnan(one.b) and math.isnan(one.r2)
@@ -149,4 +182,5 @@ def test_fit_needs_two_distinct_sizes():
 def test_size_fit_predicts_and_serialises():
     fit = SizeFit(a=2.0, b=1.0, r2=0.9, n_points=3)
     assert fit.n_opt(1e5) == pytest.approx(100.0)  # log10 C = 2 * log10 N + 1
+    assert fit.n_opt(10**21) == pytest.approx(1e10)  # a budget as a Python int beyond int64
     assert fit.as_dict() == {"a": 2.0, "b": 1.0, "r2": 0.9, "n_points": 3, "reason": ""}
