@@ -122,6 +122,9 @@ def prepare(module: str, tests: list[str]) -> Path:
         "pytest_add_cli_args": PYTEST_ARGS,
         "pytest_add_cli_args_test_selection": tests,
         "use_git_change_detection": False,
+        # a mutant may use (tests' CPU seconds + 1) * 10 CPU seconds (mutmut's default, 30x, makes every
+        # endless-loop mutant of grading cost minutes); CPU time, so a busy machine does not cause false timeouts
+        "timeout_multiplier": 5.0,
         "track_dependencies": False,
     }
     py += "\n[tool.mutmut]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in cfg.items())

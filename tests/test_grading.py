@@ -308,3 +308,71 @@ def test_symbolic_grading_works_off_the_main_thread():
     worker.start()
     worker.join(timeout=60)
     assert results == [(True, False)]
+
+
+# ----------------------------------------------------------------------------- edge cases (mutation testing)
+
+
+def test_numeric_tolerance_is_one_in_a_million_relative():
+    # Non-integers match within 1e-6 of the larger magnitude, inclusive; a 4-digit rounding of 1/3 is wrong.
+    assert is_correct("0.333333", "1/3", "gsm8k")
+    assert not is_correct("0.3334", "1/3", "gsm8k")
+    assert not is_correct("0.33", "1/3", "gsm8k")
+    assert is_correct("0.999999", "1.0", "gsm8k")  # |diff| = 1e-6 of the larger (1), not of the smaller
+    assert is_correct("1.000001", "1", "gsm8k") and not is_correct("1.0000011", "1", "gsm8k")
+    assert is_correct("-0.3333333", "-1/3", "gsm8k")  # negative numbers: the tolerance uses magnitudes
+    assert is_correct("-1/3", "-0.3333333", "toy")
+    assert not is_correct("0.3333333", "-1/3", "gsm8k")
+    assert not is_correct("1450001", "1,450,000", "gsm8k")  # integers: exact
+
+
+def test_numeric_answer_forms():
+    for prediction, reference in [("$1,000.00", "1000"), ("50%", "50"), (r"50\%", "50"), (r"\frac{3}{4}", "0.75"),
+                                  (r"\dfrac{-3}{4}", "-0.75"), ("007", "7"), ("+5", "5"), ("5.", "5"),
+                                  ("1 000", "1000"), ("3/4", ".75"), (r"\$18", "18")]:
+        assert is_correct(prediction, reference, "gsm8k"), (prediction, reference)
+    for prediction, reference in [("75", "0.75"), ("3/5", "3/4"), ("-5", "5"), ("5", "50%0")]:
+        assert not is_correct(prediction, reference, "gsm8k"), (prediction, reference)
+
+
+def test_latex_plain_numbers_compare_exactly_but_within_tolerance():
+    assert is_correct("0.5", "1/2", "math500")
+    assert is_correct("0.3333333", "1/3", "math500")
+    assert not is_correct("0.3334", "1/3", "math500")
+
+
+def test_boxed_at_the_very_end_or_in_a_longer_command():
+    # A bare \boxed with nothing after it (cut off by the token limit) is no answer, and never an error.
+    assert extract_answer(r"so we get \boxed", "math500") is None
+    assert extract_answer("so we get \\boxed  \t", "math500") is None
+    # A longer command (\fboxsep) is no box: the last real box before it is the answer.
+    assert extract_answer(r"\boxed{2} with \fboxsep=1pt", "math500") == "2"
+    assert extract_answer(r"so $\boxed X$", "math500") == "X"  # the "\boxed x" form with a letter answer
+
+
+def test_escaped_braces_inside_a_box_do_not_count():
+    piecewise = r"\left\{ \begin{array}{ll} 1 & x > 0 \\ 0 & x \le 0 \end{array} \right."
+    assert extract_answer(r"\boxed{1} so $f(x) = \boxed{" + piecewise + "}$", "math500") == piecewise
+    assert normalize_answer(r"5\text{ cm}^2", "math500") == "5cm^2"  # text after an unwrapped command is kept
+    assert normalize_answer(r"\text{a}\mbox{b}c", "math500") == "abc"
+
+
+def test_answer_line_forms():
+    assert extract_answer("The answer is: \\boxed{5}", "gsm8k") == "5"
+    assert extract_answer("The answer is: $\\fbox{7}$.", "math500") == "7"
+    assert extract_answer("#### 3\nThe answer is: \\boxed{5}", "gsm8k") == "5"  # the last marker, unboxed
+    assert extract_answer("The answer is: XIX.", "math500") == "XIX"  # letters are kept, only the period goes
+    assert extract_answer("The answer is: $XIV$ ки", "math500") == "XIV"
+    assert extract_answer("The answer is 7", "gsm8k") == "7"  # without the colon too
+
+
+def test_reference_answer_final_line_rules():
+    # GSM8K: the text after the last "####", spaced or not; a row without one is refused with a clear message.
+    assert reference_answer({"answer": "3 + 4 = 7\n####7"}, "gsm8k") == "7"
+    assert reference_answer({"answer": "#### 3 was a typo\n#### 5"}, "gsm8k") == "5"
+    with pytest.raises(ValueError, match=r"^GSM8K row's 'answer' field has no '#### N' final line$"):
+        reference_answer({"answer": "so it is 7"}, "gsm8k")
+    # Other numeric data sets accept GSM8K-style answers too; LaTeX ones never split on "####".
+    assert reference_answer({"answer": "3 + 4 = 7\n#### 7"}, "toy") == "7"
+    assert reference_answer({"answer": "7"}, "toy") == "7"
+    assert reference_answer({"answer": r"a \#### b"}, "math500") == r"a \#### b"
