@@ -376,3 +376,48 @@ def test_reference_answer_final_line_rules():
     assert reference_answer({"answer": "3 + 4 = 7\n#### 7"}, "toy") == "7"
     assert reference_answer({"answer": "7"}, "toy") == "7"
     assert reference_answer({"answer": r"a \#### b"}, "math500") == r"a \#### b"
+
+
+def test_symbolic_checks_only_for_answer_sized_strings():
+    # Up to 500 characters an answer is checked symbolically; a longer string is never a real answer (and could
+    # make sympy crawl), so it is wrong without a check, on either side.
+    sum_500 = "1+" * 249 + "10"  # = 259, exactly 500 characters
+    assert len(sum_500) == 500
+    assert is_correct(sum_500, "259", "math500") and is_correct("259", sum_500, "math500")
+    sum_502 = "1+" * 250 + "10"  # = 260
+    assert not is_correct(sum_502, "260", "math500") and not is_correct("260", sum_502, "math500")
+
+
+def test_an_answer_math_verify_cannot_parse_is_wrong():
+    assert not is_correct("}{", r"\frac{1}{2}", "math500")
+    assert not is_correct(r"\frac{1}{2}", "}{", "math500")
+
+
+def test_a_pathological_answer_is_graded_wrong_instead_of_hanging():
+    # 9^(9^(9^9)) makes sympy compute forever; the 5 s timeout of math_verify (main thread) ends it, so a score
+    # job never hangs on one model output. Both sides, since either is parsed.
+    assert not is_correct(r"9^{9^{9^{9}}}", "2", "math500")
+    assert not is_correct("2", r"9^{9^{9^{9}}}", "math500")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (r"\textbf{A}", "A"), (r"5\mathrm{cm}", "5cm"), (r"5\mbox{ cm}", "5cm"), (r"\text{(B)}", "(B)"),
+        (r"\$18.90", "18.90"), (r"$\$5$", "5"), ("XIV", "XIV"), ("$XIX$.", "XIX"),
+        (r"\Delta x", r"\Delta x"), (r"2\pi R", r"2\pi R"), (r"\alpha\beta", r"\alpha\beta"),
+    ],
+)
+def test_normalize_latex_answer_forms(raw, expected):
+    assert normalize_answer(raw, "math500") == expected
+
+
+def test_an_unbalanced_command_does_not_stop_normalisation():
+    # A truncated \text{ leaves the rest to normalise as usual.
+    assert normalize_answer(r"\text{5 \text{cm}", "math500") == normalize_answer(r"\text{5 cm", "math500")
+
+
+def test_normalize_numeric_keeps_the_sign():
+    assert normalize_answer("-5.50", "gsm8k") == "-5.5"
+    assert normalize_answer("-0.0", "gsm8k") == "0"
+    assert is_correct("-0.5", "-1/2", "gsm8k")
