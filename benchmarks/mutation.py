@@ -96,6 +96,29 @@ EQUIVALENT: dict[str, str] = {
     "infscale.prm_data.x_label_with_rollouts__mutmut_106": (
         "the answer is the solution's last step, so 'XXXX' lands before its 'The answer is' line, never inside "
         "the text read after it"),
+    # grading
+    "infscale.grading.x__clean_tail__mutmut_1": "an empty answer skips the loop either way and is returned as is",
+    "infscale.grading.x__numeric_equal__mutmut_4": (
+        "only is_correct calls it, inside try/except returning False: with one side None the mutant's "
+        "AttributeError gives the same False"),
+    "infscale.grading.x__symbolic_equal__mutmut_20": "math_verify's verify is False when either side is empty",
+    "infscale.grading.x_answers_equivalent__mutmut_1": "is_correct is False when either side is None",
+    **{f"infscale.grading.x__canonical_decimal__mutmut_{i}": (
+        "the string matched _PLAIN_NUMBER (digits, sign, point), so it holds no 'X' to strip") for i in (11, 20, 25)},
+    "infscale.grading.x__normalize_numeric__mutmut_49": (
+        "the string matched _PLAIN_FRACTION (digits, sign, slash), so it holds no 'X' to strip"),
+    **{f"infscale.grading.x__normalize_latex__mutmut_{i}": (
+        "normalize_answer repeats the pass to a fixed point: a '$' the first (or last) strip leaves is stripped "
+        "by the other strip of that pass or the next, before any step that reads the ends") for i in (2, 87)},
+    **{f"infscale.grading.x__normalize_latex__mutmut_{i}": (
+        "no LaTeX command is \\left, \\right, \\dfrac or \\tfrac followed by a capital letter, so "
+        "(?![a-z]) and (?![A-Za-z]) match the same real inputs") for i in (25, 55)},
+    "infscale.grading.x_is_correct__mutmut_3": (
+        "a None reference normalises to None: every later path returns False, or raises into the except that "
+        "returns False"),
+    "infscale.grading.x_is_correct__mutmut_26": (
+        "an answer that normalises to '' ('$', '.', a space, \\text{}) parses to nothing in math_verify, so the "
+        "symbolic check it reaches instead is False too"),
     # stepformat
     **{f"infscale.stepformat.x_close_last_step__mutmut_{i}": (
         "text.rsplit(tag, n)[-1] is the text after the last tag for every maxsplit n >= 1 or None")

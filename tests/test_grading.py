@@ -153,6 +153,12 @@ def test_boxed_extraction_nested_braces():
         (" 42. ", "42"),
         ("+.5", "0.5"),
         ("Seven", "seven"),
+        ("007", "7"),
+        ("0.250", "0.25"),
+        ("+3/4", "3/4"),
+        (r"\$1,000", "1000"),
+        (r"\frac{3}{4}", "3/4"),
+        ("12.5%", "12.5"),
     ],
 )
 def test_normalize_numeric(raw, expected):
@@ -421,3 +427,21 @@ def test_normalize_numeric_keeps_the_sign():
     assert normalize_answer("-5.50", "gsm8k") == "-5.5"
     assert normalize_answer("-0.0", "gsm8k") == "0"
     assert is_correct("-0.5", "-1/2", "gsm8k")
+
+
+def test_numeric_datasets_never_grade_symbolically():
+    # GSM8K answers are numbers: an expression is not an answer there, though MATH accepts it.
+    assert not is_correct("2+3", "5", "gsm8k") and not is_correct("5", "2+3", "toy")
+    assert is_correct("2+3", "5", "math500")
+
+
+def test_other_bases_and_empty_answers_are_wrong():
+    assert not is_correct("52_9", "52", "math500") and not is_correct("52", "52_9", "math500")
+    for empty in ("", " ", "$", "$$", "."):
+        assert not is_correct(empty, "0", "math500") and not is_correct("0", empty, "math500")
+
+
+def test_unknown_dataset_message_lists_the_known_names():
+    with pytest.raises(ValueError, match=r"^unknown dataset 'aime'; known names: gsm8k, math, math500, toy, "
+                                         r"numeric, latex$"):
+        grader_kind("aime")
