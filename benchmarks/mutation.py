@@ -50,7 +50,9 @@ CORE_MODULES: dict[str, list[str]] = {
     "treesearch": ["tests/test_rebase.py", "tests/test_mcts.py"],
 }
 
-# Surviving mutants that no input can kill: mutmut's name -> why. Keep this list short and argued.
+# Surviving mutants that no input can kill: mutmut's name -> why. Keep this list short and argued. mutmut numbers
+# the mutants of each function in order, so after editing a function, check its entries against the report (each
+# survivor is printed with its mutation).
 _SORT = ("numpy/pandas sort arrays under 17 elements by insertion sort, which is stable; and among points of "
          "equal FLOPs the envelope takes the minimum over all of them, whatever their order")
 _VISITED = ("every node backpropagate reaches (the root, or a node select returned) already has N and Q: select "
@@ -274,7 +276,7 @@ def write_report(results: dict[str, dict], calib_s: float | None, started: str) 
         r = results[m]
         if not r["survivors"]:
             continue
-        lines += [f"## {m}: surviving mutants", ""]
+        lines += [f"## {m}: mutants not killed", ""]
         for s in r["survivors"]:
             where = f"src/infscale/{m}.py:{s['line']}" if s["line"] else f"src/infscale/{m}.py"
             tag = f" EQUIVALENT: {s['equivalent']}" if s["equivalent"] else f" ({s['status']})"
