@@ -167,27 +167,36 @@ def env_for_run() -> dict[str, str]:
 
 
 def survivor_location(module: str, diff: str) -> tuple[int | None, str, str]:
-    """Line in the original module of a mutant's first changed line, that line, and the mutated line."""
-    removed = [l[1:] for l in diff.splitlines() if l.startswith("-") and not l.startswith("---")]
-    added = [l[1:] for l in diff.splitlines() if l.startswith("+") and not l.startswith("+++")]
+    """Line in the original module of a mutant's first changed line, that line, and the mutated line.
+
+    `diff` is the mutant's name, then `mutmut show`'s diff, whose hunk lines count from the function's `def`."""
+    lines = diff.splitlines()
+    removed = [l[1:] for l in lines if l.startswith("-") and not l.startswith("---")]
+    added = [l[1:] for l in lines if l.startswith("+") and not l.startswith("+++")]
+    old = removed[0].strip() if removed else ""
+    new = added[0].strip() if added else ""
     src = (ROOT / "src" / "infscale" / f"{module}.py").read_text().splitlines()
-    func = re.search(r"x_(\w+?)__mutmut_\d+$", diff.splitlines()[0] if diff else "")
-    old = removed[0] if removed else ""
-    new = added[0] if added else ""
-    start = 0
+    func = re.search(r"x_?ǁ?(\w+?)__mutmut_\d+$", lines[0] if lines else "")
+    def_line = None
     if func:
         name = func.group(1).split("ǁ")[-1]
-        for i, line in enumerate(src):
-            if re.match(rf"\s*(async\s+)?def {re.escape(name)}\(", line):
-                start = i
+        def_line = next((i for i, line in enumerate(src) if re.match(rf"\s*(async\s+)?def {re.escape(name)}\(", line)),
+                        None)
+    hunk = next((i for i, l in enumerate(lines) if l.startswith("@@")), None)
+    if def_line is not None and hunk is not None:
+        offset = int(re.match(r"@@ -(\d+)", lines[hunk]).group(1))
+        for l in lines[hunk + 1:]:
+            if l.startswith("-"):
+                line = def_line + offset  # 0-based def + 1-based offset: the 1-based file line
+                if src[line - 1].strip() == old:
+                    return line, old, new
                 break
-    for i in range(start, len(src)):
-        if src[i].strip() == old.strip() and old.strip():
-            return i + 1, old.strip(), new.strip()
-    for i, line in enumerate(src):
-        if line.strip() == old.strip() and old.strip():
-            return i + 1, old.strip(), new.strip()
-    return None, old.strip(), new.strip()
+            if not l.startswith("+"):
+                offset += 1
+    for i in range(def_line or 0, len(src)):  # fallback: the first such line after the def
+        if old and src[i].strip() == old:
+            return i + 1, old, new
+    return None, old, new
 
 
 def run_module(module: str, tests: list[str], max_children: int) -> dict:
