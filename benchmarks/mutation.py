@@ -267,18 +267,20 @@ def write_report(results: dict[str, dict], calib_s: float | None, started: str) 
         f"killed / (mutants - equivalent); target {TARGET:.0%} in every module. Equivalent mutants (no input "
         "tells them apart) are listed with the reason in `EQUIVALENT` in benchmarks/mutation.py.",
         "",
-        f"Last run: {started} on {os.cpu_count()} CPUs"
-        + (f", `python /work/shared/tools/calib.py` = {calib_s:.1f} s right before" if calib_s else "") + ".",
+        f"Wall times on {os.cpu_count()} CPUs (--max-children = CPUs); calib: seconds of the machine-speed "
+        "calibration (`--calib`, e.g. `python /work/shared/tools/calib.py`) measured right before that run, "
+        "as the machine's speed varies 2-3x between runs.",
         "",
-        "| module | mutants | killed | equivalent | surviving | kill rate | wall (s) | tests |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| module | mutants | killed | equivalent | surviving | kill rate | wall (s) | calib (s) | run | tests |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for m in sorted(results):
         r = results[m]
         surv = len(r["survivors"]) - r["equivalent"]
         flag = "" if r["kill_rate"] >= TARGET else " (below target)"
         lines.append(f"| {m} | {r['total']} | {r['killed']} | {r['equivalent']} | {surv} | "
-                     f"{r['kill_rate']:.1%}{flag} | {r['wall_s']} | {', '.join(Path(t).name for t in r['tests'])} |")
+                     f"{r['kill_rate']:.1%}{flag} | {r['wall_s']} | {r.get('calib_s') or ''} | {r.get('run', '')} | "
+                     f"{', '.join(Path(t).name for t in r['tests'])} |")
     total_wall = sum(r["wall_s"] for r in results.values())
     lines += ["", f"Total wall time: {total_wall:.0f} s.", ""]
     for m in sorted(results):
@@ -308,10 +310,16 @@ def main() -> None:
     prev = {}
     if (RESULTS / "mutation.json").exists() and args.modules:
         prev = json.loads((RESULTS / "mutation.json").read_text()).get("modules", {})
+    if prev:
+        old = json.loads((RESULTS / "mutation.json").read_text())
+        for r in prev.values():  # reports written before calib and date were kept per module
+            r.setdefault("calib_s", old.get("calib_s"))
+            r.setdefault("run", old.get("updated", ""))
     results = {m: r for m, r in prev.items() if m in CORE_MODULES}
     started = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     for m in modules:
         r = run_module(m, CORE_MODULES[m], args.max_children)
+        r.update(calib_s=args.calib, run=started)
         results[m] = r
         print(f"{m}: {r['killed']}/{r['total'] - r['equivalent']} killed ({r['kill_rate']:.1%}), {r['wall_s']} s",
               flush=True)
