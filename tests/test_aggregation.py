@@ -45,7 +45,7 @@ def test_reduction_unknown() -> None:
 
 @pytest.mark.parametrize("how", REDUCTIONS)
 def test_reduction_nan(how: str) -> None:
-    with pytest.raises(ValueError, match="NaN step score"):
+    with pytest.raises(ValueError, match=r"^NaN step score$"):
         reduce_step_scores([0.5, math.nan], how)
 
 
@@ -193,6 +193,7 @@ def test_none_iff_all_none(method: str, cands: list[tuple[str | None, float]]) -
 def test_subsample_prefix() -> None:
     assert subsample([1, 2, 3, 4], 2) == [1, 2]
     assert subsample([1, 2, 3, 4], 4) == [1, 2, 3, 4]
+    assert subsample(["first", "second"], 1) == ["first"]  # n = 1: a single sample, the smallest budget
 
 
 @pytest.mark.parametrize("n", [0, -1, 5, 2.0, True])

@@ -157,6 +157,12 @@ def test_boxed_extraction_nested_braces():
         (" 42. ", "42"),
         ("+.5", "0.5"),
         ("Seven", "seven"),
+        ("007", "7"),
+        ("0.250", "0.25"),
+        ("+3/4", "3/4"),
+        (r"\$1,000", "1000"),
+        (r"\frac{3}{4}", "3/4"),
+        ("12.5%", "12.5"),
     ],
 )
 def test_normalize_numeric(raw, expected):
@@ -336,3 +342,134 @@ def test_candidate_answer_needs_a_stated_complete_answer(text, finish_reason, ex
 def test_candidate_answer_reads_latex_answers():
     assert candidate_answer("Step 1: x ки\nThe answer is: $\\boxed{\\frac{1}{2}}$ ки", "stop", "math500") == "\\frac{1}{2}"
     assert candidate_answer("so \\boxed{3}", "stop", "math500") is None
+
+
+# ----------------------------------------------------------------------------- edge cases (mutation testing)
+
+
+def test_numeric_tolerance_is_one_in_a_million_relative():
+    # Non-integers match within 1e-6 of the larger magnitude, inclusive; a 4-digit rounding of 1/3 is wrong.
+    assert is_correct("0.333333", "1/3", "gsm8k")
+    assert not is_correct("0.3334", "1/3", "gsm8k")
+    assert not is_correct("0.33", "1/3", "gsm8k")
+    assert is_correct("0.999999", "1.0", "gsm8k")  # |diff| = 1e-6 of the larger (1), not of the smaller
+    assert is_correct("1.000001", "1", "gsm8k") and not is_correct("1.0000011", "1", "gsm8k")
+    assert is_correct("-0.3333333", "-1/3", "gsm8k")  # negative numbers: the tolerance uses magnitudes
+    assert is_correct("-1/3", "-0.3333333", "toy")
+    assert not is_correct("0.3333333", "-1/3", "gsm8k")
+    assert not is_correct("1450001", "1,450,000", "gsm8k")  # integers: exact
+
+
+def test_numeric_answer_forms():
+    for prediction, reference in [("$1,000.00", "1000"), ("50%", "50"), (r"50\%", "50"), (r"\frac{3}{4}", "0.75"),
+                                  (r"\dfrac{-3}{4}", "-0.75"), ("007", "7"), ("+5", "5"), ("5.", "5"),
+                                  ("1 000", "1000"), ("3/4", ".75"), (r"\$18", "18")]:
+        assert is_correct(prediction, reference, "gsm8k"), (prediction, reference)
+    for prediction, reference in [("75", "0.75"), ("3/5", "3/4"), ("-5", "5"), ("5", "50%0")]:
+        assert not is_correct(prediction, reference, "gsm8k"), (prediction, reference)
+
+
+def test_latex_plain_numbers_compare_exactly_but_within_tolerance():
+    assert is_correct("0.5", "1/2", "math500")
+    assert is_correct("0.3333333", "1/3", "math500")
+    assert not is_correct("0.3334", "1/3", "math500")
+
+
+def test_boxed_at_the_very_end_or_in_a_longer_command():
+    # A bare \boxed with nothing after it (cut off by the token limit) is no answer, and never an error.
+    assert extract_answer(r"so we get \boxed", "math500") is None
+    assert extract_answer("so we get \\boxed  \t", "math500") is None
+    # A longer command (\fboxsep) is no box: the last real box before it is the answer.
+    assert extract_answer(r"\boxed{2} with \fboxsep=1pt", "math500") == "2"
+    assert extract_answer(r"so $\boxed X$", "math500") == "X"  # the "\boxed x" form with a letter answer
+
+
+def test_escaped_braces_inside_a_box_do_not_count():
+    piecewise = r"\left\{ \begin{array}{ll} 1 & x > 0 \\ 0 & x \le 0 \end{array} \right."
+    assert extract_answer(r"\boxed{1} so $f(x) = \boxed{" + piecewise + "}$", "math500") == piecewise
+    assert normalize_answer(r"5\text{ cm}^2", "math500") == "5cm^2"  # text after an unwrapped command is kept
+    assert normalize_answer(r"\text{a}\mbox{b}c", "math500") == "abc"
+
+
+def test_answer_line_forms():
+    assert extract_answer("The answer is: \\boxed{5}", "gsm8k") == "5"
+    assert extract_answer("The answer is: $\\fbox{7}$.", "math500") == "7"
+    assert extract_answer("#### 3\nThe answer is: \\boxed{5}", "gsm8k") == "5"  # the last marker, unboxed
+    assert extract_answer("The answer is: XIX.", "math500") == "XIX"  # letters are kept, only the period goes
+    assert extract_answer("The answer is: $XIV$ ки", "math500") == "XIV"
+    assert extract_answer("The answer is 7", "gsm8k") == "7"  # without the colon too
+
+
+def test_reference_answer_final_line_rules():
+    # GSM8K: the text after the last "####", spaced or not; a row without one is refused with a clear message.
+    assert reference_answer({"answer": "3 + 4 = 7\n####7"}, "gsm8k") == "7"
+    assert reference_answer({"answer": "#### 3 was a typo\n#### 5"}, "gsm8k") == "5"
+    with pytest.raises(ValueError, match=r"^GSM8K row's 'answer' field has no '#### N' final line$"):
+        reference_answer({"answer": "so it is 7"}, "gsm8k")
+    # Other numeric data sets accept GSM8K-style answers too; LaTeX ones never split on "####".
+    assert reference_answer({"answer": "3 + 4 = 7\n#### 7"}, "toy") == "7"
+    assert reference_answer({"answer": "7"}, "toy") == "7"
+    assert reference_answer({"answer": r"a \#### b"}, "math500") == r"a \#### b"
+
+
+def test_symbolic_checks_only_for_answer_sized_strings():
+    # Up to 500 characters an answer is checked symbolically; a longer string is never a real answer (and could
+    # make sympy crawl), so it is wrong without a check, on either side.
+    sum_500 = "1+" * 249 + "10"  # = 259, exactly 500 characters
+    assert len(sum_500) == 500
+    assert is_correct(sum_500, "259", "math500") and is_correct("259", sum_500, "math500")
+    sum_502 = "1+" * 250 + "10"  # = 260
+    assert not is_correct(sum_502, "260", "math500") and not is_correct("260", sum_502, "math500")
+
+
+def test_an_answer_math_verify_cannot_parse_is_wrong():
+    assert not is_correct("}{", r"\frac{1}{2}", "math500")
+    assert not is_correct(r"\frac{1}{2}", "}{", "math500")
+
+
+def test_a_pathological_answer_is_graded_wrong_instead_of_hanging():
+    # 9^(9^(9^9)) makes sympy compute forever; the 5 s timeout of math_verify (main thread) ends it, so a score
+    # job never hangs on one model output. Both sides, since either is parsed.
+    assert not is_correct(r"9^{9^{9^{9}}}", "2", "math500")
+    assert not is_correct("2", r"9^{9^{9^{9}}}", "math500")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (r"\textbf{A}", "A"), (r"5\mathrm{cm}", "5cm"), (r"5\mbox{ cm}", "5cm"), (r"\text{(B)}", "(B)"),
+        (r"\$18.90", "18.90"), (r"$\$5$", "5"), ("XIV", "XIV"), ("$XIX$.", "XIX"),
+        (r"\Delta x", r"\Delta x"), (r"2\pi R", r"2\pi R"), (r"\alpha\beta", r"\alpha\beta"),
+    ],
+)
+def test_normalize_latex_answer_forms(raw, expected):
+    assert normalize_answer(raw, "math500") == expected
+
+
+def test_an_unbalanced_command_does_not_stop_normalisation():
+    # A truncated \text{ leaves the rest to normalise as usual.
+    assert normalize_answer(r"\text{5 \text{cm}", "math500") == normalize_answer(r"\text{5 cm", "math500")
+
+
+def test_normalize_numeric_keeps_the_sign():
+    assert normalize_answer("-5.50", "gsm8k") == "-5.5"
+    assert normalize_answer("-0.0", "gsm8k") == "0"
+    assert is_correct("-0.5", "-1/2", "gsm8k")
+
+
+def test_numeric_datasets_never_grade_symbolically():
+    # GSM8K answers are numbers: an expression is not an answer there, though MATH accepts it.
+    assert not is_correct("2+3", "5", "gsm8k") and not is_correct("5", "2+3", "toy")
+    assert is_correct("2+3", "5", "math500")
+
+
+def test_other_bases_and_empty_answers_are_wrong():
+    assert not is_correct("52_9", "52", "math500") and not is_correct("52", "52_9", "math500")
+    for empty in ("", " ", "$", "$$", "."):
+        assert not is_correct(empty, "0", "math500") and not is_correct("0", empty, "math500")
+
+
+def test_unknown_dataset_message_lists_the_known_names():
+    with pytest.raises(ValueError, match=r"^unknown dataset 'aime'; known names: gsm8k, math, math500, toy, "
+                                         r"numeric, latex$"):
+        grader_kind("aime")

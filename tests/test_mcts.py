@@ -173,3 +173,64 @@ def test_real_engine_same_seed_same_tree(tagging_policy_dir):
         assert rec["prompt_tokens"] > 0 and len(rec["cost"]["decode"]) == len(rec["tree"])
         assert len(rec["tree"]) <= 4 + 2 * 5
         assert sum(n["parent"] is None for n in rec["tree"]) == 4
+
+
+def test_uct_without_parent_visits_has_no_exploration_bonus():
+    # ln N(parent) is 0 for a parent with one value (and guarded for none): the value alone ranks the child.
+    assert uct(0.4, 1, 1, 1.0) == 0.4
+    assert uct(0.4, 1, 0, 1.0) == 0.4
+    assert uct(0.4, 2, 2, 2.0) == pytest.approx(0.4 + 2.0 * math.sqrt(math.log(2) / 2))
+
+
+def test_selection_uses_each_parents_own_visit_count():
+    # Root (N 20): A (Q .74, N 5) and B (Q .1, N 15); A's children C (Q .9, N 3, children F and G) and D (Q .2, N 1).
+    # At the root: UCT(A) = .74 + sqrt(ln 20 / 5) = 1.51 > UCT(B) = .55. At A, with N(A) = 5: UCT(C) = .9 +
+    # sqrt(ln 5 / 3) = 1.63 > UCT(D) = .2 + sqrt(ln 5) = 1.47 (with the root's N 20 instead, D would win:
+    # 1.90 < 1.93). At C: F and G tie (Q .9, N 1) -> the first, F.
+    from types import SimpleNamespace
+
+    from infscale.mcts import Stats, select
+
+    a, b, c, d, f, g = (SimpleNamespace(id=i) for i in range(6))
+    tree = SimpleNamespace(children={None: [a, b], 0: [c, d], 2: [f, g]})
+    st = Stats(visits={None: 20, 0: 5, 1: 15, 2: 3, 3: 1, 4: 1, 5: 1},
+               value={None: 0.3, 0: 0.74, 1: 0.1, 2: 0.9, 3: 0.2, 4: 0.9, 5: 0.9})
+    assert select(tree, st, 1.0) is f
+    st.exhausted |= {2}  # C exhausted: selection goes to D, A's other child
+    assert select(tree, st, 1.0) is d
+    assert select(SimpleNamespace(children={}), Stats(), 1.0) is None  # nothing expanded yet: the root
+
+
+def test_exploration_constant_default_and_alias():
+    # Root children .9 .1 .1 .1; node 0's children score .8: Q(0) = (.9 + .8 + .8) / 3 = .833, N(0) = 3, N(root) =
+    # 6. UCT(0) - UCT(1) = .733 - C * (sqrt(ln 6) - sqrt(ln 6 / 3)) = .733 - .567 C: with the default C = 1, node 0
+    # again (its child 4 expanded next); with C = 2, node 1.
+    def fn(q, path, d, i):
+        return step(0.9 if d == 1 and i == 0 else 0.1 if d == 1 else 0.8)
+
+    parents = lambda records: [n["parent"] for n in records[0]["tree"][4:]]  # noqa: E731
+    assert parents(run(fn, expansions=3, rows=ROWS[:1])[0]) == [0, 0, 4, 4]
+    assert parents(run(fn, expansions=3, rows=ROWS[:1], exploration=2.0)[0]) == [0, 0, 1, 1]
+    assert parents(run(fn, expansions=3, rows=ROWS[:1], c_puct=2.0, exploration=0.0)[0]) == [0, 0, 1, 1]
+
+
+def test_children_per_expansion_and_a_single_expansion():
+    records, engine, _ = run(never_finishes, expansions=3, rows=ROWS[:1], root_children=2, children=3)
+    assert [len(p) for p, _ in engine.calls] == [2, 3, 3]
+    assert len(records[0]["tree"]) == 2 + 3 * 2
+    records, engine, _ = run(never_finishes, expansions=1, rows=ROWS[:1])  # the root only
+    assert len(engine.calls) == 1 and len(records[0]["tree"]) == 4
+    records, engine, _ = run(never_finishes, expansions=3, rows=ROWS[:1], root_children=1, children=1)  # a chain
+    assert [n["depth"] for n in records[0]["tree"]] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("params", [{"children": 0}, {"root_children": -1}, {"root_children": 2, "children": -2}])
+def test_non_positive_children_are_refused(params):
+    with pytest.raises(ValueError, match="children per expansion must be positive"):
+        run(never_finishes, expansions=2, rows=ROWS[:1], **params)
+
+
+@pytest.mark.parametrize("expansions", [True, 2.0, -1])
+def test_expansions_must_be_a_positive_int(expansions):
+    with pytest.raises(ValueError, match="expansions must be a positive integer"):
+        run(never_finishes, expansions=expansions, rows=ROWS[:1])

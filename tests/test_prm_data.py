@@ -51,3 +51,55 @@ def test_hard_and_soft_labels_from_rollouts():
     assert len(engine.calls) == 2
     (_, p1), (prefixes, p2) = engine.calls
     assert len(prefixes) == 4 and p2.n == 4 and p1.seed != p2.seed
+
+
+def test_sampling_settings_reach_the_engine():
+    # The labels are reproducible from the config: solutions are sampled with `seed`, rollouts with `seed + 1`,
+    # both at the configured temperature and token limit.
+    engine = ScriptedEngine()
+    label_with_rollouts(engine, [{"id": "q1", "question": Q, "answer": "15"}], "toy", samples=2, rollouts=3,
+                        max_new_tokens=48, temperature=0.7, seed=11)
+    (prompts, p1), (prefixes, p2) = engine.calls
+    assert prompts == [PROMPT]
+    assert (p1.n, p1.temperature, p1.max_new_tokens, p1.seed) == (2, 0.7, 48, 11)
+    assert (p2.n, p2.temperature, p2.max_new_tokens, p2.seed) == (3, 0.7, 48, 12)
+    # one rollout prompt per proper step prefix of each finished solution, exactly as the policy wrote it
+    good1, good2 = GOOD.split("ки")[:2]
+    bad1, bad2 = BAD.split("ки")[:2]
+    assert prefixes == [PROMPT + good1 + "ки", PROMPT + good1 + "ки" + good2 + "ки",
+                        PROMPT + bad1 + "ки", PROMPT + bad1 + "ки" + bad2 + "ки"]
+
+
+class FixedSolutions(ScriptedEngine):
+    """Solutions given by the test; rollouts as in ScriptedEngine."""
+
+    def __init__(self, solutions):
+        super().__init__()
+        self.solutions = solutions
+
+    def generate(self, prompts, params):
+        if prompts == [PROMPT] and not self.calls:
+            self.calls.append((list(prompts), params))
+            return [Generation(prompt_tokens=len(PROMPT),
+                               completions=[Completion(t, 5, "stop") for t in self.solutions])]
+        return super().generate(prompts, params)
+
+
+def test_unfinished_solutions_are_skipped_wherever_they_come():
+    unfinished = "Step 1: 10 + 2 = 12 ки\nStep 2: 12 + 3 = 15 ки\nThe answer"  # cut by the token limit
+    engine = FixedSolutions([unfinished, GOOD, unfinished, BAD])
+    rows = label_with_rollouts(engine, [{"id": "q1", "question": Q, "answer": "15"}], "toy", samples=4,
+                               rollouts=4, max_new_tokens=64, temperature=1.0, seed=0)
+    assert [r["input"] for r in rows] == [PROMPT + GOOD, PROMPT + BAD]
+    assert [r["soft"] for r in rows] == [[0.75, 1.0, 1.0], [0.0, 0.0, 0.0]]
+    assert [r["id"] for r in rows] == ["q1", "q1"]
+
+
+def test_one_step_solutions_need_no_rollouts_and_rows_without_id():
+    engine = FixedSolutions(["The answer is: 15 ки", "The answer is: 14 ки"])
+    rows = label_with_rollouts(engine, [{"question": Q, "answer": "15"}], "toy", samples=2, rollouts=4,
+                               max_new_tokens=64, temperature=1.0, seed=0)
+    assert len(engine.calls) == 1  # no rollout call with an empty batch
+    assert [r["soft"] for r in rows] == [[1.0], [0.0]]
+    assert [r["label"] for r in rows] == [PROMPT + "The answer is: 15 +", PROMPT + "The answer is: 14 -"]
+    assert [r["id"] for r in rows] == [None, None]

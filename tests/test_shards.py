@@ -139,3 +139,22 @@ def test_real_full_disk_leaves_the_old_output_and_no_temp_file(tiny_disk):
     assert e.value.errno == errno.ENOSPC
     assert read_jsonl(out) == [{"id": "old"}]
     assert os.listdir(tiny_disk) == ["generations.jsonl"]
+
+
+def test_fingerprint_ignores_key_order_and_takes_paths_in_params(tmp_path):
+    # Parameters assembled in another order are the same work: their shards must be reused.
+    assert fingerprint({"n": 4, "temperature": 0.8}) == fingerprint({"temperature": 0.8, "n": 4})
+    assert fingerprint({"n": 4, "t": {"a": 1, "b": 2}}) == fingerprint({"t": {"b": 2, "a": 1}, "n": 4})
+    # Values JSON lacks (a model path) are fingerprinted by their text.
+    assert fingerprint({"model": tmp_path / "a"}) == fingerprint({"model": str(tmp_path / "a")})
+    assert fingerprint({"model": tmp_path / "a"}) != fingerprint({"model": tmp_path / "b"})
+
+
+def test_shards_of_one_item_in_a_new_nested_directory(tmp_path, caplog):
+    calls = []
+    with caplog.at_level("INFO", logger="infscale.shards"):
+        records, report = run_in_shards(ITEMS[:3], 1, tmp_path / "out" / "gen.jsonl.shards", "s", square(calls))
+    assert calls == [0, 1, 2] and [r["shard"] for r in records] == [0, 1, 2]
+    assert (report.shards, report.computed) == (3, 3)
+    assert caplog.messages == ["shard 0 computed (1 items)", "shard 1 computed (1 items)",
+                               "shard 2 computed (1 items)"]

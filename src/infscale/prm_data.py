@@ -25,7 +25,9 @@ def to_math_shepherd_row(question: str, steps: list[str], soft: list[float], tag
 
 def label_with_rollouts(engine: Engine, rows: list[dict], grader: str, samples: int, rollouts: int,
                         max_new_tokens: int, temperature: float, seed: int) -> list[dict]:
-    """Math-Shepherd rows for `rows` (each with `question` and `answer`): one row per sampled solution."""
+    """Math-Shepherd rows for `rows` (each with `question` and `answer`): one row per finished sampled solution.
+
+    Solutions are sampled with `seed` and the rollouts (one batched call) with `seed + 1`."""
     prompts = [format_prompt(r["question"]) for r in rows]
     solutions = engine.generate(prompts, SamplingParams(n=samples, temperature=temperature,
                                                         max_new_tokens=max_new_tokens, seed=seed))
