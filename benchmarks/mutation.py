@@ -36,18 +36,20 @@ PYTEST_ARGS = ["-m", "not workflow and not cluster and not vllm", "-p", "no:cach
 # Core module (src/infscale/<name>.py) -> the fast unit-test files that exercise it. The one place to edit.
 CORE_MODULES: dict[str, list[str]] = {
     "aggregation": ["tests/test_aggregation.py"],
-    "claims": ["tests/test_reporting.py"],
+    "claims": ["tests/test_claims.py"],
     "evaluation": ["tests/test_evaluation.py"],
     "flops": ["tests/test_flops.py", "tests/test_evaluation.py"],
     "grading": ["tests/test_grading.py", "tests/test_grading_api.py"],
     "mcts": ["tests/test_mcts.py"],
     "prm_data": ["tests/test_prm_data.py"],
     "rebase": ["tests/test_rebase.py"],
+    "resampling": ["tests/test_claims.py"],
     "scaling": ["tests/test_scaling.py", "tests/test_reporting.py"],
     "shards": ["tests/test_shards.py"],
     "stepformat": ["tests/test_stepformat.py", "tests/test_prm.py", "tests/test_prm_data.py", "tests/test_mcts.py",
                    "tests/test_rebase.py"],
     "treesearch": ["tests/test_rebase.py", "tests/test_mcts.py"],
+    "verifier": ["tests/test_verifier.py", "tests/test_evaluation.py"],
 }
 
 # Surviving mutants that no input can kill: mutmut's name -> why. Keep this list short and argued. mutmut numbers

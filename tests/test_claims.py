@@ -56,7 +56,13 @@ def build(effects=None, models=("tiny", "small", "base"), strategies=("greedy", 
     u = rng.random((P, len(SEEDS)))
     budgets = {"greedy": [1], "sampling": SAMPLING, "rebase": REBASE, "mcts": MCTS}
     cost = {"greedy": 1.0, "sampling": 1.0, "rebase": 1.1, "mcts": 1.2}
+    ids, levels = np.array([f"p{p}" for p in range(P)]), LEVELS.astype(int)
     problems, metrics = [], []
+
+    def outcomes(m, s, kind, n, seed, agg, correct):
+        problems.append(pd.DataFrame({"dataset": "toy", "model": m, "strategy": s, "seed": seed, "kind": kind,
+                                      "n": n, "aggregation": agg, "id": ids, "level": levels, "correct": correct}))
+
     for m in models:
         e = effects[m] if m in effects else effects
         for s in strategies:
@@ -65,9 +71,7 @@ def build(effects=None, models=("tiny", "small", "base"), strategies=("greedy", 
                 for si, seed in enumerate(SEEDS):
                     for agg in ("majority", "weighted_majority", "best_of_n"):
                         correct = (u[:, si] < accuracy(m, s, agg, n, effects)).astype(int)
-                        problems += [dict(dataset="toy", model=m, strategy=s, seed=seed, kind="budget", n=n,
-                                          aggregation=agg, id=f"p{p}", level=int(LEVELS[p]), correct=int(c))
-                                     for p, c in enumerate(correct)]
+                        outcomes(m, s, "budget", n, seed, agg, correct)
                         for subset, mask in (("all", np.ones(P, bool)), ("easy", ~HARD), ("hard", HARD)):
                             acc = float(correct[mask].mean())
                             metrics.append(dict(dataset="toy", model=m, strategy=s, n=n, seed=seed,
@@ -82,13 +86,9 @@ def build(effects=None, models=("tiny", "small", "base"), strategies=("greedy", 
                 for si, seed in enumerate(SEEDS):
                     for agg in ("majority", "weighted_majority"):
                         acc = accuracy(m, s, agg, half, effects)
-                        pred = (u[:, si] < acc).astype(int)
-                        meas = (u[:, si] < acc + e["theorem_gap"]).astype(int)
-                        for kind, col in (("limit_predicted", pred), ("half_measured", meas)):
-                            problems += [dict(dataset="toy", model=m, strategy=s, seed=seed, kind=kind, n=half,
-                                              aggregation=agg, id=f"p{p}", level=int(LEVELS[p]), correct=int(c))
-                                         for p, c in enumerate(col)]
-    return pd.DataFrame(metrics), pd.DataFrame(problems)
+                        outcomes(m, s, "limit_predicted", half, seed, agg, (u[:, si] < acc).astype(int))
+                        outcomes(m, s, "half_measured", half, seed, agg, (u[:, si] < acc + e["theorem_gap"]).astype(int))
+    return pd.DataFrame(metrics), pd.concat(problems, ignore_index=True)
 
 
 def verdicts(effects=None, **kw):
