@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from infscale.claims import VERDICTS, Settings, combine, evaluate_claims, sign_verdict, Unit
+from infscale.claims import VERDICTS, Settings, Unit, combine, evaluate_claims, sign_verdict
 from infscale.resampling import ProblemBootstrap, interval
 
 PARAMS = {"tiny": 100_000, "small": 300_000, "base": 1_000_000}

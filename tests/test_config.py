@@ -4,8 +4,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infscale.config import (ConfigError, budgets, generation_runs, job_resources, seeds_for, strategy_params,
-                             validate_config)
+from infscale.config import (
+    ConfigError,
+    budgets,
+    generation_runs,
+    job_resources,
+    seeds_for,
+    strategy_params,
+    validate_config,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from infscale.evaluation import (
@@ -118,11 +120,12 @@ def test_subsets_need_levels_everywhere():
 
 
 def test_tree_search_flops_count_every_node_and_prm_read():
-    tree = [{"id": 0, "parent": None}, {"id": 1, "parent": None}, {"id": 2, "parent": 0}, {"id": 3, "parent": 2}]
+    tree = [{"id": 0, "parent": None}, {"id": 1, "parent": None}, {"id": 2, "parent": 0}, {"id": 3, "parent": 2},
+            {"id": 4, "parent": None}]
     tree_record = {**record(), "tree": tree,
                    "cost": {"decode": [[4, 3], [4, 3], [7, 2], [9, 5]], "prm_tokens": [8, 8, 11, 15]}}
     f = problem_flops(tree_record, 4, POLICY, PRM)
-    assert f.policy_prefill == 2 * prefill_flops(POLICY, 4)  # once per beam started at the root
+    assert f.policy_prefill == 3 * prefill_flops(POLICY, 4)  # once per beam started at the root
     assert problem_flops_prefix_shared(tree_record, 4, POLICY, PRM).policy_prefill == prefill_flops(POLICY, 4)
     assert f.policy_decode == sum(decode_flops(POLICY, c, g) for c, g in [[4, 3], [4, 3], [7, 2], [9, 5]])
     assert f.prm == sum(scoring_flops(PRM, t) for t in [8, 8, 11, 15])
@@ -173,3 +176,57 @@ def test_problem_rows_and_the_theorem_halves():
     # first half votes 5 (right), the other half 7 (wrong); best-of-n has no limit theorem
     assert halves == {("limit_predicted", "majority"): (2, 1), ("half_measured", "majority"): (2, 0)}
     assert all(x["seed"] == 3 and x["id"] == "p" for x in rows)
+
+
+def test_model_shape_reads_a_checkpoint_config_without_weights(tmp_path):
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    from infscale.evaluation import model_shape
+    from infscale.flops import non_embedding_params_of
+
+    config = GPTNeoXConfig(vocab_size=50, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
+                           intermediate_size=32, max_position_embeddings=64)
+    config.save_pretrained(tmp_path)
+    shape = model_shape(str(tmp_path))
+    assert (shape.n_layer, shape.d_attn) == (3, 16)
+    assert shape.non_embedding_params == non_embedding_params_of(GPTNeoXForCausalLM(config)) > 0
+
+
+def test_the_configured_reduction_weighs_the_candidates():
+    r = record()
+    # last step scores favour 7; the min over steps favours 5
+    r["candidates"] = [cand("7", [0.1, 0.9]), cand("7", [0.1, 0.8]), cand("5", [0.6, 0.7])]
+    assert not problem_correct(r, 3, "best_of_n", "toy", "last")
+    assert problem_correct(r, 3, "best_of_n", "toy", "min")
+    assert problem_correct(r, 3, "weighted_majority", "toy", "min")
+
+
+def test_equal_answers_in_other_forms_vote_together():
+    r = {**record(), "reference": "1250"}
+    r["candidates"] = [cand("1,250", [0.5]), cand("7", [0.5]), cand("1250", [0.5]), cand("7", [0.5]),
+                       cand("1250.0", [0.5])]
+    assert problem_correct(r, 5, "majority", "gsm8k", "last")  # 3 votes for 1250 against 2 for 7
+
+
+def test_a_tree_search_uses_all_its_finished_paths_whatever_n():
+    tree_record = {**record(), "tree": [], "cost": {"decode": [[4, 3]], "prm_tokens": [8]}}
+    # five finished paths at budget 2: best-of-n sees the right one, the third
+    assert problem_correct(tree_record, 2, "best_of_n", "toy", "last")
+    assert invalid_share([tree_record], 2) == 0.2
+    assert math.isnan(invalid_share([{**record(), "candidates": [], "cost": {}}], 1))
+
+
+def test_metrics_rows_carry_every_column_with_its_value():
+    rows = metrics_rows([record(1), record(4)], dataset="toy", model="m", strategy="sampling", seed=3, budgets=[3],
+                        aggregations=["majority"], reduction="last", grader="toy", policy=POLICY, prm=PRM)
+    r = next(x for x in rows if x["subset"] == "all")
+    assert {k: r[k] for k in ("dataset", "model", "strategy", "n", "seed", "aggregation", "n_problems")} == \
+        {"dataset": "toy", "model": "m", "strategy": "sampling", "n": 3, "seed": 3, "aggregation": "majority",
+         "n_problems": 2}
+    assert r["error"] == pytest.approx(1 - r["accuracy"])
+    one = problem_flops(record(), 3, POLICY, PRM)
+    assert r["prm_flops"] == pytest.approx(one.prm) and r["prm_flops"] > 0
+    shared = problem_flops_prefix_shared(record(), 3, POLICY, PRM)
+    assert r["total_flops_prefix_shared"] == pytest.approx(shared.total)
+    # the first three candidates: the right 5 (0.9) outscores both wrong 7s (0.2, 0.3), in both problems
+    assert r["prm_auc"] == pytest.approx(1.0) and r["prm_auc_problems"] == 2

@@ -134,3 +134,33 @@ def test_non_embedding_params_of_gpt_neox() -> None:
     # attn out 16*16+16=272, h->4h 64*16+64=1088, 4h->h 16*64+16=1040 -> 3280;
     # 2 layers + final LayerNorm (32) = 6592.
     assert non_embedding_params_of(model) == 2 * 3280 + 32
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: ModelShape(non_embedding_params=-1, n_layer=1, d_attn=1), "non_embedding_params must be non-negative"),
+    (lambda: ModelShape(non_embedding_params=1, n_layer=-2, d_attn=1), "n_layer must be non-negative, got -2"),
+    (lambda: ModelShape(non_embedding_params=1, n_layer=1, d_attn=1.5), "d_attn must be an int, got 1.5"),
+    (lambda: prefill_flops(ModelShape(1, 1, 1), -3), "prompt_tokens must be non-negative"),
+    (lambda: decode_flops(ModelShape(1, 1, 1), -1, 2), "prompt_tokens must be non-negative"),
+    (lambda: decode_flops(ModelShape(1, 1, 1), 1, -2), "generated_tokens must be non-negative"),
+    (lambda: scoring_flops(ModelShape(1, 1, 1), -1), "tokens must be non-negative"),
+])
+def test_errors_name_the_argument(make, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_non_embedding_params_of_modules_without_output_embeddings() -> None:
+    import torch
+
+    plain = torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.Linear(4, 3))  # no get_output_embeddings
+    assert non_embedding_params_of(plain) == 4 * 3 + 3
+
+    class NotCallable(torch.nn.Module):
+        get_output_embeddings = None  # an attribute, not a method
+
+        def __init__(self):
+            super().__init__()
+            self.proj = torch.nn.Linear(2, 2)
+
+    assert non_embedding_params_of(NotCallable()) == 6

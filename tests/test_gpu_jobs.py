@@ -2,8 +2,8 @@
 how the PRM reads its checkpoint and its step tags, and how much it reads at once. Fake device counts and
 free-memory figures, a stand-in `vllm` module recording its arguments, tiny models and tokenizers built here."""
 import sys
-from pathlib import Path
 import types
+from pathlib import Path
 
 import pytest
 import torch

@@ -32,10 +32,9 @@ def test_a_non_editable_install_validates_configs_and_grades(tmp_path):
     project as a wheel would be, into a fresh prefix, and use it from a directory outside the repository."""
     import json
     import os
+    import shutil
     import subprocess
     import sys
-
-    import shutil
 
     source, prefix = tmp_path / "source", tmp_path / "site"
     source.mkdir()

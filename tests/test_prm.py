@@ -2,8 +2,16 @@ import json
 
 import pytest
 
-from infscale.prm import (ProcessRewardModel, check_pairing, encode_prm_example, load_prm_for_training,
-                          parse_math_shepherd_labels, prm_targets, score_records, train_prm)
+from infscale.prm import (
+    ProcessRewardModel,
+    check_pairing,
+    encode_prm_example,
+    load_prm_for_training,
+    parse_math_shepherd_labels,
+    prm_targets,
+    score_records,
+    train_prm,
+)
 from infscale.prm_data import to_math_shepherd_row
 from infscale.stepformat import STEP_TAG, check_step_tag_agreement, close_last_step
 from infscale.tokenizer import ensure_step_tag_token, load_tokenizer

@@ -300,3 +300,20 @@ def test_deterministic_for_a_seed():
     a, _, _ = run(_mixed, width=8, max_depth=6)
     b, _, _ = run(_mixed, width=8, max_depth=6)
     assert a == b
+
+
+@pytest.mark.parametrize("width", [True, 2.0, 0, -1])
+def test_width_must_be_a_positive_integer(width):
+    with pytest.raises(ValueError, match="REBASE width must be a positive integer"):
+        run(lambda q, path, d, i: step(0.5, final=True), width=width)
+
+
+def test_a_problem_that_finishes_early_does_not_stop_the_others():
+    # p0 finishes every node at depth 1; p1 needs a second step: the loop over problems must go on past p0.
+    def fn(q, path, d, i):
+        return step(0.5, final=(q == "What is 3 + 4?" or d == 2))
+
+    records, engine, _ = run(fn)
+    assert len(engine.calls) == 2
+    assert [len(r["candidates"]) for r in records] == [4, 4]
+    assert max(n["depth"] for n in records[1]["tree"]) == 2

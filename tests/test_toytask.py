@@ -1,4 +1,5 @@
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from infscale import toytask
 from infscale.grading import extract_answer, is_correct

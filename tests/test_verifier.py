@@ -42,3 +42,19 @@ def test_no_problem_with_both_kinds_is_nan():
     assert math.isnan(auc) and counted == 0
     with pytest.raises(ValueError, match="2 scores but 1"):
         pairwise_auc([0.1, 0.2], [True])
+
+
+def test_correctness_given_as_zeros_and_ones_is_read_as_flags():
+    # 0/1 integers must not be taken as indices into the scores
+    assert pairwise_auc([0.9, 0.1, 0.8], [1, 0, 1]) == 1.0
+    assert pairwise_auc([0.9, 0.1, 0.8], [0, 1, 1]) == 0.0
+
+
+def test_one_kind_of_candidate_is_nan_without_numpy_warnings():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no 0/0 or mean-of-empty on the way
+        assert math.isnan(pairwise_auc([0.1, 0.2], [True, True]))
+        assert math.isnan(pairwise_auc([0.1, 0.2], [False, False]))
+        assert within_problem_auc([([0.1], [True])])[1] == 0

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 
-def _check_count(name: str, value: Any, *, positive: bool = False) -> int:
-    """Validate a non-negative (or positive) integer argument."""
+def _check_count(name: str, value: Any) -> int:
+    """Validate a non-negative integer argument."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be an int, got {value!r}")
-    if value < (1 if positive else 0):
-        raise ValueError(f"{name} must be {'positive' if positive else 'non-negative'}, got {value}")
+    if value < 0:
+        raise ValueError(f"{name} must be non-negative, got {value}")
     return int(value)
 
 
