@@ -56,6 +56,8 @@ def main() -> None:
     ap.add_argument("--config", default=str(ROOT / "config.yaml"))
     ap.add_argument("--cores", default="all")
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--calib", default=None, help="seconds of /work/shared/tools/calib.py measured around the run "
+                    "(machine speed; shared machines differ 2-3x), recorded with the wall time")
     args = ap.parse_args()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="infscale-bench-"))
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--configfile", args.config,
@@ -82,10 +84,11 @@ def main() -> None:
                    if quality_csv.exists() else [])
     report = {"config": str(Path(args.config).resolve().relative_to(ROOT)), "cores": args.cores,
               "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs, Python {platform.python_version()}",
-              "date": time.strftime("%Y-%m-%d %H:%M"), "wall_s": round(wall, 1), "per_rule": per_rule,
+              "date": time.strftime("%Y-%m-%d %H:%M"), "wall_s": round(wall, 1), "calib_s": args.calib, "per_rule": per_rule,
               "greedy_accuracy": accuracy, "sampling_accuracy": sampling_accuracy, "prm_quality": prm_quality,
               "rebase_over_sampling": rebase_over_sampling(results), "claims": claims}
-    lines = [f"# {report['config']}: {wall / 60:.1f} min wall on {report['machine']} (--cores {args.cores})", "",
+    lines = [f"# {report['config']}: {wall / 60:.1f} min wall on {report['machine']} (--cores {args.cores})"
+             + (f", calib {args.calib} s" if args.calib else ""), "",
              "| rule | jobs | sum of job times (s) | longest job (s) |", "|---|---|---|---|"]
     lines += [f"| {r} | {v['jobs']} | {v['sum_s']} | {v['max_s']} |" for r, v in per_rule.items()]
     lines += ["", "Greedy accuracy: " + ", ".join(f"{k} {v:.1%}" for k, v in accuracy.items()), ""]
