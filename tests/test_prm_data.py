@@ -138,3 +138,23 @@ def test_cut_solutions_are_not_labelled():
             return [Generation(1, [Completion(RIGHT5, 5, "length")])]
 
     assert sample_solutions(Cut([]), [{"id": "q", "question": Q5, "answer": "34"}], 1, 64, 1.0, 0) == []
+
+
+def test_config_names_the_bad_prm_key():
+    from pathlib import Path
+
+    import pytest
+    import yaml
+
+    from infscale.config import ConfigError, validate_config
+
+    ci = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "ci.yaml").read_text())
+    filled = validate_config(ci)
+    assert filled["prm"]["step_labels"] == "rollouts"  # the paper's labels unless the ablation is asked for
+    ci["prm"]["sample_from"] = ["tiny-a", "tiny-z"]
+    with pytest.raises(ConfigError, match=r"prm.sample_from\[1\]: unknown model slug 'tiny-z'"):
+        validate_config(ci)
+    ci["prm"]["sample_from"] = ["tiny-a"]
+    ci["prm"]["search"] = "ternary"
+    with pytest.raises(Exception, match="ternary"):
+        validate_config(ci)
