@@ -21,6 +21,7 @@ include: "rules/finetune.smk"
 include: "rules/generate.smk"
 include: "rules/aggregate.smk"
 include: "rules/plots.smk"
+include: "rules/prm_quality.smk"
 
 
 # Light rules run where Snakemake runs, also under a cluster executor (profiles/slurm); only the model jobs
@@ -39,6 +40,7 @@ localrules:
     table4,
     table1,
     claims,
+    prm_quality,
     paper,
 
 

@@ -56,6 +56,8 @@ def main() -> None:
     ap.add_argument("--config", default=str(ROOT / "config.yaml"))
     ap.add_argument("--cores", default="all")
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--calib", default=None, help="seconds of /work/shared/tools/calib.py measured around the run "
+                    "(machine speed; shared machines differ 2-3x), recorded with the wall time")
     args = ap.parse_args()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="infscale-bench-"))
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--configfile", args.config,
@@ -73,14 +75,34 @@ def main() -> None:
     greedy = metrics[(metrics.strategy == "greedy") & (metrics.aggregation == "majority")]
     accuracy = {f"{r.model} ({r.subset})": round(r.accuracy, 3) for r in greedy.itertuples()}
     claims = pd.read_csv(results / "claims.csv")[["claim_id", "verdict", "measured"]].to_dict("records")
+    sampling = metrics[(metrics.strategy == "sampling") & (metrics.subset == "all")]
+    # Accuracy of each aggregation at each budget, mean over seeds: voting and best-of-n against greedy.
+    sampling_accuracy = {f"{m} {a}": {int(n): round(v, 3) for n, v in d.groupby("n")["accuracy"].mean().items()}
+                         for (m, a), d in sampling.groupby(["model", "aggregation"])}
+    quality_csv = results / "tables" / "prm_quality.csv"
+    prm_quality = (pd.read_csv(quality_csv)[["model", "within_auc_last", "within_auc_min", "pooled_auc_last",
+                                             "best_of_n_last", "oracle"]].round(3).to_dict("records")
+                   if quality_csv.exists() else [])
     report = {"config": str(Path(args.config).resolve().relative_to(ROOT)), "cores": args.cores,
               "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs, Python {platform.python_version()}",
-              "date": time.strftime("%Y-%m-%d %H:%M"), "wall_s": round(wall, 1), "per_rule": per_rule,
-              "greedy_accuracy": accuracy, "rebase_over_sampling": rebase_over_sampling(results), "claims": claims}
-    lines = [f"# {report['config']}: {wall / 60:.1f} min wall on {report['machine']} (--cores {args.cores})", "",
+              "date": time.strftime("%Y-%m-%d %H:%M"), "wall_s": round(wall, 1), "calib_s": args.calib, "per_rule": per_rule,
+              "greedy_accuracy": accuracy, "sampling_accuracy": sampling_accuracy, "prm_quality": prm_quality,
+              "rebase_over_sampling": rebase_over_sampling(results), "claims": claims}
+    lines = [f"# {report['config']}: {wall / 60:.1f} min wall on {report['machine']} (--cores {args.cores})"
+             + (f", calib {args.calib} s" if args.calib else ""), "",
              "| rule | jobs | sum of job times (s) | longest job (s) |", "|---|---|---|---|"]
     lines += [f"| {r} | {v['jobs']} | {v['sum_s']} | {v['max_s']} |" for r, v in per_rule.items()]
     lines += ["", "Greedy accuracy: " + ", ".join(f"{k} {v:.1%}" for k, v in accuracy.items()), ""]
+    budgets = sorted({n for v in sampling_accuracy.values() for n in v})
+    lines += ["Sampling accuracy (all problems, mean over seeds) by budget n:", "",
+              "| model, aggregation | " + " | ".join(f"n={n}" for n in budgets) + " |",
+              "|---|" + "---|" * len(budgets)]
+    lines += [f"| {k} | " + " | ".join(f"{v.get(n, float('nan')):.1%}" for n in budgets) + " |"
+              for k, v in sampling_accuracy.items()] + [""]
+    if prm_quality:
+        lines += ["PRM quality (results/tables/prm_quality.csv):", "",
+                  "| " + " | ".join(prm_quality[0]) + " |", "|---" * len(prm_quality[0]) + "|"]
+        lines += ["| " + " | ".join(str(v) for v in r.values()) + " |" for r in prm_quality] + [""]
     if report["rebase_over_sampling"]:
         lines += ["REBASE wall time over sampling's at equal n (sampling + PRM scoring, scaled from its largest run):",
                   "", "| run | sampling (s) | REBASE (s) | ratio |", "|---|---|---|---|"]

@@ -149,4 +149,4 @@ def all_targets():
         targets += [f"{R}/tables/table4_{d}.csv", f"{R}/tables/table4_{d}.md"]
         if "rebase" in tree and "sampling" in EVAL["strategies"]:
             targets += [f"{R}/tables/table1_{d}.csv", f"{R}/tables/table1_{d}.md"]
-    return targets + [f"{R}/claims.csv"] + paper_targets()
+    return targets + [f"{R}/claims.csv"] + paper_targets() + prm_quality_targets()  # prm_quality.smk

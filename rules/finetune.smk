@@ -84,16 +84,24 @@ if FETCHED:
 
 if PRM_CFG["source"] == "rollouts":
 
+    PRM_SAMPLERS = PRM_CFG["sample_from"] or [PRM_CFG["policy"]]  # whose sampled solutions are labelled
+
     rule label_prm_data:
+        """Solutions sampled from every sampling policy, labelled with the completer's (prm.policy) rollouts."""
         input:
             policy=policy_dir(PRM_CFG["policy"]),
+            samplers=[policy_dir(m) for m in PRM_SAMPLERS],
             data=f"{R}/data/{PRM_CFG['dataset']}/prm.jsonl",
         output:
             f"{R}/prm_data/{{prm}}.jsonl",
         params:
             grader=grader(PRM_CFG["dataset"]),
+            sample_from=PRM_SAMPLERS,
+            sampler_engines=[cfg.engine_params(config, m) for m in PRM_SAMPLERS],
             samples=PRM_CFG["samples"],
             rollouts=PRM_CFG["rollouts"],
+            search=PRM_CFG["search"],
+            step_labels=PRM_CFG["step_labels"],
             temperature=PRM_CFG["temperature"],
             max_new_tokens=PRM_CFG["max_new_tokens"],
             seed=PRM_CFG["seed"],

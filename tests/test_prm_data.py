@@ -103,3 +103,110 @@ def test_one_step_solutions_need_no_rollouts_and_rows_without_id():
     assert [r["soft"] for r in rows] == [[1.0], [0.0]]
     assert [r["label"] for r in rows] == [PROMPT + "The answer is: 15 +", PROMPT + "The answer is: 14 -"]
     assert [r["id"] for r in rows] == [None, None]
+
+
+# Binary search (OmegaPRM): a 5-step wrong solution whose first wrong step is step 3 (value 33 instead of 32).
+Q5 = "Compute 30 + 1 + 1 + 1 + 1."
+WRONG5 = ("Step 1: 30 + 1 = 31 ки\nStep 2: 31 + 1 = 32 ки\nStep 3: 32 + 1 = 34 ки\nStep 4: 34 + 1 = 35 ки\n"
+          "Step 5: 35 + 1 = 36 ки\nThe answer is: 36 ки")
+RIGHT5 = ("Step 1: 30 + 1 = 31 ки\nStep 2: 31 + 1 = 32 ки\nStep 3: 32 + 1 = 33 ки\nStep 4: 33 + 1 = 34 ки\n"
+          "The answer is: 34 ки")
+
+
+class PrefixEngine:
+    """Solutions as scripted; a rollout reaches 34 (the answer) exactly when its prefix has no wrong step."""
+
+    def __init__(self, solutions):
+        self.solutions, self.calls = solutions, []
+
+    def generate(self, prompts, params):
+        from infscale.toytask import first_wrong_step
+        from infscale.stepformat import split_steps
+
+        self.calls.append(list(prompts))
+        out = []
+        for p in prompts:
+            question, prefix = p.split("\n", 1)
+            if not prefix:
+                texts = self.solutions[: params.n]
+            else:
+                ok = first_wrong_step(question, [s for s in split_steps(prefix) if s.strip()]) == len(
+                    [s for s in split_steps(prefix) if s.strip()])  # no wrong step yet, only unfinished
+                texts = ["\nThe answer is: 34 ки" if ok else "\nThe answer is: 99 ки"] * params.n
+            out.append(Generation(prompt_tokens=len(p), completions=[Completion(t, 5, "stop") for t in texts]))
+        return out
+
+    def close(self):
+        pass
+
+
+def test_binary_search_labels_wrong_solutions_with_log_many_rollout_calls():
+    from infscale.prm_data import label_solutions, sample_solutions
+
+    engine = PrefixEngine([WRONG5, RIGHT5])
+    items = sample_solutions(engine, [{"id": "q", "question": Q5, "answer": "34"}], 2, 64, 1.0, 0, source="m")
+    assert [it["source"] for it in items] == ["m", "m"]
+    linear = label_solutions(engine, items, "toy", 2, 64, 1.0, 1, search="linear")
+    n_linear = len(engine.calls[-1])
+    binary = label_solutions(engine, items, "toy", 2, 64, 1.0, 1, search="binary")
+    n_binary = sum(len(c) for c in engine.calls[2:])
+    # Same hard labels: steps 1-2 right, from step 3 on wrong; the right solution is all `+` with no rollout.
+    for rows in (linear, binary):
+        assert parse_math_shepherd_labels(rows[0]["input"], rows[0]["label"]) == [1, 1, 0, 0, 0, 0]
+        assert parse_math_shepherd_labels(rows[1]["input"], rows[1]["label"]) == [1, 1, 1, 1, 1]
+        assert rows[0]["source"] == "m"
+    assert n_linear == 5 + 4  # every proper prefix of both solutions
+    assert n_binary == 2  # prefixes 3 (fails), then 2 (succeeds) of the wrong one; none for the right one
+    assert len(engine.calls) == 1 + 1 + 2  # solutions, linear, two binary rounds
+    assert binary[0]["soft"][:2] == [1.0, 1.0]  # step 1 untested, inferred right; step 2 measured
+    assert binary[0]["soft"][2] == 0.0 and binary[0]["soft"][4] == 0.0  # step 5: inferred from step 3 failing
+
+
+def test_exact_step_labels_ablation_needs_no_completer():
+    from infscale.prm_data import label_solutions, sample_solutions
+
+    engine = PrefixEngine([WRONG5])
+    items = sample_solutions(engine, [{"id": "q", "question": Q5, "answer": "34"}], 1, 64, 1.0, 0)
+    rows = label_solutions(None, items, "toy", 2, 64, 1.0, 1, step_labels="exact")
+    assert parse_math_shepherd_labels(rows[0]["input"], rows[0]["label"]) == [1, 1, 0, 0, 0, 0]
+
+
+def test_label_solutions_rejects_unknown_modes():
+    import pytest
+
+    from infscale.prm_data import label_solutions
+
+    with pytest.raises(ValueError, match="search"):
+        label_solutions(None, [], "toy", 2, 64, 1.0, 0, search="ternary")
+    with pytest.raises(ValueError, match="step_labels"):
+        label_solutions(None, [], "toy", 2, 64, 1.0, 0, step_labels="oracle")
+
+
+def test_cut_solutions_are_not_labelled():
+    from infscale.prm_data import sample_solutions
+
+    class Cut(PrefixEngine):
+        def generate(self, prompts, params):
+            return [Generation(1, [Completion(RIGHT5, 5, "length")])]
+
+    assert sample_solutions(Cut([]), [{"id": "q", "question": Q5, "answer": "34"}], 1, 64, 1.0, 0) == []
+
+
+def test_config_names_the_bad_prm_key():
+    from pathlib import Path
+
+    import pytest
+    import yaml
+
+    from infscale.config import ConfigError, validate_config
+
+    ci = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "ci.yaml").read_text())
+    filled = validate_config(ci)
+    assert filled["prm"]["step_labels"] == "rollouts"  # the paper's labels unless the ablation is asked for
+    ci["prm"]["sample_from"] = ["tiny-a", "tiny-z"]
+    with pytest.raises(ConfigError, match=r"prm.sample_from\[1\]: unknown model slug 'tiny-z'"):
+        validate_config(ci)
+    ci["prm"]["sample_from"] = ["tiny-a"]
+    ci["prm"]["search"] = "ternary"
+    with pytest.raises(Exception, match="ternary"):
+        validate_config(ci)

@@ -54,3 +54,42 @@ def test_carry_rate_controls_tens_crossings():
     assert 0.3 < sum(some) / len(some) < 0.7
     always = _crossings(toytask.make_split(300, 0, carry_rate=1.0))
     assert sum(always) / len(always) > 0.95  # all but the rare value where no operation can cross
+
+
+def _steps(text):
+    return [s for s in split_steps(text) if s.strip()]
+
+
+@given(st.integers(0, 10_000), st.integers(1, 5))
+def test_reference_solutions_have_no_wrong_step(seed, level):
+    import random
+
+    row = toytask.make_problem(random.Random(seed), level)
+    steps = _steps(row["solution"])
+    assert toytask.first_wrong_step(row["question"], steps) is None
+    assert toytask.exact_step_labels(row["question"], steps) == [1.0] * len(steps)
+
+
+def test_first_wrong_step_finds_arithmetic_operand_and_answer_errors():
+    q = "Compute 40 + 3 - 8 + 2."
+    good = ["Step 1: 40 + 3 = 43 ки", "\nStep 2: 43 - 8 = 35 ки", "\nStep 3: 35 + 2 = 37 ки", "\nThe answer is: 37 ки"]
+    assert toytask.first_wrong_step(q, good) is None
+    arithmetic = good[:1] + ["\nStep 2: 43 - 8 = 36 ки", "\nStep 3: 36 + 2 = 38 ки", "\nThe answer is: 38 ки"]
+    assert toytask.first_wrong_step(q, arithmetic) == 1
+    assert toytask.exact_step_labels(q, arithmetic) == [1.0, 0.0, 0.0, 0.0]  # wrong stays wrong after the error
+    operand = ["Step 1: 40 + 4 = 44 ки"] + good[1:]
+    assert toytask.first_wrong_step(q, operand) == 0
+    carried = good[:1] + ["\nStep 2: 44 - 8 = 36 ки"] + good[2:]  # right arithmetic on the wrong value
+    assert toytask.first_wrong_step(q, carried) == 1
+    assert toytask.first_wrong_step(q, good[:3] + ["\nThe answer is: 38 ки"]) == 3
+    assert toytask.first_wrong_step(q, good[:2] + ["\nThe answer is: 35 ки"]) == 2  # answered too early
+    assert toytask.first_wrong_step(q, good[:3]) == 3  # stopped before the answer line
+    assert toytask.first_wrong_step(q, ["Step 1: forty ки"] + good[1:]) == 0
+
+
+def test_parse_question_rejects_other_text():
+    import pytest
+
+    assert toytask.parse_question("Compute 56 - 5 + 3.") == (56, [("-", 5), ("+", 3)])
+    with pytest.raises(ValueError, match="not a toy question"):
+        toytask.parse_question("What is 2 + 2?")

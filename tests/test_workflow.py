@@ -53,6 +53,21 @@ def test_every_output_is_there_and_sound(run):
     assert "[" in claims.loc[1, "measured"]  # an interval
 
 
+def test_prm_quality_report_and_labels_from_every_sampling_policy(run):
+    r = run / "results"
+    q = pd.read_csv(r / "tables" / "prm_quality.csv")
+    assert list(q["model"]) == ["tiny-a", "tiny-b"] and set(q["dataset"]) == {"toy"}
+    assert (q["problems"] == 2 * 24).all()  # both seeds' questions
+    for col in ("within_auc_last", "within_auc_min", "pooled_auc_last", "best_of_n_last", "oracle", "majority"):
+        assert ((q[col].isna()) | ((q[col] >= 0) & (q[col] <= 1))).all(), col
+    assert (q["best_of_n_last"] <= q["oracle"]).all()
+    md = (r / "tables" / "prm_quality.md").read_text()
+    assert "within_auc_last" in md and "exact step correctness" in md
+    assert (r / "figures" / "prm_quality.png").read_bytes()[:4] == b"\x89PNG"
+    rows = [json.loads(line) for line in (r / "prm_data" / "prm-ci.jsonl").read_text().splitlines()]
+    assert {row["source"] for row in rows} == {"tiny-a", "tiny-b"}  # prm.sample_from
+
+
 def test_metrics_are_consistent(run):
     files = (run / "results" / "metrics").rglob("*.csv")
     m = pd.concat(pd.read_csv(p) for p in files if not p.name.endswith(".problems.csv"))

@@ -213,6 +213,10 @@ def check_prm(config: dict, need) -> None:
     need("dataset", datasets, prm["dataset"], "prm.dataset")
     if "policy" in prm:
         need("model", config["models"], prm["policy"], "prm.policy")
+    for i, name in enumerate(prm.get("sample_from", [])):
+        need("model", config["models"], name, f"prm.sample_from[{i}]")
+    if prm.get("step_labels") == "exact" and datasets[prm["dataset"]].get("source") != "toy":
+        raise ConfigError("config key prm.step_labels: exact step labels exist for the toy task only")
     fmt = datasets[prm["dataset"]]["format"]
     if source == "dataset" and fmt != "math_shepherd":
         raise ConfigError(f"config key prm.dataset: source dataset needs Math-Shepherd rows (datasets."

@@ -10,8 +10,9 @@ Word templates and larger operands were not learnable at that budget either. Val
 from __future__ import annotations
 
 import random
+import re
 
-from .stepformat import format_solution
+from .stepformat import STEP_TAG, format_solution
 
 MIN_LEVEL, MAX_LEVEL = 1, 5
 
@@ -77,3 +78,48 @@ def make_splits(n_train: int, n_prm: int, n_test: int, seed: int, levels=(MIN_LE
         out[split] = rows[:n]
         held_out |= {r["question"] for r in out[split]}
     return out
+
+
+_STEP_RE = re.compile(r"^\s*Step (\d+): (\d+) ([+-]) (\d+) = (\d+)\s*$")
+_ANSWER_RE = re.compile(r"^\s*The answer is:?\s*(-?\d+)\s*$")
+_QUESTION_RE = re.compile(r"^Compute (\d+)((?: [+-] \d+)+)\.$")
+
+
+def parse_question(question: str) -> tuple[int, list[tuple[str, int]]]:
+    """(start value, [(op, operand), ...]) of a toy question such as "Compute 56 - 5 + 3."."""
+    m = _QUESTION_RE.match(question.strip())
+    if not m:
+        raise ValueError(f"not a toy question: {question!r}")
+    tokens = m.group(2).split()
+    return int(m.group(1)), [(tokens[i], int(tokens[i + 1])) for i in range(0, len(tokens), 2)]
+
+
+def first_wrong_step(question: str, steps: list[str], tag: str = STEP_TAG) -> int | None:
+    """Index (0-based) of the first wrong step of a solution to a toy question, None when every step is right.
+
+    Step k (1-based) of the arithmetic is right when it reads "Step k: a op b = c" with a the value so far,
+    (op, b) the question's k-th operation and c = a op b; the answer line is right when it follows all the
+    operations and states the final value. A step that cannot be parsed, an extra operation, an early or
+    missing answer line are wrong. The exact correctness the Math-Shepherd labels estimate."""
+    value, ops = parse_question(question)
+    for i, raw in enumerate(steps):
+        body = raw.replace(tag, "").strip()
+        if i < len(ops):
+            m = _STEP_RE.match(body)
+            op, b = ops[i]
+            if not m or int(m.group(1)) != i + 1 or int(m.group(2)) != value or (m.group(3), int(m.group(4))) != (op, b):
+                return i
+            value = value + b if op == "+" else value - b
+            if int(m.group(5)) != value:
+                return i
+        else:
+            m = _ANSWER_RE.match(body)
+            return None if (m and i == len(ops) and int(m.group(1)) == value) else i
+    return len(steps)  # ended before its answer line: the missing step is the first wrong one
+
+
+def exact_step_labels(question: str, steps: list[str], tag: str = STEP_TAG) -> list[float]:
+    """1.0 for the steps before the first wrong one, 0.0 from it on (a prefix stays wrong once it is):
+    the labels a perfect Math-Shepherd completer would give."""
+    first = first_wrong_step(question, steps, tag)
+    return [1.0 if first is None or i < first else 0.0 for i in range(len(steps))]

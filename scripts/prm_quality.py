@@ -1,0 +1,15 @@
+from infscale.io import read_jsonl, write_text
+from infscale.prm_quality import plot_quality, quality_tables, to_markdown
+from infscale.report import atomic_write_csv
+from infscale.runtime import job
+
+p, inp, out = snakemake.params, snakemake.input, snakemake.output
+with job(snakemake.log[0]):
+    scored = {(d, m): [read_jsonl(f, required=("id", "reference", "candidates")) for f in files]
+              for d, m, files in p.groups}
+    prm_rows = read_jsonl(inp.prm_data, required=("input", "label")) if inp.prm_data else None
+    quality, calibration, labels = quality_tables(scored, p.graders, prm_rows)
+    atomic_write_csv(quality, out.csv)
+    write_text(out.md, to_markdown(quality, calibration, labels))
+    plot_quality(quality, calibration, out.png, out.pdf, source=", ".join(f for _, _, fs in p.groups for f in fs))
+    print(quality.to_string())
