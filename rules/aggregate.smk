@@ -10,12 +10,14 @@ rule metrics:
     output:
         csv=f"{R}/metrics/{{dataset}}/{{model}}/{{strategy}}.csv",
         problems=f"{R}/metrics/{{dataset}}/{{model}}/{{strategy}}.problems.csv",
+    log:
+        f"{R}/logs/metrics/{{dataset}}_{{model}}_{{strategy}}.log",
+    conda:
+        CONDA_ENV
     params:
         runs=lambda wc: [(seed, served) for _, seed, served in scored_runs(wc.dataset, wc.model, wc.strategy)],
         aggregations=EVAL["aggregations"],
         reduction=EVAL["reduction"],
         grader=lambda wc: grader(wc.dataset),
-    log:
-        f"{R}/logs/metrics/{{dataset}}_{{model}}_{{strategy}}.log",
     script:
         "../scripts/metrics.py"

@@ -12,6 +12,9 @@ config.clear()
 config.update(_validated)
 
 R = "results"
+# --software-deployment-method conda runs every job in this existing, named environment: the README's install
+# command inside `conda create -n infscale python=3.11` (docs/cluster.md).
+CONDA_ENV = "infscale"
 SAMPLED_STRATEGIES = [s for s in STRATEGIES if s not in TREE_STRATEGIES]  # scored after generation
 SLUG = r"[A-Za-z0-9.-]+"
 
@@ -35,16 +38,24 @@ def checked(input_function):
     model, data set, strategy or aggregation is an error naming it and what the config defines (not a KeyError)."""
 
     def check(wc):
-        known = {"dataset": list(config["datasets"]), "model": list(config["models"]),
-                 "strategy": list(STRATEGIES), "aggregation": list(AGGREGATIONS)}
+        known = {
+            "dataset": list(config["datasets"]),
+            "model": list(config["models"]),
+            "strategy": list(STRATEGIES),
+            "aggregation": list(AGGREGATIONS),
+        }
         for kind, names in known.items():
             value = wc.get(kind)
             if value is not None and value not in names:
-                raise ValueError(f"the target names {kind} {value!r}, which the config does not define; "
-                                 f"{kind}s defined: {', '.join(names)}")
+                raise ValueError(
+                    f"the target names {kind} {value!r}, which the config does not define; "
+                    f"{kind}s defined: {', '.join(names)}"
+                )
         return input_function(wc)
 
     return check
+
+
 PRM = config["prm"]["name"]
 
 
@@ -150,3 +161,79 @@ def all_targets():
         if "rebase" in tree and "sampling" in EVAL["strategies"]:
             targets += [f"{R}/tables/table1_{d}.csv", f"{R}/tables/table1_{d}.md"]
     return targets + [f"{R}/claims.csv"] + paper_targets() + prm_quality_targets()  # prm_quality.smk
+
+
+# Input functions and names of the data, fine-tuning and PRM-quality rules (rules/*.smk hold rules only).
+def data_inputs(wildcards):
+    """Local files only: a hub data set is read by the job itself (never at planning), unless a local file
+    overrides that split."""
+    d = config["datasets"][wildcards.dataset]
+    return [d["files"][wildcards.split]] if wildcards.split in d.get("files", {}) else []
+
+
+PRM_CFG = config["prm"]
+TOKENIZER = f"{R}/models/tokenizer"
+
+
+def uses_tokenizer(block):
+    return "arch" in block and not block.get("hub_id")
+
+
+def base_dir(block):
+    """The local copy of a block's hub base (fetched by fetch_base), [] without one; a local directory is used
+    where it is."""
+    hub_id = block.get("hub_id")
+    if not hub_id or Path(hub_id).exists():
+        return []
+    return f"{R}/models/base/{cfg.base_slug(hub_id)}"
+
+
+BASES = {
+    cfg.base_slug(b["hub_id"]): b["hub_id"]
+    for b in [*config["models"].values(), PRM_CFG]
+    if b.get("hub_id") and not Path(b["hub_id"]).exists() and (b is not PRM_CFG or PRM_CFG["source"] == "dataset")
+}
+
+
+def prm_init():
+    """The policy checkpoint a PRM starts from (Math-Shepherd's way), unless it has a hub base or an arch."""
+    if PRM_CFG.get("hub_id") or not PRM_CFG["init_from_policy"] or "policy" not in PRM_CFG:
+        return []
+    return policy_dir(PRM_CFG["policy"])
+
+
+def prm_quality_groups():
+    """[(dataset, model, scored files)]: the largest sampling run of each, every seed (smaller budgets are its
+    first candidates)."""
+    return [
+        (
+            d,
+            m,
+            [
+                f
+                for f, _, served in scored_runs(d, m, "sampling")
+                if max(served) == max(cfg.budgets(config, m, "sampling"))
+            ],
+        )
+        for d in EVAL["datasets"]
+        for m in EVAL["models"]
+    ]
+
+
+def prm_quality_targets():
+    if "sampling" not in EVAL["strategies"]:
+        return []
+    return [
+        f"{R}/tables/prm_quality.csv",
+        f"{R}/tables/prm_quality.md",
+        f"{R}/figures/prm_quality.png",
+        f"{R}/figures/prm_quality.pdf",
+    ]
+
+
+def prm_label_data():
+    """The PRM's own training rows, when they are toy-task rollout labels (exact step correctness is known)."""
+    p = config["prm"]
+    if p["source"] == "rollouts" and config["datasets"][p["dataset"]]["source"] == "toy":
+        return f"{R}/prm_data/{PRM}.jsonl"
+    return []

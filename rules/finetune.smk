@@ -1,26 +1,5 @@
 # Policies (SFT, loss on the solution only) and the PRM (Math-Shepherd labels from a policy's rollouts, released
 # Math-Shepherd rows, or a released PRM). A model is trained from `arch` or a hub base, or fetched as released.
-PRM_CFG = config["prm"]
-TOKENIZER = f"{R}/models/tokenizer"
-
-
-def uses_tokenizer(block):
-    return "arch" in block and not block.get("hub_id")
-
-
-def base_dir(block):
-    """The local copy of a block's hub base (fetched by fetch_base), [] without one; a local directory is used
-    where it is."""
-    hub_id = block.get("hub_id")
-    if not hub_id or Path(hub_id).exists():
-        return []
-    return f"{R}/models/base/{cfg.base_slug(hub_id)}"
-
-
-BASES = {cfg.base_slug(b["hub_id"]): b["hub_id"] for b in [*config["models"].values(), PRM_CFG]
-         if b.get("hub_id") and not Path(b["hub_id"]).exists() and (b is not PRM_CFG or PRM_CFG["source"] == "dataset")}
-
-
 if BASES:
 
     rule fetch_base:
@@ -28,13 +7,15 @@ if BASES:
         nodes often do not) before any training job needs them; gated models (Llama-3, Mistral) need an HF token."""
         output:
             directory(f"{R}/models/base/{{base}}"),
-        wildcard_constraints:
-            base=one_of(BASES),
-        params:
-            source=lambda wc: BASES[wc.base],
-        localrule: True
         log:
             f"{R}/logs/fetch_base/{{base}}.log",
+        wildcard_constraints:
+            base=one_of(BASES),
+        localrule: True
+        conda:
+            CONDA_ENV
+        params:
+            source=lambda wc: BASES[wc.base],
         script:
             "../scripts/fetch_model.py"
 
@@ -46,21 +27,23 @@ rule train_policy:
         base=lambda wc: base_dir(config["models"][wc.model]),
     output:
         directory(f"{R}/models/policy/{{model}}"),
+    log:
+        f"{R}/logs/train_policy/{{model}}.log",
+    benchmark:
+        f"{R}/benchmarks/train_policy/{{model}}.tsv"
     wildcard_constraints:
         model=one_of(TRAINED),
+    priority: 10  # the longest jobs of the default run: start them first
+    conda:
+        CONDA_ENV
+    threads: job_threads("train_policy")
+    resources:
+        **job_resources("train_policy"),
     params:
         arch=lambda wc: config["models"][wc.model].get("arch"),
         base=lambda wc: config["models"][wc.model].get("hub_id"),  # a hub base, fine-tuned (paper Table 2)
         train=lambda wc: config["models"][wc.model]["train"],
         seed=lambda wc: config["models"][wc.model]["seed"],
-    threads: job_threads("train_policy")
-    resources:
-        **job_resources("train_policy"),
-    priority: 10  # the longest jobs of the default run: start them first
-    log:
-        f"{R}/logs/train_policy/{{model}}.log",
-    benchmark:
-        f"{R}/benchmarks/train_policy/{{model}}.tsv"
     script:
         "../scripts/train_policy.py"
 
@@ -71,13 +54,15 @@ if FETCHED:
         """A released policy used as it is (e.g. tkitsers/Llemma-metamath-7b): downloaded by the job, not the plan."""
         output:
             directory(f"{R}/models/policy/{{model}}"),
-        wildcard_constraints:
-            model=one_of(FETCHED),
-        params:
-            source=lambda wc: config["models"][wc.model]["checkpoint"],
-        localrule: True  # a download: where Snakemake runs, which reaches the hub
         log:
             f"{R}/logs/fetch_model/{{model}}.log",
+        wildcard_constraints:
+            model=one_of(FETCHED),
+        localrule: True  # a download: where Snakemake runs, which reaches the hub
+        conda:
+            CONDA_ENV
+        params:
+            source=lambda wc: config["models"][wc.model]["checkpoint"],
         script:
             "../scripts/fetch_model.py"
 
@@ -94,6 +79,15 @@ if PRM_CFG["source"] == "rollouts":
             data=f"{R}/data/{PRM_CFG['dataset']}/prm.jsonl",
         output:
             f"{R}/prm_data/{{prm}}.jsonl",
+        log:
+            f"{R}/logs/label_prm_data/{{prm}}.log",
+        benchmark:
+            f"{R}/benchmarks/label_prm_data/{{prm}}.tsv"
+        conda:
+            CONDA_ENV
+        threads: job_threads("label_prm_data")
+        resources:
+            **job_resources("label_prm_data"),
         params:
             grader=grader(PRM_CFG["dataset"]),
             sample_from=PRM_SAMPLERS,
@@ -106,22 +100,8 @@ if PRM_CFG["source"] == "rollouts":
             max_new_tokens=PRM_CFG["max_new_tokens"],
             seed=PRM_CFG["seed"],
             engine=cfg.engine_params(config, PRM_CFG["policy"]),
-        threads: job_threads("label_prm_data")
-        resources:
-            **job_resources("label_prm_data"),
-        log:
-            f"{R}/logs/label_prm_data/{{prm}}.log",
-        benchmark:
-            f"{R}/benchmarks/label_prm_data/{{prm}}.tsv"
         script:
             "../scripts/label_prm_data.py"
-
-
-def prm_init():
-    """The policy checkpoint a PRM starts from (Math-Shepherd's way), unless it has a hub base or an arch."""
-    if PRM_CFG.get("hub_id") or not PRM_CFG["init_from_policy"] or "policy" not in PRM_CFG:
-        return []
-    return policy_dir(PRM_CFG["policy"])
 
 
 if PRM_CFG["source"] == "checkpoint":
@@ -130,11 +110,13 @@ if PRM_CFG["source"] == "checkpoint":
         """A released PRM used as it is (e.g. tkitsers/Llemma-reward-model)."""
         output:
             directory(f"{R}/models/prm/{{prm}}"),
-        params:
-            source=PRM_CFG["checkpoint"],
-        localrule: True  # a download: where Snakemake runs, which reaches the hub
         log:
             f"{R}/logs/fetch_prm/{{prm}}.log",
+        localrule: True  # a download: where Snakemake runs, which reaches the hub
+        conda:
+            CONDA_ENV
+        params:
+            source=PRM_CFG["checkpoint"],
         script:
             "../scripts/fetch_model.py"
 
@@ -142,25 +124,30 @@ else:
 
     rule train_prm:
         input:
-            data=(f"{R}/prm_data/{{prm}}.jsonl" if PRM_CFG["source"] == "rollouts"
-                  else f"{R}/data/{PRM_CFG['dataset']}/train.jsonl"),
+            data=(
+                f"{R}/prm_data/{{prm}}.jsonl"
+                if PRM_CFG["source"] == "rollouts"
+                else f"{R}/data/{PRM_CFG['dataset']}/train.jsonl"
+            ),
             tokenizer=TOKENIZER if not prm_init() and uses_tokenizer(PRM_CFG) else [],
             init=prm_init(),
             base=base_dir(PRM_CFG),
         output:
             directory(f"{R}/models/prm/{{prm}}"),
+        log:
+            f"{R}/logs/train_prm/{{prm}}.log",
+        benchmark:
+            f"{R}/benchmarks/train_prm/{{prm}}.tsv"
+        conda:
+            CONDA_ENV
+        threads: job_threads("train_prm")
+        resources:
+            **job_resources("train_prm"),
         params:
             arch=PRM_CFG.get("arch"),
             base=PRM_CFG.get("hub_id"),
             train=PRM_CFG["train"],
             label=PRM_CFG["label"],
             seed=PRM_CFG["seed"],
-        threads: job_threads("train_prm")
-        resources:
-            **job_resources("train_prm"),
-        log:
-            f"{R}/logs/train_prm/{{prm}}.log",
-        benchmark:
-            f"{R}/benchmarks/train_prm/{{prm}}.tsv"
         script:
             "../scripts/train_prm.py"

@@ -8,6 +8,15 @@ rule generate:
         prm=lambda wc: prm_dir() if wc.strategy in TREE_STRATEGIES else [],  # tree search is PRM-guided
     output:
         f"{R}/generations/{{dataset}}/{{model}}/{{strategy}}/n{{n}}/seed{{seed}}.jsonl",
+    log:
+        f"{R}/logs/generate/{{dataset}}_{{model}}_{{strategy}}_n{{n}}_seed{{seed}}.log",
+    benchmark:
+        f"{R}/benchmarks/generate/{{dataset}}_{{model}}_{{strategy}}_n{{n}}_seed{{seed}}.tsv"
+    conda:
+        CONDA_ENV
+    threads: job_threads("generate")
+    resources:
+        **job_resources("generate"),
     params:
         strategy=lambda wc: cfg.strategy_params(config, wc.model, wc.strategy),
         grader=lambda wc: grader(wc.dataset),
@@ -16,13 +25,6 @@ rule generate:
         prm_batch_tokens=config["prm_batch_tokens"],
         shard_size=config["shard_size"],
         checkpoint=lambda wc, output: checkpoint_dir_of(output[0]),  # finished shards; score removes them
-    threads: job_threads("generate")
-    resources:
-        **job_resources("generate"),
-    log:
-        f"{R}/logs/generate/{{dataset}}_{{model}}_{{strategy}}_n{{n}}_seed{{seed}}.log",
-    benchmark:
-        f"{R}/benchmarks/generate/{{dataset}}_{{model}}_{{strategy}}_n{{n}}_seed{{seed}}.tsv"
     script:
         "../scripts/generate.py"
 
@@ -35,19 +37,21 @@ rule score:
         policy=lambda wc: policy_dir(wc.model),
     output:
         f"{R}/scored/{{dataset}}/{{model}}/{{strategy}}/n{{n}}/seed{{seed}}.jsonl",
-    wildcard_constraints:
-        strategy=one_of(SAMPLED_STRATEGIES),
-    params:
-        batch_size=config["engine"]["batch_size"],
-        max_batch_tokens=config["prm_batch_tokens"],
-        generation_shards=lambda wc, input: checkpoint_dir_of(input.generations),
-    threads: job_threads("score")
-    resources:
-        **job_resources("score"),
     log:
         f"{R}/logs/score/{{dataset}}_{{model}}_{{strategy}}_n{{n}}_seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/score/{{dataset}}_{{model}}_{{strategy}}_n{{n}}_seed{{seed}}.tsv"
+    wildcard_constraints:
+        strategy=one_of(SAMPLED_STRATEGIES),
+    conda:
+        CONDA_ENV
+    threads: job_threads("score")
+    resources:
+        **job_resources("score"),
+    params:
+        batch_size=config["engine"]["batch_size"],
+        max_batch_tokens=config["prm_batch_tokens"],
+        generation_shards=lambda wc, input: checkpoint_dir_of(input.generations),
     script:
         "../scripts/score.py"
 
@@ -59,12 +63,14 @@ rule tree_scores:
         generations=f"{R}/generations/{{dataset}}/{{model}}/{{strategy}}/n{{n}}/seed{{seed}}.jsonl",
     output:
         f"{R}/scored/{{dataset}}/{{model}}/{{strategy}}/n{{n}}/seed{{seed}}.jsonl",
-    wildcard_constraints:
-        strategy=one_of(TREE_STRATEGIES),
-    params:
-        generation_shards=lambda wc, input: checkpoint_dir_of(input.generations),
-    localrule: True
     log:
         f"{R}/logs/tree_scores/{{dataset}}_{{model}}_{{strategy}}_n{{n}}_seed{{seed}}.log",
+    wildcard_constraints:
+        strategy=one_of(TREE_STRATEGIES),
+    localrule: True
+    conda:
+        CONDA_ENV
+    params:
+        generation_shards=lambda wc, input: checkpoint_dir_of(input.generations),
     script:
         "../scripts/tree_scores.py"

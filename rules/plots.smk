@@ -9,7 +9,8 @@ rule figure_error_vs_flops:
         png=report(
             f"{R}/figures/error_vs_flops_{{dataset}}_{{model}}.png",
             caption="../report/error_vs_flops.rst",
-            category="Error vs FLOPs", subcategory="{dataset} {model}",
+            category="Error vs FLOPs",
+            subcategory="{dataset} {model}",
         ),
         pdf=f"{R}/figures/error_vs_flops_{{dataset}}_{{model}}.pdf",
         csv=report(
@@ -19,10 +20,12 @@ rule figure_error_vs_flops:
             subcategory="Error vs FLOPs",
         ),
         md=f"{R}/tables/error_vs_flops_{{dataset}}_{{model}}.md",
-    params:
-        x=REPORT["x"],
     log:
         f"{R}/logs/figure_error_vs_flops/{{dataset}}_{{model}}.log",
+    conda:
+        CONDA_ENV
+    params:
+        x=REPORT["x"],
     script:
         "../scripts/figure_error_vs_flops.py"
 
@@ -34,7 +37,8 @@ rule figure_compute_optimal:
         png=report(
             f"{R}/figures/compute_optimal_{{dataset}}.png",
             caption="../report/compute_optimal.rst",
-            category="Compute-optimal model size", subcategory="{dataset}",
+            category="Compute-optimal model size",
+            subcategory="{dataset}",
         ),
         pdf=f"{R}/figures/compute_optimal_{{dataset}}.pdf",
         csv=report(
@@ -44,12 +48,14 @@ rule figure_compute_optimal:
             subcategory="Compute-optimal model size",
         ),
         md=f"{R}/tables/compute_optimal_{{dataset}}.md",
+    log:
+        f"{R}/logs/figure_compute_optimal/{{dataset}}.log",
+    conda:
+        CONDA_ENV
     params:
         x=REPORT["x"],
         strategy=REPORT["compute_optimal_strategy"],
         aggregation=REPORT["compute_optimal_aggregation"],
-    log:
-        f"{R}/logs/figure_compute_optimal/{{dataset}}.log",
     script:
         "../scripts/figure_compute_optimal.py"
 
@@ -61,13 +67,16 @@ rule table4:
         csv=report(
             f"{R}/tables/table4_{{dataset}}.csv",
             caption="../report/table4.rst",
-            category="Tables", subcategory="Paper tables",
+            category="Tables",
+            subcategory="Paper tables",
         ),
         md=f"{R}/tables/table4_{{dataset}}.md",
-    params:
-        x=REPORT["x"],
     log:
         f"{R}/logs/table4/{{dataset}}.log",
+    conda:
+        CONDA_ENV
+    params:
+        x=REPORT["x"],
     script:
         "../scripts/table4.py"
 
@@ -78,11 +87,13 @@ rule claims:
         problems=all_problems(),
     output:
         report(f"{R}/claims.csv", caption="../report/claims.rst", category="Claims"),
+    log:
+        f"{R}/logs/claims.log",
+    conda:
+        CONDA_ENV
     params:
         x=REPORT["x"],
         claims=REPORT["claims"],
-    log:
-        f"{R}/logs/claims.log",
     script:
         "../scripts/claims.py"
 
@@ -94,7 +105,8 @@ rule figure_strategies:
         png=report(
             f"{R}/figures/strategies_{{dataset}}_{{model}}_{{aggregation}}.png",
             caption="../report/strategies.rst",
-            category="Strategies at equal FLOPs", subcategory="{dataset} {model}",
+            category="Strategies at equal FLOPs",
+            subcategory="{dataset} {model}",
         ),
         pdf=f"{R}/figures/strategies_{{dataset}}_{{model}}_{{aggregation}}.pdf",
         csv=report(
@@ -104,22 +116,31 @@ rule figure_strategies:
             subcategory="Strategies at equal FLOPs",
         ),
         md=f"{R}/tables/strategies_{{dataset}}_{{model}}_{{aggregation}}.md",
-    params:
-        x=REPORT["x"],
     log:
         f"{R}/logs/figure_strategies/{{dataset}}_{{model}}_{{aggregation}}.log",
+    conda:
+        CONDA_ENV
+    params:
+        x=REPORT["x"],
     script:
         "../scripts/figure_strategies.py"
 
 
 rule figure_easy_hard:
     input:
-        checked(lambda wc: [metrics_path(wc.dataset, wc.model, s) for s in ("greedy", "sampling", "rebase") if s in EVAL["strategies"]]),
+        checked(
+            lambda wc: [
+                metrics_path(wc.dataset, wc.model, s)
+                for s in ("greedy", "sampling", "rebase")
+                if s in EVAL["strategies"]
+            ]
+        ),
     output:
         png=report(
             f"{R}/figures/easy_hard_{{dataset}}_{{model}}.png",
             caption="../report/easy_hard.rst",
-            category="Easy vs hard problems", subcategory="{dataset} {model}",
+            category="Easy vs hard problems",
+            subcategory="{dataset} {model}",
         ),
         pdf=f"{R}/figures/easy_hard_{{dataset}}_{{model}}.pdf",
         csv=report(
@@ -129,11 +150,13 @@ rule figure_easy_hard:
             subcategory="Easy vs hard problems",
         ),
         md=f"{R}/tables/easy_hard_{{dataset}}_{{model}}.md",
+    log:
+        f"{R}/logs/figure_easy_hard/{{dataset}}_{{model}}.log",
+    conda:
+        CONDA_ENV
     params:
         x=REPORT["x"],
         aggregation=REPORT["compute_optimal_aggregation"],
-    log:
-        f"{R}/logs/figure_easy_hard/{{dataset}}_{{model}}.log",
     script:
         "../scripts/figure_easy_hard.py"
 
@@ -145,15 +168,18 @@ rule table1:
         csv=report(
             f"{R}/tables/table1_{{dataset}}.csv",
             caption="../report/table1.rst",
-            category="Tables", subcategory="Paper tables",
+            category="Tables",
+            subcategory="Paper tables",
         ),
         md=f"{R}/tables/table1_{{dataset}}.md",
+    log:
+        f"{R}/logs/table1/{{dataset}}.log",
+    conda:
+        CONDA_ENV
     params:
         x=REPORT["x"],
         aggregation=REPORT["compute_optimal_aggregation"],
         budgets=REPORT["table1"],
-    log:
-        f"{R}/logs/table1/{{dataset}}.log",
     script:
         "../scripts/table1.py"
 
@@ -166,7 +192,6 @@ PAPER_TABLES = [n for n, f in FIGURES.items() if f["kind"] not in PLOT_KINDS]
 if PAPER_PLOTS:
 
     rule paper_figure:
-        localrule: True
         input:
             lambda wc: figure_metrics(wc.figure),
         output:
@@ -183,14 +208,17 @@ if PAPER_PLOTS:
                 subcategory="Paper figures",
             ),
             md=f"{R}/paper/{{figure}}.md",
+        log:
+            f"{R}/logs/paper_figure/{{figure}}.log",
         wildcard_constraints:
             figure=one_of(PAPER_PLOTS),
+        localrule: True
+        conda:
+            CONDA_ENV
         params:
             spec=lambda wc: FIGURES[wc.figure],
             x=REPORT["x"],
             table1=REPORT["table1"],
-        log:
-            f"{R}/logs/paper_figure/{{figure}}.log",
         script:
             "../scripts/paper_figure.py"
 
@@ -198,7 +226,6 @@ if PAPER_PLOTS:
 if PAPER_TABLES:
 
     rule paper_table:
-        localrule: True
         input:
             lambda wc: figure_metrics(wc.figure),
         output:
@@ -208,14 +235,17 @@ if PAPER_TABLES:
                 category="Paper tables",
             ),
             md=f"{R}/paper/{{figure}}.md",
+        log:
+            f"{R}/logs/paper_table/{{figure}}.log",
         wildcard_constraints:
             figure=one_of(PAPER_TABLES),
+        localrule: True
+        conda:
+            CONDA_ENV
         params:
             spec=lambda wc: FIGURES[wc.figure],
             x=REPORT["x"],
             table1=REPORT["table1"],
-        log:
-            f"{R}/logs/paper_table/{{figure}}.log",
         script:
             "../scripts/paper_figure.py"
 
