@@ -3,8 +3,8 @@
     python benchmarks/check_prm_quality.py [RESULTS_DIR]
 
 Reads every sampling run's scored candidates straight from JSON (no infscale code): a candidate is right when it
-states "The answer is", was not cut by the token limit and its answer equals the reference once whitespace is removed (the numeric grader's rule: "4 4" is 44);
-the score is its
+states "The answer is", was not cut by the token limit and its answer equals the reference once whitespace is
+removed (the numeric grader's rule: "4 4" is 44); the score is its
 last (min) step score; per problem (seed, question), the fraction of (right, wrong) pairs where the right one
 scores higher (ties one half), averaged over the problems with both. Prints both numbers per model and exits 1
 when they differ by more than 1e-9.

@@ -84,8 +84,10 @@ def main() -> None:
                                              "best_of_n_last", "oracle"]].round(3).to_dict("records")
                    if quality_csv.exists() else [])
     report = {"config": str(Path(args.config).resolve().relative_to(ROOT)), "cores": args.cores,
-              "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs, Python {platform.python_version()}",
-              "date": time.strftime("%Y-%m-%d %H:%M"), "wall_s": round(wall, 1), "calib_s": args.calib, "per_rule": per_rule,
+              "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs, "
+                         f"Python {platform.python_version()}",
+              "date": time.strftime("%Y-%m-%d %H:%M"), "wall_s": round(wall, 1), "calib_s": args.calib,
+              "per_rule": per_rule,
               "greedy_accuracy": accuracy, "sampling_accuracy": sampling_accuracy, "prm_quality": prm_quality,
               "rebase_over_sampling": rebase_over_sampling(results), "claims": claims}
     lines = [f"# {report['config']}: {wall / 60:.1f} min wall on {report['machine']} (--cores {args.cores})"

@@ -173,8 +173,8 @@ def survivor_location(module: str, diff: str) -> tuple[int | None, str, str]:
 
     `diff` is the mutant's name, then `mutmut show`'s diff, whose hunk lines count from the function's `def`."""
     lines = diff.splitlines()
-    removed = [l[1:] for l in lines if l.startswith("-") and not l.startswith("---")]
-    added = [l[1:] for l in lines if l.startswith("+") and not l.startswith("+++")]
+    removed = [ln[1:] for ln in lines if ln.startswith("-") and not ln.startswith("---")]
+    added = [ln[1:] for ln in lines if ln.startswith("+") and not ln.startswith("+++")]
     old = removed[0].strip() if removed else ""
     new = added[0].strip() if added else ""
     src = (ROOT / "src" / "infscale" / f"{module}.py").read_text().splitlines()
@@ -184,16 +184,16 @@ def survivor_location(module: str, diff: str) -> tuple[int | None, str, str]:
         name = func.group(1).split("ǁ")[-1]
         def_line = next((i for i, line in enumerate(src) if re.match(rf"\s*(async\s+)?def {re.escape(name)}\(", line)),
                         None)
-    hunk = next((i for i, l in enumerate(lines) if l.startswith("@@")), None)
+    hunk = next((i for i, ln in enumerate(lines) if ln.startswith("@@")), None)
     if def_line is not None and hunk is not None:
         offset = int(re.match(r"@@ -(\d+)", lines[hunk]).group(1))
-        for l in lines[hunk + 1:]:
-            if l.startswith("-"):
+        for ln in lines[hunk + 1:]:
+            if ln.startswith("-"):
                 line = def_line + offset  # 0-based def + 1-based offset: the 1-based file line
                 if src[line - 1].strip() == old:
                     return line, old, new
                 break
-            if not l.startswith("+"):
+            if not ln.startswith("+"):
                 offset += 1
     for i in range(def_line or 0, len(src)):  # fallback: the first such line after the def
         if old and src[i].strip() == old:

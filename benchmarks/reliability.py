@@ -80,7 +80,9 @@ def comparable(path: Path) -> bytes:
     """A result file's bytes; JSON without its wall-clock fields (training summaries record seconds taken)."""
     if path.suffix != ".json":
         return path.read_bytes()
-    drop = lambda o: {k: drop(v) for k, v in o.items() if k != "seconds"} if isinstance(o, dict) else o
+    def drop(o):
+        return {k: drop(v) for k, v in o.items() if k != "seconds"} if isinstance(o, dict) else o
+
     return json.dumps(drop(json.loads(path.read_text())), sort_keys=True).encode()
 
 
@@ -112,15 +114,16 @@ def main() -> None:
     rng, events, written_by_killed, start = random.Random(0), [], 0, time.time()
     for k in range(args.kills):
         whole_tree = k % 2 == 1
-        what, written = run_with_a_kill(snakemake(chaos, config_path, args.cores, "--rerun-incomplete"), chaos, whole_tree,
-                                        after=rng.randint(1, 4))
+        command = snakemake(chaos, config_path, args.cores, "--rerun-incomplete")
+        what, written = run_with_a_kill(command, chaos, whole_tree, after=rng.randint(1, 4))
         events.append(what)
         written_by_killed += written
         if whole_tree:
             subprocess.run(snakemake(chaos, config_path, args.cores, "--unlock"), check=True, capture_output=True)
         if what == "finished":
             break
-    final = subprocess.run(snakemake(chaos, config_path, args.cores, "--rerun-incomplete"), capture_output=True, text=True)
+    final = subprocess.run(snakemake(chaos, config_path, args.cores, "--rerun-incomplete"), capture_output=True,
+                           text=True)
     if final.returncode != 0:
         sys.exit(f"the resumed run failed:\n{final.stderr[-3000:]}")
     chaos_s = time.time() - start

@@ -2,7 +2,8 @@ from infscale.launch import train
 from infscale.runtime import job
 
 p, inp = snakemake.params, snakemake.input
-spec = {"kind": "policy", "data": inp.data, "tokenizer": inp.tokenizer or None, "arch": p.arch, "base": inp.base or p.base,
-        "train": p.train, "seed": p.seed, "out": snakemake.output[0], "threads": snakemake.threads}
+spec = {"kind": "policy", "data": inp.data, "tokenizer": inp.tokenizer or None, "arch": p.arch,
+        "base": inp.base or p.base, "train": p.train, "seed": p.seed, "out": snakemake.output[0],
+        "threads": snakemake.threads}
 with job(snakemake.log[0], snakemake.threads):
     print(train(spec, gpus=snakemake.resources.gpu))  # several GPUs: accelerate launch with FSDP

@@ -120,8 +120,8 @@ class PrefixEngine:
         self.solutions, self.calls = solutions, []
 
     def generate(self, prompts, params):
-        from infscale.toytask import first_wrong_step
         from infscale.stepformat import split_steps
+        from infscale.toytask import first_wrong_step
 
         self.calls.append(list(prompts))
         out = []

@@ -4,8 +4,16 @@ import math
 import pytest
 
 from infscale.prm_data import to_math_shepherd_row
-from infscale.prm_quality import (expected_calibration_error, is_valid, label_agreement, plot_quality, problem_view,
-                                  quality_row, quality_tables, to_markdown)
+from infscale.prm_quality import (
+    expected_calibration_error,
+    is_valid,
+    label_agreement,
+    plot_quality,
+    problem_view,
+    quality_row,
+    quality_tables,
+    to_markdown,
+)
 from infscale.verifier import within_problem_auc
 
 

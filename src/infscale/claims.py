@@ -204,7 +204,8 @@ def claim2(ev: Evidence) -> dict[str, object]:
             continue
         d = (wmv[:, keep] - mv[:, keep]).mean(axis=1)
         _, lo, hi, txt = _ci(d)
-        units[f"{ds}/{m}"] = Unit(sign_verdict(lo, hi, False), f"mean WMV - MV error over n > 1 {txt} ({ev.auc_text(ds, m)})")
+        units[f"{ds}/{m}"] = Unit(sign_verdict(lo, hi, False),
+                                  f"mean WMV - MV error over n > 1 {txt} ({ev.auc_text(ds, m)})")
     return _row(2, units, "sampling, all problems: mean over budgets n > 1 of weighted-majority error minus "
                           "majority error; interval below zero: holds, above: fails")
 

@@ -65,7 +65,8 @@ def grade_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         graded = grade_rows(read_jsonl(args.predictions), args.dataset, args.text_field, args.prediction_field,
-                            args.reference_field, where=args.predictions, last_number_fallback=args.last_number_fallback)
+                            args.reference_field, where=args.predictions,
+                            last_number_fallback=args.last_number_fallback)
     except (ValueError, FileNotFoundError) as e:
         print(f"infscale-grade: {e}", file=sys.stderr)
         return 2

@@ -97,7 +97,8 @@ def check_references(config: dict) -> None:
         need("model", models, m, f"evaluate.models[{i}]")
     for i, s in enumerate(ev["strategies"]):
         if s not in STRATEGIES:
-            raise ConfigError(f"config key evaluate.strategies[{i}]: unknown strategy {s!r}; known: {', '.join(STRATEGIES)}")
+            raise ConfigError(f"config key evaluate.strategies[{i}]: unknown strategy {s!r}; "
+                              f"known: {', '.join(STRATEGIES)}")
     for strategy in ev["strategies"]:
         if strategy == "greedy":
             continue
@@ -195,7 +196,8 @@ def check_train(train: dict, key: str) -> None:
         raise ConfigError(f"config key {key}: give exactly one of steps, epochs")
     micro = train.get("micro_batch_size")
     if micro and train["batch_size"] % micro:
-        raise ConfigError(f"config key {key}.micro_batch_size: {micro} does not divide batch_size {train['batch_size']}")
+        raise ConfigError(f"config key {key}.micro_batch_size: {micro} does not divide batch_size "
+                          f"{train['batch_size']}")
 
 
 def check_prm(config: dict, need) -> None:
@@ -224,7 +226,8 @@ def check_prm(config: dict, need) -> None:
     if source == "rollouts" and fmt == "math_shepherd":
         raise ConfigError(f"config key prm.dataset: rollouts need problems with answers, {prm['dataset']!r} "
                           "holds Math-Shepherd rows (use prm.source: dataset)")
-    if source == "dataset" and not (prm.get("hub_id") or prm.get("arch") or (prm["init_from_policy"] and "policy" in prm)):
+    has_base = prm.get("hub_id") or prm.get("arch") or (prm["init_from_policy"] and "policy" in prm)
+    if source == "dataset" and not has_base:
         raise ConfigError("config key prm.hub_id: source dataset needs a base: hub_id, arch, or policy with "
                           "init_from_policy")
     if not prm.get("hub_id") and not prm["init_from_policy"] and "arch" not in prm:

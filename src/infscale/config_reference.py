@@ -14,10 +14,10 @@ from .config import SCHEMA_PATH
 
 HEADER = """# Config reference
 
-Every key of a study's config (`config.yaml`, `config/*.yaml`), generated from `src/infscale/resources/config.schema.yaml` by
-`python -m infscale.config_reference > docs/config.md` (a test checks that this file is current). A wrong key or
-type stops the run before any job starts and names the key; defaults are filled in at every depth. `<slug>` stands
-for a name you choose (letters, digits, `.` and `-`).
+Every key of a study's config (`config.yaml`, `config/*.yaml`), generated from the schema
+(`src/infscale/resources/config.schema.yaml`) by `python -m infscale.config_reference > docs/config.md` (a test
+checks that this file is current). A wrong key or type stops the run before any job starts and names the key;
+defaults are filled in at every depth. `<slug>` stands for a name you choose (letters, digits, `.` and `-`).
 
 | key | type | default | meaning |
 |---|---|---|---|
@@ -58,7 +58,8 @@ def rows(node: dict, schema: dict, path: str = "") -> list[str]:
         key = f"{path}.{name}" if path else name
         full = _resolve(sub, schema)
         default = f"`{json.dumps(full['default'])}`" if "default" in full else ""
-        out.append(f"| `{key}` | {_cell(_type(sub, schema))} | {_cell(default)} | {_cell(full.get('description', ''))} |")
+        meaning = _cell(full.get("description", ""))
+        out.append(f"| `{key}` | {_cell(_type(sub, schema))} | {_cell(default)} | {meaning} |")
         out += rows(full, schema, key)
         if isinstance(full.get("additionalProperties"), dict):
             out += rows(full["additionalProperties"], schema, f"{key}.<{'rule' if name == 'resources' else 'slug'}>")

@@ -99,7 +99,8 @@ def source_rows(dataset: dict, split: str) -> tuple[list[dict], str]:
         hub = dataset["hub"]
         if split not in hub["splits"]:
             raise ValueError(f"data set has no {split!r} split (config key hub.splits.{split} or files.{split})")
-        return load_hub_dataset(hub["id"], hub["splits"][split], hub.get("config")), f"{hub['id']}[{hub['splits'][split]}]"
+        where = f"{hub['id']}[{hub['splits'][split]}]"
+        return load_hub_dataset(hub["id"], hub["splits"][split], hub.get("config")), where
     raise ValueError(f"data set has no {split!r} file (config key files.{split})")
 
 

@@ -144,7 +144,8 @@ def estimate(config: dict) -> list[Stage]:
     return stages + [generate, score]
 
 
-def to_markdown(stages: list[Stage], gpu_tflops: float = H100_BF16_TFLOPS, fp32_tflops: float = H100_FP32_TFLOPS) -> str:
+def to_markdown(stages: list[Stage], gpu_tflops: float = H100_BF16_TFLOPS,
+                fp32_tflops: float = H100_FP32_TFLOPS) -> str:
     """One row a stage; `score` FLOPs include the tree searches' PRM calls, whose GPU hours count in `generate`."""
     lines = ["| stage | jobs | FLOPs | GPU hours |", "|---|---|---|---|"]
     for s in stages:

@@ -33,8 +33,9 @@ def fit_table(s: pd.DataFrame, x: str, aggregation: str) -> pd.DataFrame:
     table = compute_optimal(s, x=x, strategy="sampling", aggregation=aggregation, subset="all")
     fit = fit_optimal_size(table)
     opt = table[table["best_model"].notna()]
+    sizes = " ".join(str(int(p)) for p in sorted(set(opt["best_params"])))
     return pd.DataFrame([{"dataset": s["dataset"].iloc[0], "x": x, "strategy": "sampling", "aggregation": aggregation,
-                          **fit.as_dict(), "optimal_sizes": " ".join(str(int(p)) for p in sorted(set(opt["best_params"]))),
+                          **fit.as_dict(), "optimal_sizes": sizes,
                           "paper_a": PAPER_A, "paper_b": PAPER_B}])
 
 

@@ -110,7 +110,8 @@ def train(spec: dict, gpus: int = 0) -> dict | None:
     spec_path = out.parent / f".{out.name}.spec.json"
     spec_path.write_text(json.dumps(spec, indent=1))
     try:
-        subprocess.run(accelerate_command(spec_path, gpus, train=spec["train"]), check=True, stdout=sys.stdout, stderr=sys.stderr)
+        subprocess.run(accelerate_command(spec_path, gpus, train=spec["train"]), check=True, stdout=sys.stdout,
+                       stderr=sys.stderr)
     finally:
         spec_path.unlink(missing_ok=True)
     summary = out / "training_summary.json"

@@ -131,8 +131,9 @@ def train_prm(rows: list[dict], tokenizer, model, train: dict, out_dir: str | Pa
                            f"{source}: row {i + 1}: ")
         for i, r in enumerate(rows)
     ]
-    return run_training(_bce_trainer_class(), model, tokenizer, examples,
-                        PadCollator(tokenizer.pad_token_id, label_pad=-100.0), train, out_dir, seed, threads, label=label)
+    collator = PadCollator(tokenizer.pad_token_id, label_pad=-100.0)
+    return run_training(_bce_trainer_class(), model, tokenizer, examples, collator, train, out_dir, seed, threads,
+                        label=label)
 
 
 def is_causal_lm_prm(path: str | Path) -> bool:
@@ -231,7 +232,8 @@ class ProcessRewardModel:
 
         encoded, tag_positions = [], []
         for q, s in zip(questions, solutions):
-            ids, positions = tag_token_positions(self.tokenizer, format_prompt(q) + normalise_step_tags(close_last_step(s)))
+            text = format_prompt(q) + normalise_step_tags(close_last_step(s))
+            ids, positions = tag_token_positions(self.tokenizer, text)
             cut = max(0, len(ids) - self.context_length)
             encoded.append(ids[cut:])
             tag_positions.append([p - cut for p in positions if p >= cut])

@@ -60,7 +60,8 @@ def expected_calibration_error(scores, correct, bins: int = CALIBRATION_BINS) ->
                      for b in range(bins) if (idx == b).any()) / len(s))
 
 
-def calibration_rows(model: str, views: list[dict], reduction: str = "last", bins: int = CALIBRATION_BINS) -> list[dict]:
+def calibration_rows(model: str, views: list[dict], reduction: str = "last",
+                     bins: int = CALIBRATION_BINS) -> list[dict]:
     s = np.concatenate([v[f"score_{reduction}"] for v in views]) if views else np.array([])
     c = np.concatenate([v["correct"] for v in views]).astype(float) if views else np.array([])
     idx = np.minimum((s * bins).astype(int), bins - 1)
@@ -168,6 +169,7 @@ def plot_quality(quality: pd.DataFrame, calibration: pd.DataFrame, png, pdf, sou
                                       ("pooled_auc_last", "pooled, last"))):
         ax_auc.bar(x + (i - 1) * 0.27, quality[col], width=0.27, label=label)
     ax_auc.axhline(0.5, color="0.6", linestyle="--", linewidth=1)
-    ax_auc.set(xticks=x, xticklabels=quality["dataset"] + "/" + quality["model"], ylim=(0, 1), ylabel="AUC", title="Ranking candidates")
+    ax_auc.set(xticks=x, xticklabels=quality["dataset"] + "/" + quality["model"], ylim=(0, 1), ylabel="AUC",
+               title="Ranking candidates")
     ax_auc.legend(fontsize=8)
     save_figure(fig, png, pdf, "PRM quality", source)

@@ -64,10 +64,14 @@ def compute_optimal(summary: pd.DataFrame, budgets: ArrayLike | None = None, *,
     for i in range(len(cs)):
         cand = [(errs[m][i], models[m], m) for m in models.index if np.isfinite(errs[m][i])]
         if not cand:
-            best_m.append(None); best_p.append(np.nan); best_e.append(np.nan)
+            best_m.append(None)
+            best_p.append(np.nan)
+            best_e.append(np.nan)
             continue
         e, p, m = min(cand, key=lambda t: (t[0], t[1]))  # lowest error, then fewest params
-        best_m.append(m); best_p.append(float(p)); best_e.append(e)
+        best_m.append(m)
+        best_p.append(float(p))
+        best_e.append(e)
     out["best_model"], out["best_params"], out["best_error"] = best_m, best_p, best_e
     for m in models.index:
         out[f"error_{m}"] = errs[m]

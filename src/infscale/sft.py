@@ -212,7 +212,8 @@ def _run_distributed(trainer_class, model, tokenizer, examples, collator, train,
     return summary
 
 
-def train_policy(rows: list[dict], tokenizer, model, train: dict, out_dir: str | Path, seed: int, threads: int = 1) -> dict:
+def train_policy(rows: list[dict], tokenizer, model, train: dict, out_dir: str | Path, seed: int,
+                 threads: int = 1) -> dict:
     """Train `model` on rows with `question` and `solution`; save model + tokenizer atomically to out_dir."""
     from transformers import Trainer
 

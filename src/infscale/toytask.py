@@ -21,7 +21,9 @@ def _next_operation(rng: random.Random, value: int, carry_rate: float) -> tuple[
     """An operation (op, operand) on `value`; it carries or borrows across the tens digit with
     probability `carry_rate` (when both kinds are possible): carries are what tiny models learn last."""
     options = [(op, b) for op in "+-" for b in range(1, 10) if op == "+" or value - b >= 0]
-    crosses = lambda op, b: (value + b) // 10 != value // 10 if op == "+" else (value - b) // 10 != value // 10
+    def crosses(op: str, b: int) -> bool:
+        return (value + b) // 10 != value // 10 if op == "+" else (value - b) // 10 != value // 10
+
     carry = [o for o in options if crosses(*o)]
     local = [o for o in options if not crosses(*o)]
     pool = carry if (rng.random() < carry_rate and carry) or not local else local
@@ -107,7 +109,8 @@ def first_wrong_step(question: str, steps: list[str], tag: str = STEP_TAG) -> in
         if i < len(ops):
             m = _STEP_RE.match(body)
             op, b = ops[i]
-            if not m or int(m.group(1)) != i + 1 or int(m.group(2)) != value or (m.group(3), int(m.group(4))) != (op, b):
+            wrong = not m or int(m.group(1)) != i + 1 or int(m.group(2)) != value
+            if wrong or (m.group(3), int(m.group(4))) != (op, b):
                 return i
             value = value + b if op == "+" else value - b
             if int(m.group(5)) != value:

@@ -180,7 +180,8 @@ def evaluate(prm, items: Sequence[tuple[Tree, Node]]) -> None:
         return
     scores, tokens = prm.score([t.row["question"] for t, _ in items], [t.path_text(n) for t, n in items])
     if len(scores) != len(items) or len(tokens) != len(items):
-        raise RuntimeError(f"the PRM returned {len(scores)} scores and {len(tokens)} token counts for {len(items)} items")
+        raise RuntimeError(f"the PRM returned {len(scores)} scores and {len(tokens)} token counts for "
+                           f"{len(items)} items")
     for (tree, node), s, k in zip(items, scores, tokens):
         where = f"problem {tree.row['id']!r}, node {node.id} (depth {node.depth})"
         if not s:
