@@ -156,5 +156,7 @@ def test_shards_of_one_item_in_a_new_nested_directory(tmp_path, caplog):
         records, report = run_in_shards(ITEMS[:3], 1, tmp_path / "out" / "gen.jsonl.shards", "s", square(calls))
     assert calls == [0, 1, 2] and [r["shard"] for r in records] == [0, 1, 2]
     assert (report.shards, report.computed) == (3, 3)
-    assert caplog.messages == ["shard 0 computed (1 items)", "shard 1 computed (1 items)",
-                               "shard 2 computed (1 items)"]
+    assert caplog.messages[:3] == ["shard 0 computed (1 items)", "shard 1 computed (1 items)",
+                                   "shard 2 computed (1 items)"]
+    assert caplog.messages[3].startswith("shards of 1: 3/3 problems (100%)")  # progress, logged at the end
+    assert len(caplog.messages) == 4
