@@ -12,9 +12,8 @@ config.clear()
 config.update(_validated)
 
 R = "results"
-# --software-deployment-method conda runs every job in this existing, named environment: the README's install
-# command inside `conda create -n infscale python=3.11` (docs/cluster.md).
-CONDA_ENV = "infscale"
+# --software-deployment-method conda runs every job in this environment (docs/cluster.md).
+CONDA_ENV = "../envs/infscale.yaml"
 SAMPLED_STRATEGIES = [s for s in STRATEGIES if s not in TREE_STRATEGIES]  # scored after generation
 SLUG = r"[A-Za-z0-9.-]+"
 
