@@ -121,16 +121,18 @@ def test_changing_one_models_temperature_reruns_only_its_jobs(run, tmp_path):
     path = tmp_path / "changed.yaml"
     path.write_text(yaml.safe_dump(config))
     jobs = planned_jobs(snakemake(run, "-n", config=path))
+    # prm_quality reads every policy's sampled candidates, tiny-b's among them
     assert jobs == {"generate": 2, "score": 2, "metrics": 1, "figure_error_vs_flops": 1, "figure_strategies": 3,
                     "figure_easy_hard": 1, "figure_compute_optimal": 1, "table4": 1, "table1": 1, "claims": 1,
-                    "all": 1}
+                    "prm_quality": 1, "all": 1}
 
 
 def test_one_figure_target_builds_only_what_it_needs(tmp_path):
     target = "results/figures/error_vs_flops_toy_tiny-a.png"
     jobs = planned_jobs(snakemake(tmp_path, "-n", target))
-    assert jobs["train_policy"] == 1  # tiny-a only (it also labels the PRM data), not tiny-b
-    # greedy (1 seed) + sampling (once at n=4, 2 seeds) + REBASE and MCTS (2 budgets x 2 seeds each)
+    # tiny-a, and tiny-b because it completes the PRM's rollouts (config/ci.yaml prm.policy); nothing else of tiny-b
+    assert jobs["train_policy"] == 2
+    # greedy (1 seed) + sampling (once at n=4, 2 seeds) + REBASE and MCTS (2 budgets x 2 seeds each), tiny-a's only
     assert jobs["generate"] == 1 + 2 + 4 + 4 and jobs["metrics"] == 4
     assert "claims" not in jobs and "table4" not in jobs
 
