@@ -200,3 +200,23 @@ def test_bootstrap_row_zero_is_the_plain_mean_and_draws_are_paired():
     assert (ea[1:, 0] <= eb[1:, 0] + 1e-12).all() and ea[1:, 0].std() > 0
     est, lo, hi = interval(eb[:, 0] - ea[:, 0])
     assert est == pytest.approx(0.2) and 0 <= lo <= est <= hi and hi > lo
+
+
+def test_the_numbers_behind_the_verdicts_on_hand_examples():
+    from infscale.claims import _flops_to_reach, _gain_per_doubling, equal_flops_difference
+
+    # gain per doubling: 10 points from n=1 to n=4 is 5 points a doubling
+    err = np.array([[0.5, 0.45, 0.40]])
+    assert _gain_per_doubling(np.array([1, 2, 4]), err, 0, 2)[0] == pytest.approx(0.05)
+    # FLOPs to reach a target: log-linear between the points around the crossing, the first point when it already
+    # reaches it, +inf when the curve never does
+    x = np.array([1e2, 1e4, 1e6])
+    curve = np.array([[0.5, 0.3, 0.1], [0.2, 0.1, 0.0], [0.5, 0.45, 0.4]])
+    got = _flops_to_reach(x, curve, np.array([0.2, 0.3, 0.2]))
+    assert got[0] == pytest.approx(1e5) and got[1] == pytest.approx(1e2) and got[2] == np.inf
+    # equal FLOPs: the other curve's points against the base interpolated in log10 FLOPs; outside the base's range
+    # a point is not compared
+    base_x, base = np.array([1e2, 1e4]), np.array([[0.4, 0.2]])
+    other_x, other = np.array([1e3, 1e5]), np.array([[0.25, 0.0]])
+    assert equal_flops_difference(base_x, base, other_x, other)[0] == pytest.approx(0.25 - 0.3)
+    assert np.isnan(equal_flops_difference(base_x, base, np.array([1e6]), np.array([[0.1]]))[0])
