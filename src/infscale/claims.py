@@ -210,7 +210,7 @@ def claim2(ev: Evidence) -> dict[str, object]:
                           "majority error; interval below zero: holds, above: fails")
 
 
-def _versus_sampling(ev: Evidence, strategy: str, better: bool, subset: str = "all") -> dict[str, Unit | np.ndarray]:
+def _versus_sampling(ev: Evidence, strategy: str, subset: str = "all") -> dict[str, Unit | np.ndarray]:
     """Per unit, the per-draw equal-FLOPs difference strategy - sampling (WMV), or a Unit saying why not."""
     out: dict[str, Unit | np.ndarray] = {}
     for ds, m in ev.units(strategy):
@@ -228,7 +228,7 @@ def _versus_sampling(ev: Evidence, strategy: str, better: bool, subset: str = "a
 def claim34(ev: Evidence, cid: int, strategy: str) -> dict[str, object]:
     better = strategy == "rebase"
     units = {}
-    for key, d in _versus_sampling(ev, strategy, better).items():
+    for key, d in _versus_sampling(ev, strategy).items():
         if isinstance(d, Unit):
             units[key] = d
             continue
@@ -294,7 +294,7 @@ def claim5(ev: Evidence) -> dict[str, object]:
 def claim6(ev: Evidence) -> dict[str, object]:
     if not set(ev.summary["subset"]) >= {"easy", "hard"}:
         return _row(6, {}, "", "no easy/hard subsets (a data set without difficulty levels)")
-    easy, hard = _versus_sampling(ev, "rebase", True, "easy"), _versus_sampling(ev, "rebase", True, "hard")
+    easy, hard = _versus_sampling(ev, "rebase", "easy"), _versus_sampling(ev, "rebase", "hard")
     units = {}
     for key in sorted(set(easy) & set(hard)):
         if isinstance(easy[key], Unit) or isinstance(hard[key], Unit):
