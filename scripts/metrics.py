@@ -1,6 +1,6 @@
 import pandas as pd
 
-from infscale.evaluation import metrics_rows, model_shape, problem_rows
+from infscale.evaluation import metrics_rows, model_shape, outcomes, problem_rows
 from infscale.io import read_jsonl
 from infscale.report import atomic_write_csv
 from infscale.runtime import job
@@ -11,8 +11,9 @@ with job(snakemake.log[0]):
     rows, problems = [], []
     for (seed, budgets), path in zip(p.runs, snakemake.input.scored):
         records = read_jsonl(path)
+        graded = outcomes(records, budgets, p.aggregations, p.grader, p.reduction)  # each problem graded once
         common = dict(dataset=wc.dataset, model=wc.model, strategy=wc.strategy, seed=seed, budgets=budgets,
-                      aggregations=p.aggregations, reduction=p.reduction, grader=p.grader)
+                      aggregations=p.aggregations, reduction=p.reduction, grader=p.grader, graded=graded)
         rows += metrics_rows(records, **common, policy=policy, prm=prm)
         problems += problem_rows(records, **common)
     atomic_write_csv(pd.DataFrame(rows), snakemake.output.csv)

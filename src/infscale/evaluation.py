@@ -142,10 +142,24 @@ def verifier_auc(records: list[dict], n: int, grader: str, reduction: str) -> tu
     return within_problem_auc(groups)
 
 
+Outcomes = dict[tuple[int, str], list[bool]]  # (n, aggregation) -> whether each record's chosen answer is right
+
+
+def outcomes(records: list[dict], budgets: Iterable[int], aggregations: Iterable[str], grader: str,
+             reduction: str) -> Outcomes:
+    """Each problem graded once per (n, aggregation): the metrics and the per-problem rows both read these."""
+    return {(n, a): [problem_correct(r, n, a, grader, reduction) for r in records]
+            for n in budgets for a in aggregations}
+
+
 def metrics_rows(records: list[dict], *, dataset: str, model: str, strategy: str, seed: int, budgets: Iterable[int],
                  aggregations: Iterable[str], reduction: str, grader: str, policy: ModelShape,
-                 prm: ModelShape | None) -> list[dict]:
-    """Metrics table rows of one seed's scored records (see docs/design.md for the columns)."""
+                 prm: ModelShape | None, graded: Outcomes | None = None) -> list[dict]:
+    """Metrics table rows of one seed's scored records (see docs/design.md for the columns); `graded` is
+    `outcomes(...)` of the same arguments when the caller has it already."""
+    budgets, aggregations = list(budgets), list(aggregations)
+    graded = graded if graded is not None else outcomes(records, budgets, aggregations, grader, reduction)
+    position = {id(r): i for i, r in enumerate(records)}
     rows = []
     for n in budgets:
         auc, auc_problems = verifier_auc(records, n, grader, reduction)
@@ -157,7 +171,7 @@ def metrics_rows(records: list[dict], *, dataset: str, model: str, strategy: str
             flops["total_flops_prefix_shared"] = shared.total / len(recs)
             tokens = sum(generated_tokens(r, n) for r in recs) / len(recs)
             for aggregation in aggregations:
-                accuracy = sum(problem_correct(r, n, aggregation, grader, reduction) for r in recs) / len(recs)
+                accuracy = sum(graded[n, aggregation][position[id(r)]] for r in recs) / len(recs)
                 rows.append({"dataset": dataset, "model": model, "strategy": strategy, "n": n, "seed": seed,
                              "aggregation": aggregation, "subset": subset, "n_problems": len(recs),
                              "accuracy": accuracy, "error": 1.0 - accuracy,
@@ -168,7 +182,8 @@ def metrics_rows(records: list[dict], *, dataset: str, model: str, strategy: str
 
 
 def problem_rows(records: list[dict], *, dataset: str, model: str, strategy: str, seed: int, budgets: Iterable[int],
-                 aggregations: Iterable[str], reduction: str, grader: str) -> list[dict]:
+                 aggregations: Iterable[str], reduction: str, grader: str,
+                 graded: Outcomes | None = None) -> list[dict]:
     """One row per (n, aggregation, problem): whether the chosen answer is right (kind "budget"), for the
     claims' paired bootstrap over problems.
 
@@ -176,7 +191,8 @@ def problem_rows(records: list[dict], *, dataset: str, model: str, strategy: str
     and weighted majority voting converge to, predicted from the empirical answer distribution (and weights) of
     the first h candidates (kind "limit_predicted"), and the vote measured on the other h (kind
     "half_measured")."""
-    budgets = list(budgets)
+    budgets, aggregations = list(budgets), list(aggregations)
+    graded = graded if graded is not None else outcomes(records, budgets, aggregations, grader, reduction)
     rows = []
 
     def add(kind, n, aggregation, record, correct):
@@ -186,8 +202,8 @@ def problem_rows(records: list[dict], *, dataset: str, model: str, strategy: str
 
     for n in budgets:
         for aggregation in aggregations:
-            for r in records:
-                add("budget", n, aggregation, r, problem_correct(r, n, aggregation, grader, reduction))
+            for r, correct in zip(records, graded[n, aggregation]):
+                add("budget", n, aggregation, r, correct)
     largest = max(budgets, default=0)
     if strategy == "sampling" and largest >= 4:
         half = largest // 2
