@@ -109,6 +109,14 @@ def _clean_tail(answer: str) -> str:
     return answer
 
 
+def _marker_answer(match: re.Match) -> str:
+    """The answer after a "The answer is" / "####" marker: tail cleaned, a boxed expression unwrapped."""
+    answer = _clean_tail(match.group(1))
+    if "\\boxed" in answer or "\\fbox" in answer:
+        answer = _last_boxed(answer) or answer
+    return answer
+
+
 def extract_answer(text: str, dataset: str, last_number_fallback: bool = False) -> str | None:
     """Final answer of a solution, or None when none can be found.
 
@@ -127,9 +135,7 @@ def extract_answer(text: str, dataset: str, last_number_fallback: bool = False) 
     # therefore 3." before their "#### 3" line) the marker written last wins.
     markers = [m for p in (_ANSWER_IS, _HASHES) for m in p.finditer(text)]
     for m in sorted(markers, key=lambda m: m.start(), reverse=True):
-        answer = _clean_tail(m.group(1))
-        if "\\boxed" in answer or "\\fbox" in answer:
-            answer = _last_boxed(answer) or answer
+        answer = _marker_answer(m)
         if answer:
             return answer
     boxed = _last_boxed(text)
@@ -161,10 +167,7 @@ def candidate_answer(text: str, finish_reason: str | None, dataset: str) -> str 
     last = matches[-1]
     if finish_reason == "length" and _STEP_TAG not in last.group(1) and last.end() >= len(text.rstrip()):
         return None
-    answer = _clean_tail(last.group(1))
-    if "\\boxed" in answer or "\\fbox" in answer:
-        answer = _last_boxed(answer) or answer
-    return answer or None
+    return _marker_answer(last) or None
 
 
 def reference_answer(row: dict, dataset: str) -> str:
