@@ -3,7 +3,7 @@
     python benchmarks/default_run.py [--config config.yaml] [--cores 2] [--workdir DIR]
 
 Runs `snakemake --cores N` in a fresh work dir (nothing cached), then reads every job's own timing line
-("[infscale] job took X s", written by infscale.runtime.job) from results/logs and the greedy accuracies from
+("[infscale] job took X s", written by infscale.core.runtime.job) from results/logs and the greedy accuracies from
 the metrics. Writes benchmarks/results/<config-name>.json and .md; prints the Markdown.
 """
 from __future__ import annotations

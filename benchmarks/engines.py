@@ -37,12 +37,12 @@ def build_models(work: Path, steps: int, problems: int) -> tuple[Path, Path, lis
     """(policy dir, PRM dir, test rows); models already in `work` are reused."""
     import torch
 
-    from infscale import toytask
-    from infscale.data import training_texts
-    from infscale.models import build_causal_lm
-    from infscale.prm import load_prm_for_training
-    from infscale.sft import train_policy
-    from infscale.tokenizer import load_tokenizer, train_tokenizer
+    from infscale.core import toytask
+    from infscale.core.data import training_texts
+    from infscale.core.models import build_causal_lm
+    from infscale.training.prm_training import load_prm_for_training
+    from infscale.training.sft import train_policy
+    from infscale.training.tokenizer import load_tokenizer, train_tokenizer
 
     splits = toytask.make_splits(20000, 8, problems, seed=0, carry_rate=0.0)
     policy, prm = work / f"policy-{steps}", work / f"prm-{steps}"
@@ -98,11 +98,12 @@ def best_of(repeats: int, engine, prm_model, run) -> tuple[object, float, float,
 
 
 def measure(name: str, policy: Path, prm_model, rows: list[dict], repeats: int) -> dict:
-    from infscale.engines import SamplingParams, make_engine
-    from infscale.prm import score_records
-    from infscale.rebase import run_rebase
-    from infscale.stepformat import format_prompt
-    from infscale.strategies import generate_candidates
+    from infscale.core.stepformat import format_prompt
+    from infscale.search.engine_base import SamplingParams
+    from infscale.search.engines import make_engine
+    from infscale.search.prm_scoring import score_records
+    from infscale.search.rebase import run_rebase
+    from infscale.search.strategies import generate_candidates
 
     options = VLLM_OPTIONS if name == "vllm" and _on_cpu() else {}
     engine, load_s = timed(lambda: make_engine(name, str(policy), **options))
@@ -200,7 +201,7 @@ def main() -> None:
             args.engines = [e for e in args.engines if e != "vllm"]
     import torch
 
-    from infscale.prm import ProcessRewardModel
+    from infscale.search.prm_scoring import ProcessRewardModel
 
     with tempfile.TemporaryDirectory(prefix="infscale-engines-") as tmp:
         work = Path(args.workdir or tmp)

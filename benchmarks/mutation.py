@@ -33,7 +33,8 @@ TARGET = 0.90
 CAUGHT = ("killed", "timeout", "segfault", "caught by type check")
 PYTEST_ARGS = ["-m", "not workflow and not cluster and not vllm", "-p", "no:cacheprovider", "-p", "no:randomly"]
 
-# Core module (src/infscale/<name>.py) -> the fast unit-test files that exercise it. The one place to edit.
+# Core module (its file: module_path, src/infscale/<part>/<name>.py) -> the fast unit-test files that exercise it.
+# The one place to edit.
 CORE_MODULES: dict[str, list[str]] = {
     "aggregation": ["tests/test_aggregation.py"],
     "claims": ["tests/test_claims.py"],
@@ -63,71 +64,97 @@ _CHILDREN = ("mark_exhausted runs on a node just expanded into k >= 1 children (
              "ancestors, which all have children, so the .get default is never read")
 EQUIVALENT: dict[str, str] = {
     # aggregation
-    "infscale.aggregation.x_aggregate__mutmut_20": "best_w is only read once best is set, and then it was set too",
-    "infscale.aggregation.x_aggregate__mutmut_21": "best_w is only read once best is set, and then it was set too",
-    "infscale.aggregation.x_aggregate__mutmut_41": "every group starts 1 higher: the same winner (and first-seen tie)",
-    "infscale.aggregation.x_aggregate__mutmut_46": "every majority vote counts 2: the ranking is unchanged",
+    "infscale.evaluation.aggregation.x_aggregate__mutmut_20":
+        "best_w is only read once best is set, and then it was set too",
+    "infscale.evaluation.aggregation.x_aggregate__mutmut_21":
+        "best_w is only read once best is set, and then it was set too",
+    "infscale.evaluation.aggregation.x_aggregate__mutmut_41":
+        "every group starts 1 higher: the same winner (and first-seen tie)",
+    "infscale.evaluation.aggregation.x_aggregate__mutmut_46": "every majority vote counts 2: the ranking is unchanged",
     # scaling
-    "infscale.scaling.x_lower_envelope__mutmut_17": _SORT,
-    "infscale.scaling.x_lower_envelope__mutmut_19": _SORT,
-    "infscale.scaling.x_lower_envelope__mutmut_21": _SORT + " ('STABLE' is accepted as 'stable')",
-    "infscale.scaling.x_lower_envelope__mutmut_25": "np.minimum.accumulate of an empty array is the empty array",
-    "infscale.scaling.x_lower_envelope__mutmut_29": ("budgets are only multiplied and compared with floats; any "
-                                                     "numbers (even Python ints past int64) give the same result"),
-    "infscale.scaling.x_lower_envelope__mutmut_31": ("budgets are only multiplied and compared with floats; any "
-                                                     "numbers (even Python ints past int64) give the same result"),
-    "infscale.scaling.x_compute_optimal__mutmut_39": ("model params are sorted; " + _SORT.split(";")[0] + "; "
-                                                      "ties in params keep groupby's name order"),
-    "infscale.scaling.x_compute_optimal__mutmut_46": ("model params are sorted; 'STABLE' is accepted as 'stable'"),
-    "infscale.scaling.x_compute_optimal__mutmut_75": ("candidates are in model order (params, then name as groupby "
-                                                      "sorts it); comparing whole (error, params, name) tuples "
-                                                      "picks the same first one"),
-    "infscale.scaling.x_compute_optimal__mutmut_77": ("candidates are in model order (params, then name as groupby "
-                                                      "sorts it); comparing whole (error, params, name) tuples "
-                                                      "picks the same first one"),
-    "infscale.scaling.x_fit_optimal_size__mutmut_4": "pandas astype(None) is astype(float64)",
-    "infscale.scaling.x_fit_optimal_size__mutmut_28": ("best_params was filtered with astype(float) and "
-                                                       "compute_optimal writes it as float64: to_numpy() is the same"),
-    "infscale.scaling.x_fit_optimal_size__mutmut_32": ("compute_optimal's budget column is float64 (tested): "
-                                                       "to_numpy() is the same array"),
+    "infscale.reporting.scaling.x_lower_envelope__mutmut_17": _SORT,
+    "infscale.reporting.scaling.x_lower_envelope__mutmut_19": _SORT,
+    "infscale.reporting.scaling.x_lower_envelope__mutmut_21": _SORT + " ('STABLE' is accepted as 'stable')",
+    "infscale.reporting.scaling.x_lower_envelope__mutmut_25":
+        "np.minimum.accumulate of an empty array is the empty array",
+    "infscale.reporting.scaling.x_lower_envelope__mutmut_29":
+        ("budgets are only multiplied and compared with floats; any "
+         "numbers (even Python ints past int64) give the same result"),
+    "infscale.reporting.scaling.x_lower_envelope__mutmut_31":
+        ("budgets are only multiplied and compared with floats; any "
+         "numbers (even Python ints past int64) give the same result"),
+    "infscale.reporting.scaling.x_compute_optimal__mutmut_39":
+        ("model params are sorted; " + _SORT.split(";")[0] + "; "
+         "ties in params keep groupby's name order"),
+    "infscale.reporting.scaling.x_compute_optimal__mutmut_46":
+        ("model params are sorted; 'STABLE' is accepted as 'stable'"),
+    "infscale.reporting.scaling.x_compute_optimal__mutmut_75":
+        ("candidates are in model order (params, then name as groupby "
+         "sorts it); comparing whole (error, params, name) tuples "
+         "picks the same first one"),
+    "infscale.reporting.scaling.x_compute_optimal__mutmut_77":
+        ("candidates are in model order (params, then name as groupby "
+         "sorts it); comparing whole (error, params, name) tuples "
+         "picks the same first one"),
+    "infscale.reporting.scaling.x_fit_optimal_size__mutmut_4": "pandas astype(None) is astype(float64)",
+    "infscale.reporting.scaling.x_fit_optimal_size__mutmut_28":
+        ("best_params was filtered with astype(float) and "
+         "compute_optimal writes it as float64: to_numpy() is the same"),
+    "infscale.reporting.scaling.x_fit_optimal_size__mutmut_32":
+        ("compute_optimal's budget column is float64 (tested): "
+         "to_numpy() is the same array"),
     # mcts
-    **{f"infscale.mcts.x_backpropagate__mutmut_{i}": _VISITED for i in (8, 10, 11, 16, 18, 19, 23, 25, 26)},
-    **{f"infscale.mcts.x_mark_exhausted__mutmut_{i}": _CHILDREN for i in (2, 4, 20, 22)},
+    **{f"infscale.search.mcts.x_backpropagate__mutmut_{i}": _VISITED for i in (8, 10, 11, 16, 18, 19, 23, 25, 26)},
+    **{f"infscale.search.mcts.x_mark_exhausted__mutmut_{i}": _CHILDREN for i in (2, 4, 20, 22)},
     # prm_data
-    "infscale.prm_data.x_label_with_rollouts__mutmut_76": (
+    "infscale.training.prm_data.x_label_with_rollouts__mutmut_76": (
         "the prefix only feeds extract_answer of prefix + rollout: 'XXXX' between tagged steps adds no answer "
         "marker and no digit, so the same answer is read"),
-    "infscale.prm_data.x_label_with_rollouts__mutmut_106": (
+    "infscale.training.prm_data.x_label_with_rollouts__mutmut_106": (
         "the answer is the solution's last step, so 'XXXX' lands before its 'The answer is' line, never inside "
         "the text read after it"),
     # grading
-    "infscale.grading.x__clean_tail__mutmut_1": "an empty answer skips the loop either way and is returned as is",
-    "infscale.grading.x__numeric_equal__mutmut_4": (
+    "infscale.core.grading.x__clean_tail__mutmut_1": "an empty answer skips the loop either way and is returned as is",
+    "infscale.core.grading.x__numeric_equal__mutmut_4": (
         "only is_correct calls it, inside try/except returning False: with one side None the mutant's "
         "AttributeError gives the same False"),
-    "infscale.grading.x__symbolic_equal__mutmut_20": "math_verify's verify is False when either side is empty",
-    "infscale.grading.x_answers_equivalent__mutmut_1": "is_correct is False when either side is None",
-    **{f"infscale.grading.x__canonical_decimal__mutmut_{i}": (
+    "infscale.core.grading.x__symbolic_equal__mutmut_20": "math_verify's verify is False when either side is empty",
+    "infscale.core.grading.x_answers_equivalent__mutmut_1": "is_correct is False when either side is None",
+    **{f"infscale.core.grading.x__canonical_decimal__mutmut_{i}": (
         "the string matched _PLAIN_NUMBER (digits, sign, point), so it holds no 'X' to strip") for i in (11, 20, 25)},
-    "infscale.grading.x__normalize_numeric__mutmut_49": (
+    "infscale.core.grading.x__normalize_numeric__mutmut_49": (
         "the string matched _PLAIN_FRACTION (digits, sign, slash), so it holds no 'X' to strip"),
-    **{f"infscale.grading.x__normalize_latex__mutmut_{i}": (
+    **{f"infscale.core.grading.x__normalize_latex__mutmut_{i}": (
         "normalize_answer repeats the pass to a fixed point: a '$' the first (or last) strip leaves is stripped "
         "by the other strip of that pass or the next, before any step that reads the ends") for i in (2, 87)},
-    **{f"infscale.grading.x__normalize_latex__mutmut_{i}": (
+    **{f"infscale.core.grading.x__normalize_latex__mutmut_{i}": (
         "no LaTeX command is \\left, \\right, \\dfrac or \\tfrac followed by a capital letter, so "
         "(?![a-z]) and (?![A-Za-z]) match the same real inputs") for i in (25, 55)},
-    "infscale.grading.x_is_correct__mutmut_3": (
+    "infscale.core.grading.x_is_correct__mutmut_3": (
         "a None reference normalises to None: every later path returns False, or raises into the except that "
         "returns False"),
-    "infscale.grading.x_is_correct__mutmut_26": (
+    "infscale.core.grading.x_is_correct__mutmut_26": (
         "an answer that normalises to '' ('$', '.', a space, \\text{}) parses to nothing in math_verify, so the "
         "symbolic check it reaches instead is False too"),
     # stepformat
-    **{f"infscale.stepformat.x_close_last_step__mutmut_{i}": (
+    **{f"infscale.core.stepformat.x_close_last_step__mutmut_{i}": (
         "text.rsplit(tag, n)[-1] is the text after the last tag for maxsplit 1, 2 or none at all")
        for i in (4, 6)},
 }
+
+
+def module_path(module: str) -> str:
+    """The file of a core module, relative to the repository: src/infscale/<part>/<module>.py, the one file of that
+    name in the package (module names are unique across the parts: tests/test_layering.py)."""
+    found = sorted((ROOT / "src" / "infscale").rglob(f"{module}.py"))
+    if len(found) != 1:
+        raise SystemExit(f"{module}: expected one src/infscale/**/{module}.py, found {[str(p) for p in found]}")
+    return found[0].relative_to(ROOT).as_posix()
+
+
+def dotted(module: str) -> str:
+    """The import name of a core module (infscale.<part>.<module>): the prefix of its mutants' names."""
+    return module_path(module).removeprefix("src/").removesuffix(".py").replace("/", ".")
 
 
 def mutmut_cmd(*args: str) -> list[str]:
@@ -145,7 +172,7 @@ def prepare(module: str, tests: list[str]) -> Path:
     py = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", py)
     cfg = {
         "source_paths": ["src"],
-        "only_mutate": [f"src/infscale/{module}.py"],
+        "only_mutate": [module_path(module)],
         "pytest_add_cli_args": PYTEST_ARGS,
         "pytest_add_cli_args_test_selection": tests,
         "use_git_change_detection": False,
@@ -177,7 +204,7 @@ def survivor_location(module: str, diff: str) -> tuple[int | None, str, str]:
     added = [ln[1:] for ln in lines if ln.startswith("+") and not ln.startswith("+++")]
     old = removed[0].strip() if removed else ""
     new = added[0].strip() if added else ""
-    src = (ROOT / "src" / "infscale" / f"{module}.py").read_text().splitlines()
+    src = (ROOT / module_path(module)).read_text().splitlines()
     func = re.search(r"x_?ǁ?(\w+?)__mutmut_\d+$", lines[0] if lines else "")
     def_line = None
     if func:
@@ -212,7 +239,7 @@ def run_module(module: str, tests: list[str], max_children: int) -> dict:
     with open(log, "w") as fh:
         proc = subprocess.run(mutmut_cmd("run", "--max-children", str(max_children)), cwd=work, env=env,
                               stdout=fh, stderr=subprocess.STDOUT)
-    meta = work / "mutants" / "src" / "infscale" / f"{module}.py.meta"
+    meta = work / "mutants" / f"{module_path(module)}.meta"
     if not meta.exists():
         raise SystemExit(f"{module}: mutmut failed (exit {proc.returncode}); see {log}")
     from mutmut.stats import status_by_exit_code  # noqa: PLC0415 - only needed here
@@ -291,7 +318,7 @@ def write_report(results: dict[str, dict], calib_s: float | None, started: str) 
             continue
         lines += [f"## {m}: mutants not killed", ""]
         for s in r["survivors"]:
-            where = f"src/infscale/{m}.py:{s['line']}" if s["line"] else f"src/infscale/{m}.py"
+            where = f"{module_path(m)}:{s['line']}" if s["line"] else module_path(m)
             tag = f" EQUIVALENT: {s['equivalent']}" if s["equivalent"] else f" ({s['status']})"
             lines.append(f"- `{where}` `{s['mutant']}`: `{s['original']}` -> `{s['mutated']}`{tag}")
         lines.append("")

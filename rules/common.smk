@@ -2,12 +2,13 @@
 import re
 from pathlib import Path
 
-from infscale import config as cfg
-from infscale.aggregation import AGGREGATIONS
-from infscale.shards import checkpoint_dir_of
-from infscale.strategies import STRATEGIES, TREE_STRATEGIES
+from infscale.core import config as cfg
+from infscale.core.config import STRATEGIES, TREE_STRATEGIES
+from infscale.core.validation import validate_config
+from infscale.evaluation.aggregation import AGGREGATIONS
+from infscale.search.shards import checkpoint_dir_of
 
-_validated = cfg.canonical(cfg.validate_config(config))  # the schema is package data: infscale/resources
+_validated = cfg.canonical(validate_config(config))  # the schema is package data: infscale/resources
 config.clear()
 config.update(_validated)
 

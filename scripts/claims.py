@@ -1,6 +1,6 @@
-from infscale.claims import Settings, evaluate_claims, load_problems, write_claims
-from infscale.report import load_metrics
-from infscale.runtime import job
+from infscale.core.runtime import job
+from infscale.reporting.claims import Settings, evaluate_claims, load_problems, write_claims
+from infscale.reporting.report import load_metrics
 
 p = snakemake.params
 with job(snakemake.log[0]):

@@ -1,6 +1,6 @@
-from infscale.plotting import plot_compute_optimal
-from infscale.report import load_metrics, seed_summary, write_table
-from infscale.runtime import job
+from infscale.core.runtime import job
+from infscale.reporting.plotting import plot_compute_optimal
+from infscale.reporting.report import load_metrics, seed_summary, write_table
 
 out, p = snakemake.output, snakemake.params
 with job(snakemake.log[0]):

@@ -1,6 +1,6 @@
-from infscale.plotting import plot_easy_hard
-from infscale.report import load_metrics, seed_summary, write_table
-from infscale.runtime import job
+from infscale.core.runtime import job
+from infscale.reporting.plotting import plot_easy_hard
+from infscale.reporting.report import load_metrics, seed_summary, write_table
 
 out, wc, p = snakemake.output, snakemake.wildcards, snakemake.params
 with job(snakemake.log[0]):

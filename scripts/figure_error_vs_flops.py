@@ -1,6 +1,6 @@
-from infscale.plotting import plot_error_vs_flops
-from infscale.report import load_metrics, seed_summary, write_table
-from infscale.runtime import job
+from infscale.core.runtime import job
+from infscale.reporting.plotting import plot_error_vs_flops
+from infscale.reporting.report import load_metrics, seed_summary, write_table
 
 out, wc = snakemake.output, snakemake.wildcards
 with job(snakemake.log[0]):

@@ -1,9 +1,9 @@
-from infscale.io import read_jsonl, write_jsonl
-from infscale.placement import load_policy_and_prm
-from infscale.prm import check_pairing
-from infscale.runtime import job, script_gpus
-from infscale.shards import fingerprint
-from infscale.strategies import run_strategy_in_shards
+from infscale.core.io import read_jsonl, write_jsonl
+from infscale.core.runtime import job, script_gpus
+from infscale.search.placement import load_policy_and_prm
+from infscale.search.prm_scoring import check_pairing
+from infscale.search.shards import fingerprint
+from infscale.search.strategies import run_strategy_in_shards
 
 
 def main(snakemake):
@@ -12,7 +12,7 @@ def main(snakemake):
 
     def load():  # only if a shard is left to compute
         # Tree search scores partial solutions while it searches: the PRM loads first, on its own GPU when the job
-        # has two or more, and the policy engine on the others with the memory really free (infscale.placement).
+        # has two or more, and the policy engine on the others with the memory really free (infscale.search.placement).
         if inp.prm:
             check_pairing(inp.policy, inp.prm)
         engine, prm = load_policy_and_prm(p.engine, inp.policy, inp.prm or None, script_gpus(),

@@ -1,7 +1,8 @@
-from infscale.engines import derived_seed, engine_from_config
-from infscale.io import read_jsonl, write_jsonl
-from infscale.prm_data import label_solutions, sample_solutions
-from infscale.runtime import job
+from infscale.core.io import read_jsonl, write_jsonl
+from infscale.core.runtime import job
+from infscale.search.engine_base import derived_seed
+from infscale.search.engines import engine_from_config
+from infscale.training.prm_data import label_solutions, sample_solutions
 
 
 def main(snakemake):

@@ -1,9 +1,9 @@
 import pandas as pd
 
-from infscale.evaluation import metrics_rows, model_shape, outcomes, problem_rows
-from infscale.io import read_jsonl
-from infscale.report import atomic_write_csv
-from infscale.runtime import job
+from infscale.core.io import read_jsonl
+from infscale.core.runtime import job
+from infscale.evaluation.evaluation import metrics_rows, model_shape, outcomes, problem_rows
+from infscale.reporting.report import atomic_write_csv
 
 p, wc = snakemake.params, snakemake.wildcards
 with job(snakemake.log[0]):

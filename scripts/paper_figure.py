@@ -1,6 +1,6 @@
-from infscale.figures import make_figure
-from infscale.report import load_metrics
-from infscale.runtime import job
+from infscale.core.runtime import job
+from infscale.reporting.figures import make_figure
+from infscale.reporting.report import load_metrics
 
 out, p = snakemake.output, snakemake.params
 with job(snakemake.log[0]):

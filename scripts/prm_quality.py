@@ -1,7 +1,7 @@
-from infscale.io import read_jsonl, write_text
-from infscale.prm_quality import plot_quality, quality_tables, to_markdown
-from infscale.report import atomic_write_csv
-from infscale.runtime import job
+from infscale.core.io import read_jsonl, write_text
+from infscale.core.runtime import job
+from infscale.reporting.prm_quality import plot_quality, quality_tables, to_markdown
+from infscale.reporting.report import atomic_write_csv
 
 p, inp, out = snakemake.params, snakemake.input, snakemake.output
 with job(snakemake.log[0]):

@@ -1,7 +1,7 @@
-from infscale.io import read_jsonl, write_jsonl
-from infscale.prm import ProcessRewardModel, check_pairing, score_records
-from infscale.runtime import job
-from infscale.shards import discard
+from infscale.core.io import read_jsonl, write_jsonl
+from infscale.core.runtime import job
+from infscale.search.prm_scoring import ProcessRewardModel, check_pairing, score_records
+from infscale.search.shards import discard
 
 with job(snakemake.log[0], snakemake.threads):
     discard(snakemake.params.generation_shards)  # Snakemake has recorded the generate job as complete

@@ -1,6 +1,6 @@
-from infscale.report import load_metrics, seed_summary, write_table
-from infscale.runtime import job
-from infscale.tables import table4
+from infscale.core.runtime import job
+from infscale.reporting.report import load_metrics, seed_summary, write_table
+from infscale.reporting.tables import table4
 
 with job(snakemake.log[0]):
     summary = seed_summary(load_metrics(snakemake.input), x=snakemake.params.x)

@@ -1,5 +1,5 @@
-from infscale.launch import train
-from infscale.runtime import job
+from infscale.core.runtime import job
+from infscale.training.launch import train
 
 p, inp = snakemake.params, snakemake.input
 spec = {"kind": "policy", "data": inp.data, "tokenizer": inp.tokenizer or None, "arch": p.arch,

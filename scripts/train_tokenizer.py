@@ -1,7 +1,7 @@
-from infscale.data import training_texts
-from infscale.io import read_jsonl
-from infscale.runtime import job
-from infscale.tokenizer import train_tokenizer
+from infscale.core.data import training_texts
+from infscale.core.io import read_jsonl
+from infscale.core.runtime import job
+from infscale.training.tokenizer import train_tokenizer
 
 with job(snakemake.log[0]):
     texts = training_texts(read_jsonl(snakemake.input[0], required=("question", "solution")))

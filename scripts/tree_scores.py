@@ -1,7 +1,7 @@
-from infscale.io import read_jsonl, write_jsonl
-from infscale.prm import require_search_scores
-from infscale.runtime import job
-from infscale.shards import discard
+from infscale.core.io import read_jsonl, write_jsonl
+from infscale.core.runtime import job
+from infscale.search.prm_scoring import require_search_scores
+from infscale.search.shards import discard
 
 with job(snakemake.log[0], gpus=0):
     discard(snakemake.params.generation_shards)  # Snakemake has recorded the generate job as complete

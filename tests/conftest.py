@@ -1,11 +1,11 @@
 import pytest
 from workflow_runs import local_ci_run
 
-from infscale import toytask
-from infscale.data import training_texts
-from infscale.models import build_causal_lm
-from infscale.stepformat import STEP_TAG
-from infscale.tokenizer import train_tokenizer
+from infscale.core import toytask
+from infscale.core.data import training_texts
+from infscale.core.models import build_causal_lm
+from infscale.core.stepformat import STEP_TAG
+from infscale.training.tokenizer import train_tokenizer
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +23,7 @@ def tokenizer_dir(tmp_path_factory, toy_rows):
 @pytest.fixture(scope="session")
 def tiny_policy_dir(tmp_path_factory, tokenizer_dir):
     """An untrained tiny GPT-NeoX with the task tokenizer: enough for engine and PRM contracts."""
-    from infscale.tokenizer import load_tokenizer
+    from infscale.training.tokenizer import load_tokenizer
 
     tok = load_tokenizer(tokenizer_dir)
     out = tmp_path_factory.mktemp("policy")
@@ -69,7 +69,7 @@ def engine_policy_dir(tokenizer_dir, tmp_path_factory):
     and the step-tag logit raised so that sampled steps end with the tag."""
     import torch
 
-    from infscale.tokenizer import load_tokenizer
+    from infscale.training.tokenizer import load_tokenizer
 
     tok = load_tokenizer(tokenizer_dir)
     model = build_causal_lm({"hidden_size": 64, "num_layers": 1, "num_heads": 2, "max_position_embeddings": 128}, tok, 0)

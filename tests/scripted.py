@@ -4,8 +4,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from infscale.engines import Completion, Generation
-from infscale.stepformat import STEP_TAG, format_prompt
+from infscale.core.stepformat import STEP_TAG, format_prompt
+from infscale.search.engine_base import Completion, Generation
 
 TAG = STEP_TAG
 

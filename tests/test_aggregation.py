@@ -1,4 +1,4 @@
-"""Tests for infscale.aggregation: step-score reductions, voting, subsampling."""
+"""Tests for infscale.evaluation.aggregation: step-score reductions, voting, subsampling."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infscale.aggregation import (
+from infscale.evaluation.aggregation import (
     AGGREGATIONS,
     REDUCTIONS,
     aggregate,

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from infscale.claims import VERDICTS, Settings, Unit, combine, evaluate_claims, sign_verdict
-from infscale.resampling import ProblemBootstrap, interval
+from infscale.evaluation.resampling import ProblemBootstrap, interval
+from infscale.reporting.claims import VERDICTS, Settings, Unit, combine, evaluate_claims, sign_verdict
 
 PARAMS = {"tiny": 100_000, "small": 300_000, "base": 1_000_000}
 # (accuracy of one sample, accuracy it saturates at): small models are better per FLOP at small budgets,
@@ -203,7 +203,7 @@ def test_bootstrap_row_zero_is_the_plain_mean_and_draws_are_paired():
 
 
 def test_the_numbers_behind_the_verdicts_on_hand_examples():
-    from infscale.claims import _flops_to_reach, _gain_per_doubling, equal_flops_difference
+    from infscale.reporting.claims import _flops_to_reach, _gain_per_doubling, equal_flops_difference
 
     # gain per doubling: 10 points from n=1 to n=4 is 5 points a doubling
     err = np.array([[0.5, 0.45, 0.40]])

@@ -4,15 +4,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infscale.config import (
-    ConfigError,
-    budgets,
-    generation_runs,
-    job_resources,
-    seeds_for,
-    strategy_params,
-    validate_config,
-)
+from infscale.core.config import ConfigError, budgets, generation_runs, job_resources, seeds_for, strategy_params
+from infscale.core.validation import validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,7 +85,7 @@ def test_per_model_sampling_override(ci_config):
 
 
 def test_canonical_key_order_is_stable(ci_config):
-    from infscale.config import canonical
+    from infscale.core.config import canonical
 
     reordered = yaml.safe_load(yaml.safe_dump(ci_config, sort_keys=True))
     assert repr(canonical(validate_config(reordered))) == repr(canonical(validate_config(ci_config)))
@@ -141,3 +134,4 @@ def test_the_config_reference_is_current_with_the_schema():
     assert doc == render(), "docs/config.md is stale: python -m infscale.config_reference > docs/config.md"
     for key in ("`report.table1.rebase_budget`", "`report.claims.auc_gate`", "`strategies.rebase.allocation`"):
         assert key in doc
+

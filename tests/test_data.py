@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from infscale.data import prepare_split, training_texts
-from infscale.io import read_jsonl
+from infscale.core.data import prepare_split, training_texts
+from infscale.core.io import read_jsonl
 
 SHARED = next((p for p in (Path(__file__).resolve().parents[i] / "shared" / "data" for i in (1, 2)) if p.exists()), None)
 needs_shared = pytest.mark.skipif(SHARED is None, reason="../shared/data (real GSM8K/MATH500 files) not present")
@@ -82,8 +82,8 @@ def _write(path, rows):
 
 
 def test_metamath_rows_become_step_format(tmp_path):
-    from infscale.grading import extract_answer, is_correct
-    from infscale.stepformat import STEP_TAG, split_steps
+    from infscale.core.grading import extract_answer, is_correct
+    from infscale.core.stepformat import STEP_TAG, split_steps
 
     ds = {"source": "jsonl", "format": "metamath", "grader": "math",
           "files": {"train": _write(tmp_path / "mm.jsonl", METAMATH)}}
@@ -116,7 +116,7 @@ def test_metamath_row_without_answer_names_the_line(tmp_path):
 
 
 def test_math_shepherd_rows_pass_through_checked(tmp_path):
-    from infscale.prm import prm_targets
+    from infscale.training.prm_training import prm_targets
 
     bad = dict(SHEPHERD, label=SHEPHERD["label"].replace("5 +\nStep 2", "5 ?\nStep 2"))
     ds = {"source": "jsonl", "format": "math_shepherd", "files": {"train": _write(tmp_path / "ms.jsonl", [SHEPHERD, bad])}}
@@ -132,7 +132,7 @@ def test_math_shepherd_rows_pass_through_checked(tmp_path):
 
 
 def test_hub_source_uses_a_local_file_override_without_network(tmp_path, monkeypatch):
-    from infscale import data
+    from infscale.core import data
 
     def no_hub(*a, **k):
         raise AssertionError("the hub must not be read for a split with a local file")
@@ -147,7 +147,7 @@ def test_hub_source_uses_a_local_file_override_without_network(tmp_path, monkeyp
 
 
 def test_hub_source_reads_the_named_hub_split(tmp_path, monkeypatch):
-    from infscale import data
+    from infscale.core import data
 
     calls = []
 

@@ -8,8 +8,9 @@ import sys
 import pytest
 from vllm_support import VLLM_TEST_OPTIONS, require_vllm
 
-from infscale.engines import SamplingParams, TransformersEngine, make_engine, truncate_at_stop
-from infscale.stepformat import STEP_TAG
+from infscale.core.stepformat import STEP_TAG
+from infscale.search.engine_base import SamplingParams, truncate_at_stop
+from infscale.search.engines import TransformersEngine, make_engine
 
 ENGINES = ["transformers", pytest.param("vllm", marks=pytest.mark.vllm)]
 
@@ -146,7 +147,7 @@ def test_rebase_on_the_engine_is_seeded_and_reads_cached_prefixes(engine):
     with vLLM, parent paths re-sent at each depth come from the prefix cache."""
     from scripted import LengthPRM
 
-    from infscale.rebase import run_rebase
+    from infscale.search.rebase import run_rebase
 
     rows = [{"id": "a", "question": "Compute 12 + 3 + 4 + 5 + 6 + 7.", "answer": "37"},
             {"id": "b", "question": "Compute 40 - 2 + 5 - 1 + 8 - 3.", "answer": "47"}]

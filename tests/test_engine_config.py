@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infscale.config import ConfigError, engine_params, validate_config
+from infscale.core.config import ConfigError, engine_params
+from infscale.core.validation import validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infscale.config import validate_config
+from infscale.core.validation import validate_config
 from infscale.estimate import TRAIN_DATA, estimate, main, training_flops
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from infscale.evaluation import (
+from infscale.evaluation.evaluation import (
     invalid_share,
     metrics_rows,
     problem_correct,
@@ -12,7 +12,7 @@ from infscale.evaluation import (
     subsets,
     verifier_auc,
 )
-from infscale.flops import ModelShape, decode_flops, prefill_flops, scoring_flops
+from infscale.evaluation.flops import ModelShape, decode_flops, prefill_flops, scoring_flops
 
 POLICY = ModelShape(non_embedding_params=1000, n_layer=2, d_attn=8)
 PRM = ModelShape(non_embedding_params=500, n_layer=1, d_attn=8)
@@ -181,8 +181,8 @@ def test_problem_rows_and_the_theorem_halves():
 def test_model_shape_reads_a_checkpoint_config_without_weights(tmp_path):
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
-    from infscale.evaluation import model_shape
-    from infscale.flops import non_embedding_params_of
+    from infscale.evaluation.evaluation import model_shape
+    from infscale.evaluation.flops import non_embedding_params_of
 
     config = GPTNeoXConfig(vocab_size=50, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
                            intermediate_size=32, max_position_embeddings=64)

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from infscale.config import validate_config
-from infscale.figures import make_figure, select
-from infscale.report import REQUIRED_COLUMNS, seed_summary
+from infscale.core.validation import validate_config
+from infscale.reporting.figures import make_figure, select
+from infscale.reporting.report import REQUIRED_COLUMNS, seed_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = validate_config(yaml.safe_load((ROOT / "config" / "paper.yaml").read_text()))

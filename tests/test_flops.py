@@ -1,4 +1,4 @@
-"""Tests for infscale.flops: Kaplan et al. (2020) inference FLOPs."""
+"""Tests for infscale.evaluation.flops: Kaplan et al. (2020) inference FLOPs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infscale.flops import (
+from infscale.evaluation.flops import (
     FlopsCount,
     ModelShape,
     decode_flops,

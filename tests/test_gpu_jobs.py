@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from infscale import placement
-from infscale.prm import ProcessRewardModel, encode_prm_example, normalise_step_tags, tag_token_positions
+from infscale.search import placement
+from infscale.search.prm_scoring import ProcessRewardModel, normalise_step_tags, tag_token_positions
+from infscale.training.prm_training import encode_prm_example
 
 GIB = 2**30
 
@@ -70,7 +71,7 @@ def test_tree_search_job_places_prm_then_vllm_with_tensor_parallel(fake_vllm, fo
         def __init__(self, path, device=None, **kwargs):
             prm_calls.append((path, device, kwargs))
 
-    monkeypatch.setattr("infscale.prm.ProcessRewardModel", SpyPRM)
+    monkeypatch.setattr("infscale.search.prm_scoring.ProcessRewardModel", SpyPRM)
     engine = {"name": "vllm", "batch_size": 256, "gpu_memory_utilization": 0.9, "max_model_len": 4096}
     _, prm = placement.load_policy_and_prm(engine, str(tiny_policy_dir), "prm-dir", 4, {"batch_size": 8})
     assert prm_calls == [("prm-dir", "cuda:3", {"batch_size": 8})]
@@ -83,7 +84,7 @@ def test_tree_search_job_places_prm_then_vllm_with_tensor_parallel(fake_vllm, fo
 # --- 2. tensor parallelism from the config, per model ---------------------------------------------------------------
 
 def test_tensor_parallel_size_passes_through_per_model_and_is_checked(fake_vllm, four_gpus, tiny_policy_dir):
-    from infscale import config as cfg
+    from infscale.core import config as cfg
 
     config = {"engine": {"name": "vllm", "batch_size": 8},
               "models": {"big": {"engine": {"tensor_parallel_size": 4}}, "small": {}}}
@@ -98,9 +99,10 @@ def test_tensor_parallel_size_passes_through_per_model_and_is_checked(fake_vllm,
 def test_schema_accepts_tensor_parallel_and_paper_caps_context():
     import yaml
 
-    from infscale import config as cfg
+    from infscale.core import config as cfg
+    from infscale.core.validation import validate_config
 
-    paper = cfg.validate_config(yaml.safe_load(open(Path(__file__).resolve().parents[1] / "config" / "paper.yaml")))
+    paper = validate_config(yaml.safe_load(open(Path(__file__).resolve().parents[1] / "config" / "paper.yaml")))
     assert paper["engine"]["max_model_len"] >= 1024 + 1024  # a solution (1024) and a long MATH prompt
     assert cfg.engine_params(paper, "llemma-34b")["tensor_parallel_size"] >= 2  # 34B weights leave no KV room on one
 
@@ -109,7 +111,7 @@ def test_schema_accepts_tensor_parallel_and_paper_caps_context():
 
 def test_prm_loads_in_bf16_on_gpu(monkeypatch, tiny_policy_dir):
     seen = {}
-    from infscale import models
+    from infscale.core import models
 
     real = models.load_for_inference
 
@@ -212,8 +214,8 @@ def test_a_step_written_without_space_keeps_its_score(bytelevel_prm_dir):
 def repeated_head_prm_dir(tmp_path, tokenizer_dir):
     """A causal LM built the way the authors' convert_checkpoint_to_hf.py builds tkitsers/Llemma-reward-model:
     the scalar reward head copied into every row of lm_head."""
-    from infscale.models import build_causal_lm
-    from infscale.tokenizer import load_tokenizer
+    from infscale.core.models import build_causal_lm
+    from infscale.training.tokenizer import load_tokenizer
 
     tok = load_tokenizer(tokenizer_dir)
     model = build_causal_lm({"hidden_size": 32, "num_layers": 1, "num_heads": 2, "max_position_embeddings": 128}, tok, 0)
@@ -226,7 +228,7 @@ def repeated_head_prm_dir(tmp_path, tokenizer_dir):
 
 
 def test_released_repeated_head_prm_reads_sigmoid_of_mean_logit(repeated_head_prm_dir):
-    from infscale.stepformat import format_prompt
+    from infscale.core.stepformat import format_prompt
 
     prm = ProcessRewardModel(str(repeated_head_prm_dir))
     q, s = "Compute 5 + 3.", "Step 1: 5 + 3 = 8 ки\nThe answer is: 8 ки"
@@ -243,7 +245,7 @@ def test_released_repeated_head_prm_reads_sigmoid_of_mean_logit(repeated_head_pr
 # --- 8. tree search: no PRM job ------------------------------------------------------------------------------------------
 
 def test_tree_candidates_must_carry_their_search_scores():
-    from infscale.prm import require_search_scores
+    from infscale.search.prm_scoring import require_search_scores
 
     require_search_scores([{"candidates": [{"text": "x", "step_scores": [0.5]}]}], "f.jsonl")
     with pytest.raises(ValueError, match="f.jsonl: row 1, candidate 0"):

@@ -5,8 +5,8 @@ import textwrap
 
 import pytest
 
-from infscale import gpus
-from infscale.runtime import job
+from infscale.core import gpus
+from infscale.core.runtime import job
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def test_claims_free_devices_and_releases_them(env):
 def test_a_second_process_waits_until_the_device_is_free(env, tmp_path):
     probe = textwrap.dedent(f"""
         import time
-        from infscale import gpus
+        from infscale.core import gpus
         env = {dict(env)!r}
         start = time.time()
         with gpus.claim(2, env, poll_s=0.1) as ids:
@@ -47,7 +47,7 @@ def test_a_second_process_waits_until_the_device_is_free(env, tmp_path):
 
 
 def test_a_crashed_holder_frees_its_device(env):
-    code = f"from infscale import gpus; import os\nwith gpus.claim(2, {dict(env)!r}): os._exit(3)"
+    code = f"from infscale.core import gpus; import os\nwith gpus.claim(2, {dict(env)!r}): os._exit(3)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 3
     with gpus.claim(2, env) as ids:
         assert ids == ["0", "1"]

@@ -1,4 +1,4 @@
-"""Tests for infscale.grading, on the real GSM8K and MATH500 reference files."""
+"""Tests for infscale.core.grading, on the real GSM8K and MATH500 reference files."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infscale.grading import (
+from infscale.core.grading import (
     GRADERS,
     answers_equivalent,
     candidate_answer,

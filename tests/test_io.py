@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from infscale.io import atomic_path, read_jsonl, write_jsonl
+from infscale.core.io import atomic_path, read_jsonl, write_jsonl
 
 
 def test_malformed_row_names_file_and_line(tmp_path):

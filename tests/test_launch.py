@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infscale import launch
-from infscale.sft import batch_layout
+from infscale.training import launch
+from infscale.training.sft import batch_layout
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,7 +18,7 @@ def test_accelerate_command_launches_this_module_on_n_gpus(tmp_path):
     assert cmd[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
     assert cmd[cmd.index("--num_processes") + 1] == "8" and cmd[cmd.index("--num_machines") + 1] == "1"
     assert cmd[cmd.index("--config_file") + 1] == str(ROOT / "src" / "infscale" / "resources" / "fsdp.yaml")
-    assert cmd[-2:] == ["infscale.launch", str(tmp_path / "spec.json")] and cmd[-3] == "--module"
+    assert cmd[-2:] == ["infscale.training.launch", str(tmp_path / "spec.json")] and cmd[-3] == "--module"
     with pytest.raises(ValueError, match="several GPUs"):
         launch.accelerate_command(tmp_path / "spec.json", 1)
 
@@ -62,7 +62,7 @@ def test_several_gpus_go_through_accelerate_with_the_spec(tmp_path, tokenizer_di
 
 
 def test_one_gpu_or_cpu_trains_in_process(tmp_path, tokenizer_dir, toy_rows, monkeypatch):
-    from infscale.io import write_jsonl
+    from infscale.core.io import write_jsonl
 
     monkeypatch.setattr(launch.subprocess, "run", lambda *a, **k: pytest.fail("no accelerate for one device"))
     write_jsonl(tmp_path / "train.jsonl", toy_rows["train"][:16])

@@ -6,9 +6,9 @@ import math
 import pytest
 from scripted import LengthPRM, ScriptedEngine, ScriptedPRM
 
-from infscale.engines import derived_seed
-from infscale.mcts import best_child, root_children_for, run_mcts, uct
-from infscale.stepformat import STEP_TAG, format_prompt, is_finished
+from infscale.core.stepformat import STEP_TAG, format_prompt, is_finished
+from infscale.search.engine_base import derived_seed
+from infscale.search.mcts import best_child, root_children_for, run_mcts, uct
 
 TAG = STEP_TAG
 
@@ -157,7 +157,7 @@ def test_deterministic_for_a_seed_and_record_format():
 
 
 def test_real_engine_same_seed_same_tree(tagging_policy_dir):
-    from infscale.engines import TransformersEngine
+    from infscale.search.engines import TransformersEngine
 
     engine = TransformersEngine(str(tagging_policy_dir), batch_size=8)
 
@@ -189,7 +189,7 @@ def test_selection_uses_each_parents_own_visit_count():
     # 1.90 < 1.93). At C: F and G tie (Q .9, N 1) -> the first, F.
     from types import SimpleNamespace
 
-    from infscale.mcts import Stats, select
+    from infscale.search.mcts import Stats, select
 
     a, b, c, d, f, g = (SimpleNamespace(id=i) for i in range(6))
     tree = SimpleNamespace(children={None: [a, b], 0: [c, d], 2: [f, g]})

@@ -47,7 +47,7 @@ def test_a_non_editable_install_validates_configs_and_grades(tmp_path):
     (elsewhere / "p.jsonl").write_text(json.dumps({"text": "Step 1: 3 + 4 = 7 ки\nThe answer is: 7 ки",
                                                    "answer": "7"}) + "\n")
     config = ROOT / "config" / "ci.yaml"
-    code = ("import infscale, yaml; from infscale.config import validate_config; "
+    code = ("import infscale, yaml; from infscale.core.validation import validate_config; "
             f"c = validate_config(yaml.safe_load(open({str(config)!r}))); "
             "print(infscale.__file__); print(c['report']['claims']['auc_gate'])")
     env = {**os.environ, "PYTHONPATH": str(prefix)}

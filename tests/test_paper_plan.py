@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infscale import config as cfg
+from infscale.core import config as cfg
+from infscale.core.validation import validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_YAML = ROOT / "config" / "paper.yaml"
@@ -44,7 +45,7 @@ def plan(workdir, *targets, config=PAPER_YAML):
 
 @pytest.fixture(scope="module")
 def paper():
-    return cfg.validate_config(yaml.safe_load(PAPER_YAML.read_text()))
+    return validate_config(yaml.safe_load(PAPER_YAML.read_text()))
 
 
 def runs(config, dataset, model, strategy):

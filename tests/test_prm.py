@@ -2,19 +2,11 @@ import json
 
 import pytest
 
-from infscale.prm import (
-    ProcessRewardModel,
-    check_pairing,
-    encode_prm_example,
-    load_prm_for_training,
-    parse_math_shepherd_labels,
-    prm_targets,
-    score_records,
-    train_prm,
-)
-from infscale.prm_data import to_math_shepherd_row
-from infscale.stepformat import STEP_TAG, check_step_tag_agreement, close_last_step
-from infscale.tokenizer import ensure_step_tag_token, load_tokenizer
+from infscale.core.stepformat import STEP_TAG, check_step_tag_agreement, close_last_step, parse_math_shepherd_labels
+from infscale.search.prm_scoring import ProcessRewardModel, check_pairing, score_records
+from infscale.training.prm_data import to_math_shepherd_row
+from infscale.training.prm_training import encode_prm_example, load_prm_for_training, prm_targets, train_prm
+from infscale.training.tokenizer import ensure_step_tag_token, load_tokenizer
 
 # Rows in the released peiyi9979/Math-Shepherd format: `input` with ки after each step, `label` with +/-.
 MATH_SHEPHERD_ROWS = [
@@ -80,7 +72,7 @@ def test_train_on_released_format_and_score(tmp_path, tokenizer_dir, tiny_policy
     tok = load_tokenizer(tokenizer_dir)
     rows = MATH_SHEPHERD_ROWS * 8
     model = load_prm_for_training(str(tiny_policy_dir), None, tok, seed=0)
-    with caplog.at_level("INFO", logger="infscale.progress"):
+    with caplog.at_level("INFO", logger="infscale.core.progress"):
         summary = train_prm(rows, tok, model, {"steps": 30, "batch_size": 8, "lr": 1e-2}, tmp_path / "prm", seed=0)
     assert "training: 30/30 steps (100%)" in caplog.text  # progress in the job's log
     first, last = summary["log"][0]["loss"], summary["log"][-1]["loss"]
@@ -109,8 +101,8 @@ def test_released_causal_lm_prm_scores_plus_against_minus_at_each_tag(tiny_polic
     """A causal-LM checkpoint is read the Math-Shepherd way: P(+) / (P(+) + P(-)) from the logits at each tag."""
     import torch
 
-    from infscale.prm import ProcessRewardModel, is_causal_lm_prm
-    from infscale.stepformat import format_prompt
+    from infscale.core.stepformat import format_prompt
+    from infscale.search.prm_scoring import ProcessRewardModel, is_causal_lm_prm
 
     assert is_causal_lm_prm(tiny_policy_dir)
     prm = ProcessRewardModel(str(tiny_policy_dir), batch_size=2)

@@ -1,7 +1,7 @@
 """Math-Shepherd labelling logic, driven by a scripted engine so every rollout's outcome is known."""
-from infscale.engines import Completion, Generation, SamplingParams
-from infscale.prm import parse_math_shepherd_labels
-from infscale.prm_data import label_with_rollouts
+from infscale.core.stepformat import parse_math_shepherd_labels
+from infscale.search.engine_base import Completion, Generation, SamplingParams
+from infscale.training.prm_data import label_with_rollouts
 
 Q = "Compute 10 + 2 + 3."
 PROMPT = Q + "\n"
@@ -120,8 +120,8 @@ class PrefixEngine:
         self.solutions, self.calls = solutions, []
 
     def generate(self, prompts, params):
-        from infscale.stepformat import split_steps
-        from infscale.toytask import first_wrong_step
+        from infscale.core.stepformat import split_steps
+        from infscale.core.toytask import first_wrong_step
 
         self.calls.append(list(prompts))
         out = []
@@ -141,7 +141,7 @@ class PrefixEngine:
 
 
 def test_binary_search_labels_wrong_solutions_with_log_many_rollout_calls():
-    from infscale.prm_data import label_solutions, sample_solutions
+    from infscale.training.prm_data import label_solutions, sample_solutions
 
     engine = PrefixEngine([WRONG5, RIGHT5])
     items = sample_solutions(engine, [{"id": "q", "question": Q5, "answer": "34"}], 2, 64, 1.0, 0, source="m")
@@ -163,7 +163,7 @@ def test_binary_search_labels_wrong_solutions_with_log_many_rollout_calls():
 
 
 def test_exact_step_labels_ablation_needs_no_completer():
-    from infscale.prm_data import label_solutions, sample_solutions
+    from infscale.training.prm_data import label_solutions, sample_solutions
 
     engine = PrefixEngine([WRONG5])
     items = sample_solutions(engine, [{"id": "q", "question": Q5, "answer": "34"}], 1, 64, 1.0, 0)
@@ -174,7 +174,7 @@ def test_exact_step_labels_ablation_needs_no_completer():
 def test_label_solutions_rejects_unknown_modes():
     import pytest
 
-    from infscale.prm_data import label_solutions
+    from infscale.training.prm_data import label_solutions
 
     with pytest.raises(ValueError, match="search"):
         label_solutions(None, [], "toy", 2, 64, 1.0, 0, search="ternary")
@@ -183,7 +183,7 @@ def test_label_solutions_rejects_unknown_modes():
 
 
 def test_cut_solutions_are_not_labelled():
-    from infscale.prm_data import sample_solutions
+    from infscale.training.prm_data import sample_solutions
 
     class Cut(PrefixEngine):
         def generate(self, prompts, params):
@@ -198,7 +198,8 @@ def test_config_names_the_bad_prm_key():
     import pytest
     import yaml
 
-    from infscale.config import ConfigError, validate_config
+    from infscale.core.config import ConfigError
+    from infscale.core.validation import validate_config
 
     ci = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "ci.yaml").read_text())
     filled = validate_config(ci)

@@ -3,8 +3,8 @@ import math
 
 import pytest
 
-from infscale.prm_data import to_math_shepherd_row
-from infscale.prm_quality import (
+from infscale.evaluation.verifier import within_problem_auc
+from infscale.reporting.prm_quality import (
     expected_calibration_error,
     is_valid,
     label_agreement,
@@ -14,7 +14,7 @@ from infscale.prm_quality import (
     quality_tables,
     to_markdown,
 )
-from infscale.verifier import within_problem_auc
+from infscale.training.prm_data import to_math_shepherd_row
 
 
 def cand(answer, score, finish="stop", text=None):

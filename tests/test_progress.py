@@ -1,6 +1,6 @@
 import logging
 
-from infscale.progress import Progress
+from infscale.core.progress import Progress
 
 
 class Clock:
@@ -14,7 +14,7 @@ class Clock:
 def test_progress_logs_done_rate_and_time_left(caplog):
     clock = Clock()
     p = Progress(100, "generate", "problems", every=10, clock=clock)
-    with caplog.at_level(logging.INFO, logger="infscale.progress"):
+    with caplog.at_level(logging.INFO, logger="infscale.core.progress"):
         clock.t = 5.0
         p.update(10)  # within 10 s of the last line: quiet
         assert caplog.messages == []
@@ -29,7 +29,7 @@ def test_progress_logs_done_rate_and_time_left(caplog):
 def test_work_finished_before_a_resume_does_not_inflate_the_rate(caplog):
     clock = Clock()
     p = Progress(100, "shards", every=0, clock=clock)
-    with caplog.at_level(logging.INFO, logger="infscale.progress"):
+    with caplog.at_level(logging.INFO, logger="infscale.core.progress"):
         p.update(50, skipped=True)  # reused shards of a killed run, at once
         clock.t = 50.0
         p.update(10)

@@ -10,10 +10,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scripted import ScriptedEngine, ScriptedPRM
 
-from infscale.engines import derived_seed
-from infscale.rebase import run_rebase
-from infscale.stepformat import STEP_TAG, format_prompt, is_finished
-from infscale.treesearch import allocate
+from infscale.core.stepformat import STEP_TAG, format_prompt, is_finished
+from infscale.search.engine_base import derived_seed
+from infscale.search.rebase import run_rebase
+from infscale.search.treesearch import allocate
 
 TAG = STEP_TAG
 

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infscale.plotting import plot_compute_optimal, plot_error_vs_flops
-from infscale.report import REQUIRED_COLUMNS, load_metrics, seed_summary, to_markdown, write_table
-from infscale.scaling import compute_optimal, fit_optimal_size, lower_envelope
-from infscale.tables import TABLE1_COLUMNS, TABLE4_COLUMNS, table1, table4
+from infscale.reporting.plotting import plot_compute_optimal, plot_error_vs_flops
+from infscale.reporting.report import REQUIRED_COLUMNS, load_metrics, seed_summary, to_markdown, write_table
+from infscale.reporting.scaling import compute_optimal, fit_optimal_size, lower_envelope
+from infscale.reporting.tables import TABLE1_COLUMNS, TABLE4_COLUMNS, table1, table4
 
 PARAMS = {"tiny": 100_000, "small": 300_000, "base": 1_000_000}
 # sampling error = e_inf + (e_1 - e_inf) / n: falls with n and saturates; larger models better
@@ -242,7 +242,7 @@ def test_plot_compute_optimal(tmp_path: Path) -> None:
 
 
 def test_strategy_and_difficulty_figures(tmp_path: Path) -> None:
-    from infscale.plotting import plot_easy_hard, plot_strategies
+    from infscale.reporting.plotting import plot_easy_hard, plot_strategies
 
     s = seed_summary(make_metrics(rebase=True, mcts=True, subsets=True))
     got = plot_strategies(s, "toy", "small", "weighted_majority", tmp_path / "s.png", tmp_path / "s.pdf")

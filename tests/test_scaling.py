@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from infscale.scaling import SizeFit, compute_optimal, default_budgets, fit_optimal_size, lower_envelope
+from infscale.reporting.scaling import SizeFit, compute_optimal, default_budgets, fit_optimal_size, lower_envelope
 
 
 def summary_rows(rows: list[tuple]) -> pd.DataFrame:

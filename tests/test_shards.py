@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
-from infscale.io import read_jsonl, write_jsonl
-from infscale.shards import discard, fingerprint, run_in_shards
+from infscale.core.io import read_jsonl, write_jsonl
+from infscale.search.shards import discard, fingerprint, run_in_shards
 
 ITEMS = [{"id": f"p{i}", "x": i} for i in range(7)]
 
@@ -98,7 +98,7 @@ def _no_space(*args, **kwargs):
 
 
 def test_disk_full_during_a_shard_keeps_finished_shards_and_no_partial_one(tmp_path, monkeypatch):
-    from infscale import shards
+    from infscale.search import shards
 
     real = shards.write_jsonl
     written = []
@@ -152,7 +152,7 @@ def test_fingerprint_ignores_key_order_and_takes_paths_in_params(tmp_path):
 
 def test_shards_of_one_item_in_a_new_nested_directory(tmp_path, caplog):
     calls = []
-    with caplog.at_level("INFO", logger="infscale.shards"):
+    with caplog.at_level("INFO", logger="infscale.search.shards"):
         records, report = run_in_shards(ITEMS[:3], 1, tmp_path / "out" / "gen.jsonl.shards", "s", square(calls))
     assert calls == [0, 1, 2] and [r["shard"] for r in records] == [0, 1, 2]
     assert (report.shards, report.computed) == (3, 3)

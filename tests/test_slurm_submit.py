@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infscale import config as cfg
+from infscale.core import config as cfg
+from infscale.core.validation import validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 GPU_RULES = ("train_policy", "train_prm", "generate", "score")
@@ -17,7 +18,7 @@ NODE_MEM_MB = 900_000  # a typical "1 TB" node's RealMemory, less what the OS ke
 
 @pytest.fixture(scope="module")
 def paper():
-    return cfg.validate_config(yaml.safe_load((ROOT / "config" / "paper.yaml").read_text()))
+    return validate_config(yaml.safe_load((ROOT / "config" / "paper.yaml").read_text()))
 
 
 class _Resources(dict):
@@ -63,11 +64,11 @@ def test_hub_bases_are_fetched_before_training(paper):
 def test_gated_models_need_a_token_before_downloading(monkeypatch, tmp_path):
     import huggingface_hub
 
-    from infscale import models
+    from infscale.core import models
 
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
-    monkeypatch.setattr("infscale.models.get_token", lambda: None, raising=False)
+    monkeypatch.setattr("infscale.core.models.get_token", lambda: None, raising=False)
     calls = []
     monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda *a, **k: calls.append((a, k)) or str(tmp_path))
     with pytest.raises(PermissionError, match="meta-llama/Meta-Llama-3-8B-Instruct is a gated model: set HF_TOKEN"):

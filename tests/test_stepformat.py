@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from infscale.grading import extract_answer, is_correct
-from infscale.stepformat import (
+from infscale.core.grading import extract_answer, is_correct
+from infscale.core.stepformat import (
     STEP_TAG,
     check_step_tag_agreement,
     close_last_step,

@@ -1,9 +1,9 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infscale import toytask
-from infscale.grading import extract_answer, is_correct
-from infscale.stepformat import STEP_TAG, split_steps
+from infscale.core import toytask
+from infscale.core.grading import extract_answer, is_correct
+from infscale.core.stepformat import STEP_TAG, split_steps
 
 
 @given(st.integers(0, 10_000), st.integers(1, 5))

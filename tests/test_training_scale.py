@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from infscale import launch
-from infscale.sft import checkpoint_dir, training_arguments
+from infscale.training import launch
+from infscale.training.sft import checkpoint_dir, training_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
 BIG = {"epochs": 1, "batch_size": 128, "micro_batch_size": 1, "lr": 8e-6, "dtype": "fp32",
@@ -43,7 +43,7 @@ def test_process_group_exists_before_the_model_loads(tmp_path, monkeypatch, toke
     """fsdp_cpu_ram_efficient_loading only works if the process group exists when from_pretrained runs."""
     import accelerate
 
-    from infscale import models
+    from infscale.core import models
 
     events = []
     monkeypatch.setenv("WORLD_SIZE", "8")
@@ -66,8 +66,8 @@ def test_process_group_exists_before_the_model_loads(tmp_path, monkeypatch, toke
 def test_prm_is_saved_in_bf16(tmp_path, tokenizer_dir, tiny_policy_dir):
     from safetensors import safe_open
 
-    from infscale.prm import load_prm_for_training, train_prm
-    from infscale.tokenizer import load_tokenizer
+    from infscale.training.prm_training import load_prm_for_training, train_prm
+    from infscale.training.tokenizer import load_tokenizer
 
     rows = [{"input": "Compute 2 + 3.\nStep 1: 2 + 3 = 5 ки\nThe answer is: 5 ки",
              "label": "Compute 2 + 3.\nStep 1: 2 + 3 = 5 +\nThe answer is: 5 +"}] * 4
@@ -106,13 +106,13 @@ def test_each_job_gets_its_own_free_rendezvous_port(tmp_path, monkeypatch):
 
 TRAIN_SCRIPT = """
 import json, sys
-from infscale.launch import run_spec
+from infscale.training.launch import run_spec
 print(json.dumps(run_spec(json.loads(open(sys.argv[1]).read()))))
 """
 
 
 def test_training_killed_resumes_from_its_last_checkpoint(tmp_path, tokenizer_dir, toy_rows):
-    from infscale.io import write_jsonl
+    from infscale.core.io import write_jsonl
 
     write_jsonl(tmp_path / "train.jsonl", toy_rows["train"][:64])
     out = tmp_path / "policy"

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from infscale.verifier import pairwise_auc, pooled_auc, within_problem_auc
+from infscale.evaluation.verifier import pairwise_auc, pooled_auc, within_problem_auc
 
 
 def brute_auc(scores, correct):

@@ -14,8 +14,8 @@ import json
 import sys
 from collections import defaultdict
 
-from .grading import GRADERS, extract_answer, is_correct, reference_answer
-from .io import read_jsonl, write_jsonl
+from infscale.core.grading import GRADERS, extract_answer, is_correct, reference_answer
+from infscale.core.io import read_jsonl, write_jsonl
 
 
 def grade_rows(rows: list[dict], dataset: str, text_field: str | None = "text", prediction_field: str | None = None,

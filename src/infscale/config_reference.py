@@ -10,7 +10,7 @@ import sys
 
 import yaml
 
-from .config import SCHEMA_PATH
+from infscale.core.validation import SCHEMA_PATH
 
 HEADER = """# Config reference
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from . import config as cfg
-from .placement import plan_devices
+from infscale.core import config as cfg
+from infscale.core.validation import validate_config
+from infscale.search.placement import plan_devices
 
 # Rows and mean tokens (prompt + solution) of the training sets; problems and mean tokens a solution at test time.
 TRAIN_DATA = {"metamath": (395_000, 250), "metamath-gsm8k": (240_000, 200), "math-shepherd": (445_000, 300)}
@@ -107,7 +108,7 @@ def combinations(config: dict) -> set[tuple[str, str, str]]:
 
 
 def estimate(config: dict) -> list[Stage]:
-    from .strategies import TREE_STRATEGIES
+    from infscale.core.config import TREE_STRATEGIES
 
     trained = cfg.trained_models(config)
     train_policy = Stage("train_policy", len(trained), 0.0)
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fp32-tflops", type=float, default=H100_FP32_TFLOPS, help="FP32 peak of one GPU")
     args = parser.parse_args(argv)
     with open(args.config) as f:
-        config = cfg.validate_config(yaml.safe_load(f))
+        config = validate_config(yaml.safe_load(f))
     print(to_markdown(estimate(config), args.gpu_tflops, args.fp32_tflops), end="")
 
 

@@ -1,0 +1,115 @@
+"""Config queries for planning and jobs: which models are trained or fetched, the budgets, seeds and generation
+runs of a strategy, the engine block and scheduler resources of a job, and the names every part shares (the
+strategies). Validation against the schema is core/validation.py."""
+from __future__ import annotations
+
+STRATEGIES = ("greedy", "sampling", "rebase", "mcts")  # also the order of tables and figure panels
+PREFIX_STRATEGIES = ("greedy", "sampling")  # a smaller budget is a prefix of the candidates of a larger one
+TREE_STRATEGIES = ("rebase", "mcts")  # need the PRM while generating; one run per budget
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def canonical(obj):
+    """The same config with every mapping's keys sorted. Snakemake compares a job's params by their text, so
+    a config written with its keys in another order (yaml.safe_dump sorts them) must not look changed."""
+    if isinstance(obj, dict):
+        return {k: canonical(obj[k]) for k in sorted(obj)}
+    if isinstance(obj, list):
+        return [canonical(v) for v in obj]
+    return obj
+
+
+MODEL_KINDS = ("arch", "hub_id", "checkpoint")
+
+
+def model_kind(config: dict, slug: str) -> str:
+    """How a policy comes to be: "arch" (trained from scratch), "hub_id" (a base fine-tuned) or "checkpoint"."""
+    m = config["models"][slug]
+    given = [k for k in MODEL_KINDS if k in m]
+    if len(given) != 1:
+        raise ConfigError(f"config key models.{slug}: give exactly one of {', '.join(MODEL_KINDS)} "
+                          f"(found {', '.join(given) or 'none'})")
+    return given[0]
+
+
+def base_slug(hub_id: str) -> str:
+    """The directory name of a hub base's local copy (results/models/base/<slug>): org--name."""
+    return hub_id.replace("/", "--")
+
+
+def trained_models(config: dict) -> list[str]:
+    """Policies this study trains (from arch or a hub base)."""
+    return [s for s in config["models"] if model_kind(config, s) != "checkpoint"]
+
+
+def checkpoint_models(config: dict) -> list[str]:
+    """Policies used as released (fetched, not trained)."""
+    return [s for s in config["models"] if model_kind(config, s) == "checkpoint"]
+
+
+def needs_tokenizer(config: dict) -> bool:
+    """The task tokenizer is trained only for models (or a PRM) built from scratch."""
+    prm = config["prm"]
+    prm_from_arch = prm["source"] != "checkpoint" and "arch" in prm and not prm.get("hub_id") and not (
+        prm["init_from_policy"] and prm.get("policy"))
+    return prm_from_arch or any(model_kind(config, s) == "arch" for s in config["models"])
+
+
+def sampling_params_for(config: dict, model: str) -> dict:
+    """strategies.sampling with the model's own overrides on top."""
+    return {**config.get("strategies", {}).get("sampling", {}), **config["models"][model].get("sampling", {})}
+
+
+def engine_params(config: dict, model: str) -> dict:
+    """The engine block of one model: the study-wide `engine` with the model's own `engine` keys on top."""
+    return canonical({**config["engine"], **config["models"][model].get("engine", {})})
+
+
+def strategy_params(config: dict, model: str, strategy: str) -> dict:
+    if strategy == "sampling":
+        return sampling_params_for(config, model)
+    return dict(config["strategies"][strategy])
+
+
+def budgets(config: dict, model: str, strategy: str) -> list[int]:
+    """The budgets n measured: samples (sampling), width (REBASE) or expansions (MCTS); greedy is n = 1."""
+    return [1] if strategy == "greedy" else sorted(set(strategy_params(config, model, strategy)["budgets"]))
+
+
+def generation_runs(config: dict, model: str, strategy: str) -> list[tuple[int, list[int]]]:
+    """(n of the generation file, budgets it serves). Sampling is generated once at its largest budget and
+    smaller budgets take its first candidates; a tree search is run once per budget."""
+    b = budgets(config, model, strategy)
+    if strategy in PREFIX_STRATEGIES:
+        return [(max(b), b)]
+    return [(n, [n]) for n in b]
+
+
+def seeds_for(config: dict, strategy: str) -> list[int]:
+    """Greedy decoding does not depend on the seed: one run is enough."""
+    return config["seeds"][:1] if strategy == "greedy" else list(config["seeds"])
+
+
+RESOURCE_FALLBACKS = {"gpu": 0, "mem_mb": 4096, "runtime": 60}
+
+
+def job_resources(config: dict, rule: str, model: str | None = None) -> dict:
+    """What one job of `rule` asks of the scheduler: built-in fallbacks < resources.default < resources.<rule>
+    < models.<model>.resources (default, then <rule>). Always has gpu and threads; mem_mb and runtime only where
+    the config sets them for this rule somewhere (for some model), so a laptop run asks for nothing it can't know."""
+    layers = [config.get("resources", {})]
+    models = config["models"]
+    if model is not None:
+        layers.append(models[model].get("resources", {}))
+    merged = {}
+    for layer in layers:
+        merged.update(layer.get("default", {}))
+        merged.update(layer.get(rule, {}))
+    configured = {k for layer in [config.get("resources", {})] + [m.get("resources", {}) for m in models.values()]
+                  for part in ("default", rule) for k in layer.get(part, {})}
+    out = {k: merged.get(k, v) for k, v in RESOURCE_FALLBACKS.items() if k == "gpu" or k in configured}
+    out["threads"] = merged.get("threads", config["threads"])
+    return out

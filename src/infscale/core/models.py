@@ -1,0 +1,145 @@
+"""Policy and PRM model builders: tiny Pythia-architecture (GPT-NeoX) models from a size config,
+or pretrained checkpoints from a local path or hub id."""
+from __future__ import annotations
+
+from pathlib import Path
+
+# Pythia's architecture choices: parallel residual, 25% rotary, untied embeddings, 4x MLP.
+PYTHIA_DEFAULTS = dict(rotary_pct=0.25, use_parallel_residual=True, tie_word_embeddings=False, hidden_act="gelu")
+
+
+def gpt_neox_config(arch: dict, tokenizer):
+    from transformers import GPTNeoXConfig
+
+    hidden = int(arch["hidden_size"])
+    return GPTNeoXConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=int(arch["num_layers"]),
+        num_attention_heads=int(arch["num_heads"]),
+        intermediate_size=int(arch.get("intermediate_size", 4 * hidden)),
+        max_position_embeddings=int(arch.get("max_position_embeddings", 256)),
+        rotary_pct=float(arch.get("rotary_pct", PYTHIA_DEFAULTS["rotary_pct"])),
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **{k: v for k, v in PYTHIA_DEFAULTS.items() if k != "rotary_pct"},
+    )
+
+
+def build_causal_lm(arch: dict, tokenizer, seed: int):
+    import torch
+    from transformers import GPTNeoXForCausalLM
+
+    torch.manual_seed(seed)
+    return GPTNeoXForCausalLM(gpt_neox_config(arch, tokenizer))
+
+
+def resolve_model_source(source: str) -> str:
+    """A local directory or a hub id (`org/name`); a path-looking source that does not exist is an error."""
+    p = Path(source)
+    if p.exists():
+        return str(p)
+    if source.startswith((".", "/", "~")) or source.count("/") != 1:
+        raise FileNotFoundError(f"model path {source!r} does not exist (and is not a hub id of the form org/name)")
+    return source
+
+
+def load_for_inference(path: str, auto_class: str, padding_side: str, threads: int | None = None,
+                       device: str | None = None, dtype=None):
+    """(tokenizer, model in eval mode, device) of a checkpoint; `auto_class` names a transformers Auto class;
+    `dtype` (a torch dtype) converts the weights as they load (None: as saved)."""
+    import torch
+    import transformers
+
+    if threads:
+        torch.set_num_threads(threads)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    tokenizer.padding_side = padding_side
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    kwargs = {} if dtype is None else {"dtype": dtype}
+    model = getattr(transformers, auto_class).from_pretrained(path, **kwargs).to(device).eval()
+    return tokenizer, model, device
+
+
+TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def add_step_tag(tokenizer, model=None) -> int:
+    """Make the step tag one token of a pretrained tokenizer (Llama and Pythia tokenizers split `ки`) and grow
+    the model's embeddings to match; returns the tag's id. Pad falls back to end-of-text."""
+    from infscale.core.stepformat import STEP_TAG
+
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if len(tokenizer.encode(STEP_TAG, add_special_tokens=False)) != 1:
+        tokenizer.add_tokens([STEP_TAG])
+    if model is not None and model.get_input_embeddings().weight.shape[0] < len(tokenizer):
+        model.resize_token_embeddings(len(tokenizer))
+    return tokenizer.convert_tokens_to_ids(STEP_TAG)
+
+
+def load_pretrained_for_training(source: str, auto_class: str, dtype: str = "fp32", seed: int = 0, **kwargs):
+    """(tokenizer, model) of a pretrained base (hub id or local directory) ready for fine-tuning in the step
+    format: the step tag is one token. Needs network for a hub id; never called by the tests' configs."""
+    import torch
+    import transformers
+
+    torch.manual_seed(seed)
+    source = resolve_model_source(source)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(source)
+    model = getattr(transformers, auto_class).from_pretrained(
+        source, dtype=getattr(torch, TORCH_DTYPES[dtype]), **kwargs)
+    add_step_tag(tokenizer, model)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return tokenizer, model
+
+
+GATED_ORGS = ("meta-llama/", "mistralai/")  # hub models behind a licence: a token of an account that accepted it
+TOKEN_HINT = ("set HF_TOKEN (or run `huggingface-cli login`) for an account that accepted the model's licence on "
+              "https://huggingface.co/{source}")
+
+
+def hub_token(source: str, env=None) -> str | None:
+    """The Hugging Face token for `source`; a gated model without one is an error before any download."""
+    import os
+
+    from huggingface_hub import get_token
+
+    token = (env or os.environ).get("HF_TOKEN") or get_token()
+    if token is None and source.startswith(GATED_ORGS):
+        raise PermissionError(f"{source} is a gated model: " + TOKEN_HINT.format(source=source))
+    return token
+
+
+def fetch_checkpoint(source: str, out_dir: str | Path) -> dict:
+    """A released checkpoint into out_dir, as it is (hub snapshot or a copy of a local directory), with
+    `source.json` recording where it came from. Written atomically."""
+    import json
+    import shutil
+
+    from infscale.core.io import atomic_dir
+
+    source = resolve_model_source(source)
+    with atomic_dir(out_dir) as tmp:
+        if Path(source).exists():
+            shutil.copytree(source, tmp, dirs_exist_ok=True)
+            record = {"source": source, "kind": "local"}
+        else:
+            import huggingface_hub
+            from huggingface_hub.errors import GatedRepoError
+
+            token = hub_token(source)
+            # weights and tokenizer files; not optimizer states, original consolidated weights or other frameworks'
+            try:
+                path = huggingface_hub.snapshot_download(
+                    source, local_dir=tmp, token=token,
+                    ignore_patterns=["*.pth", "*.msgpack", "*.h5", "optimizer*", "original/*"])
+            except GatedRepoError as e:
+                raise PermissionError(f"{source}: access refused ({e}); " + TOKEN_HINT.format(source=source)) from None
+            record = {"source": source, "kind": "hub", "path": str(path)}
+        (Path(tmp) / "source.json").write_text(json.dumps(record, indent=1))
+    return record

@@ -1,0 +1,437 @@
+"""Claims scorecard (docs/design.md, "Claims scorecard"): each of the paper's claims tested on a run, with a
+verdict that separates an effect from noise and from a broken verifier.
+
+Every compared quantity (a difference in error, a gain per doubling, a fitted slope, a FLOPs ratio) is computed on
+the per-problem outcomes and re-computed on a paired bootstrap over problems and seeds (evaluation.resampling); its
+95% interval decides:
+  holds         the interval lies on the side of zero the paper claims;
+  fails         it lies on the other side;
+  inconclusive  it contains zero (or, for claim 9, lies neither inside nor outside the tolerance);
+  cannot_check  the run lacks what the claim needs, or the claim rests on the PRM and the PRM's within-problem AUC
+                on the run's own sampled candidates is below `auc_gate` (then the PRM cannot rank, and any verdict
+                would measure noise).
+A claim is judged per unit (a data set and model, or a data set); the row holds when every checkable unit holds,
+fails when one fails, and is inconclusive otherwise.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from infscale.evaluation.resampling import ProblemBootstrap, interval
+from infscale.reporting.report import PathLike, atomic_write_csv, seed_summary
+from infscale.reporting.scaling import PAPER_A, PAPER_B, default_budgets
+
+CLAIMS = {
+    1: "error decreases with samples and saturates (sampling + majority vote)",
+    2: "weighted majority voting is at least as good as majority voting at equal n",
+    3: "REBASE reaches a lower error than sampling at equal FLOPs, for each model",
+    4: "MCTS is worse than sampling at equal FLOPs",
+    5: "the compute-optimal model size grows with the budget (log10 C = a log10 N + b)",
+    6: "REBASE's gain over sampling is larger on hard problems (levels 3-5) than on easy ones (1-2)",
+    7: "REBASE saturates later than sampling (it still gains where sampling has stopped)",
+    8: "a smaller model with REBASE reaches the largest model's best sampling accuracy with fewer FLOPs",
+    9: "majority and weighted voting converge to the accuracy their answer distributions predict (Theorems 1-2)",
+}
+NEEDS_VERIFIER = (2, 3, 4, 6, 7, 8)
+COLUMNS = ["claim_id", "claim", "verdict", "measured", "detail"]
+WMV = "weighted_majority"
+VERDICTS = ("holds", "fails", "inconclusive", "cannot_check")
+
+
+@dataclass(frozen=True)
+class Settings:
+    x: str = "policy_flops"
+    auc_gate: float = 0.6  # the PRM's within-problem AUC below which PRM-based claims cannot be checked
+    saturation_fraction: float = 0.25  # claim 1: the last doubling gains less than this share of the early gain
+    theorem_tolerance: float = 0.05  # claim 9: |measured - predicted accuracy| within 5 points
+    draws: int = 1000
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One unit's result: verdict, and the text with the numbers behind it."""
+    verdict: str
+    measured: str
+
+
+def _pp(v: float) -> str:
+    return "n/a" if not np.isfinite(v) else f"{100 * v:+.2f}pp"
+
+
+def _ci(values: np.ndarray, fmt: Callable[[float], str] = _pp) -> tuple[float, float, float, str]:
+    est, lo, hi = interval(values)
+    return est, lo, hi, f"{fmt(est)} [{fmt(lo)}, {fmt(hi)}]"
+
+
+def sign_verdict(lo: float, hi: float, positive: bool) -> str:
+    """holds when the interval lies above zero (`positive`) or below it; fails on the other side."""
+    if np.isnan(lo) or np.isnan(hi):
+        return "inconclusive"
+    if positive:
+        return "holds" if lo > 0 else "fails" if hi < 0 else "inconclusive"
+    return "holds" if hi < 0 else "fails" if lo > 0 else "inconclusive"
+
+
+def combine(units: dict[str, Unit]) -> str:
+    checked = [u.verdict for u in units.values() if u.verdict != "cannot_check"]
+    if not checked:
+        return "cannot_check"
+    if "fails" in checked:
+        return "fails"
+    return "holds" if all(v == "holds" for v in checked) else "inconclusive"
+
+
+def _row(cid: int, units: dict[str, Unit], detail: str, note: str = "") -> dict[str, object]:
+    measured = "; ".join(f"{k}: {u.verdict}, {u.measured}" for k, u in units.items())
+    return {"claim_id": cid, "claim": CLAIMS[cid], "verdict": combine(units),
+            "measured": measured or note, "detail": detail}
+
+
+class Evidence:
+    """The bootstrap, FLOPs per point and verifier AUC of a run: what every claim reads."""
+
+    def __init__(self, metrics: pd.DataFrame, problems: pd.DataFrame, settings: Settings):
+        self.s = settings
+        self.summary = seed_summary(metrics, x=settings.x)
+        self.boot = ProblemBootstrap(problems, draws=settings.draws, seed=settings.seed)
+        self.params = self.summary.groupby(["dataset", "model"])["params"].first().to_dict()
+        self.auc = self._auc(metrics)
+
+    @staticmethod
+    def _auc(metrics: pd.DataFrame) -> dict[tuple[str, str], float]:
+        if "prm_auc" not in metrics.columns:
+            return {}
+        s = metrics[(metrics["strategy"] == "sampling") & (metrics["subset"] == "all")]
+        out = {}
+        for (ds, m), g in s.groupby(["dataset", "model"]):
+            top = g[g["n"] == g["n"].max()]
+            out[(ds, m)] = float(top["prm_auc"].mean())
+        return out
+
+    def units(self, strategy: str | None = None) -> list[tuple[str, str]]:
+        s = self.summary if strategy is None else self.summary[self.summary["strategy"] == strategy]
+        return sorted(set(zip(s["dataset"], s["model"])))
+
+    def gate(self, dataset: str, *models: str) -> Unit | None:
+        """cannot_check when a model's PRM AUC is below the gate (or unknown)."""
+        for m in models:
+            auc = self.auc.get((dataset, m), math.nan)
+            if not auc >= self.s.auc_gate:
+                return Unit("cannot_check", f"PRM within-problem AUC {auc:.2f} < {self.s.auc_gate} on {m}'s "
+                                            "sampled candidates: the verifier cannot rank them")
+        return None
+
+    def auc_text(self, dataset: str, *models: str) -> str:
+        return ", ".join(f"AUC {self.auc.get((dataset, m), math.nan):.2f}" for m in models)
+
+    def flops(self, dataset: str, model: str, strategy: str, aggregation: str, subset: str = "all") -> pd.Series:
+        s = self.summary
+        c = s[(s["dataset"] == dataset) & (s["model"] == model) & (s["strategy"] == strategy)
+              & (s["aggregation"] == aggregation) & (s["subset"] == subset)]
+        return c.set_index("n")[self.s.x].astype(float)
+
+    def curve(self, dataset: str, model: str, strategy: str, aggregation: str, subset: str = "all"):
+        """(n, FLOPs per n, errors (1 + draws, len(n))) restricted to budgets with FLOPs."""
+        ns, err = self.boot.curve(dataset, model, strategy, aggregation, subset)
+        fl = self.flops(dataset, model, strategy, aggregation, subset)
+        keep = np.array([n in fl.index for n in ns], bool)
+        ns, err = ns[keep], err[:, keep]
+        return ns, fl.reindex(ns).to_numpy(float), err
+
+
+def equal_flops_difference(base_x: np.ndarray, base_err: np.ndarray, other_x: np.ndarray,
+                           other_err: np.ndarray) -> np.ndarray:
+    """Per draw: mean over `other`'s points inside base's FLOPs range of other's error minus base's error
+    interpolated linearly in log10 FLOPs (no extrapolation); NaN when no point is inside."""
+    if len(base_x) < 2:
+        return np.full(base_err.shape[0], np.nan)
+    order = np.argsort(base_x)
+    bx, be = np.log10(base_x[order]), base_err[:, order]
+    ox = np.log10(other_x)
+    inside = (ox >= bx.min()) & (ox <= bx.max())
+    if not inside.any():
+        return np.full(base_err.shape[0], np.nan)
+    interp = np.vstack([np.interp(ox[inside], bx, row) for row in be])
+    return (other_err[:, inside] - interp).mean(axis=1)
+
+
+def _gain_per_doubling(ns: np.ndarray, err: np.ndarray, i: int, j: int) -> np.ndarray:
+    return (err[:, i] - err[:, j]) / np.log2(ns[j] / ns[i])
+
+
+# ------------------------------------------------------------------------------------------------ the claims
+
+
+def claim1(ev: Evidence) -> dict[str, object]:
+    f = ev.s.saturation_fraction
+    units = {}
+    for ds, m in ev.units("sampling"):
+        ns, _, err = ev.curve(ds, m, "sampling", "majority")
+        if len(ns) < 3:
+            units[f"{ds}/{m}"] = Unit("cannot_check", f"{len(ns)} sampling budgets, need 3")
+            continue
+        early = _gain_per_doubling(ns, err, 0, 2)
+        late = _gain_per_doubling(ns, err, len(ns) - 2, len(ns) - 1)
+        _, elo, ehi, etxt = _ci(early)
+        _, slo, shi, stxt = _ci(f * early - late)
+        parts = [sign_verdict(elo, ehi, True), sign_verdict(slo, shi, True)]
+        verdict = "fails" if "fails" in parts else "holds" if parts == ["holds", "holds"] else "inconclusive"
+        units[f"{ds}/{m}"] = Unit(verdict, f"gain/doubling n={ns[0]}->{ns[2]} {etxt}, last n={ns[-2]}->{ns[-1]} "
+                                           f"{_pp(late[0])}; {f} x early - last {stxt}")
+    return _row(1, units, f"sampling + majority vote, all problems. Decreases: the error's drop per doubling of n "
+                          f"over the first two doublings is > 0. Saturates: {f} x that early gain minus the last "
+                          "doubling's gain is > 0. Both 95% intervals (paired bootstrap over problems and seeds) "
+                          "above zero: holds; either below: fails; a flat curve is inconclusive, not holds")
+
+
+def claim2(ev: Evidence) -> dict[str, object]:
+    units = {}
+    for ds, m in ev.units("sampling"):
+        if (g := ev.gate(ds, m)) is not None:
+            units[f"{ds}/{m}"] = g
+            continue
+        ns, _, mv = ev.curve(ds, m, "sampling", "majority")
+        ns_w, _, wmv = ev.curve(ds, m, "sampling", WMV)
+        keep = [i for i, n in enumerate(ns) if n > 1 and n in set(ns_w)]
+        if not keep or not np.array_equal(ns, ns_w):
+            units[f"{ds}/{m}"] = Unit("cannot_check", "no sampling budget n > 1 under both votes")
+            continue
+        d = (wmv[:, keep] - mv[:, keep]).mean(axis=1)
+        _, lo, hi, txt = _ci(d)
+        units[f"{ds}/{m}"] = Unit(sign_verdict(lo, hi, False),
+                                  f"mean WMV - MV error over n > 1 {txt} ({ev.auc_text(ds, m)})")
+    return _row(2, units, "sampling, all problems: mean over budgets n > 1 of weighted-majority error minus "
+                          "majority error; interval below zero: holds, above: fails")
+
+
+def _versus_sampling(ev: Evidence, strategy: str, subset: str = "all") -> dict[str, Unit | np.ndarray]:
+    """Per unit, the per-draw equal-FLOPs difference strategy - sampling (WMV), or a Unit saying why not."""
+    out: dict[str, Unit | np.ndarray] = {}
+    for ds, m in ev.units(strategy):
+        if (g := ev.gate(ds, m)) is not None:
+            out[f"{ds}/{m}"] = g
+            continue
+        _, bx, be = ev.curve(ds, m, "sampling", WMV, subset)
+        _, ox, oe = ev.curve(ds, m, strategy, WMV, subset)
+        d = equal_flops_difference(bx, be, ox, oe)
+        out[f"{ds}/{m}"] = d if np.isfinite(d[0]) else Unit(
+            "cannot_check", f"no {strategy} point inside sampling's FLOPs range ({subset} problems)")
+    return out
+
+
+def claim34(ev: Evidence, cid: int, strategy: str) -> dict[str, object]:
+    better = strategy == "rebase"
+    units = {}
+    for key, d in _versus_sampling(ev, strategy).items():
+        if isinstance(d, Unit):
+            units[key] = d
+            continue
+        _, lo, hi, txt = _ci(d)
+        units[key] = Unit(sign_verdict(lo, hi, not better),
+                          f"mean {strategy} - sampling error at equal FLOPs {txt} ({ev.auc_text(*key.split('/'))})")
+    detail = (f"weighted majority, all problems: {strategy}'s error minus sampling's error interpolated (log10 "
+              f"FLOPs) at {strategy}'s FLOPs, over {strategy}'s points inside sampling's FLOPs range; interval "
+              f"{'below' if better else 'above'} zero: holds")
+    if not units:
+        return _row(cid, {}, detail, f"no {strategy} rows in the metrics")
+    return _row(cid, units, detail)
+
+
+def claim5(ev: Evidence) -> dict[str, object]:
+    units = {}
+    for ds in sorted(ev.summary["dataset"].unique()):
+        models = [m for d, m in ev.units("sampling") if d == ds]
+        if len(models) < 2:
+            units[ds] = Unit("cannot_check", f"{len(models)} model(s) with sampling, need 2")
+            continue
+        curves = {m: ev.curve(ds, m, "sampling", WMV) for m in models}
+        budgets = default_budgets(np.concatenate([x for _, x, _ in curves.values()]))
+        # only budgets where at least two model sizes have a measured point (else the smallest wins by default)
+        reach = np.array([[x.min() <= c * (1 + 1e-9) for c in budgets] for _, x, _ in curves.values()])
+        budgets = budgets[reach.sum(axis=0) >= 2]
+        if len(budgets) < 2:
+            units[ds] = Unit("cannot_check", "fewer than 2 budgets where two model sizes are measured")
+            continue
+        sizes = np.array([float(ev.params[(ds, m)]) for m in models])
+        env = []
+        for m in models:  # running best error at <= C FLOPs, per draw
+            _, x, e = curves[m]
+            order = np.argsort(x)
+            best = np.minimum.accumulate(e[:, order], axis=1)
+            idx = np.searchsorted(x[order], budgets * (1 + 1e-9), side="right") - 1
+            env.append(np.where(idx >= 0, best[:, np.clip(idx, 0, None)], np.inf))
+        env = np.stack(env)  # (models, draws + 1, budgets)
+        # the best model per budget: lowest error, ties to the smaller model
+        key = env + 1e-12 * (np.argsort(np.argsort(sizes)))[:, None, None]
+        n_opt = sizes[np.argmin(key, axis=0)]  # (draws + 1, budgets)
+        lc, ln = np.log10(budgets), np.log10(n_opt)
+        lc_c = lc - lc.mean()
+        alpha = (ln - ln.mean(axis=1, keepdims=True)) @ lc_c / (lc_c @ lc_c)  # slope of log N on log C
+        beta = ln.mean(axis=1) - alpha * lc.mean()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = np.where(alpha > 0, 1 / alpha, np.nan)
+            b = np.where(alpha > 0, -beta / alpha, np.nan)
+        _, lo, hi, atxt = _ci(alpha, lambda v: f"{v:.3f}")
+        fmt = lambda v: "n/a" if not np.isfinite(v) else f"{v:.2f}"  # noqa: E731
+        _, _, _, a_txt = _ci(a, fmt)
+        _, _, _, b_txt = _ci(b, fmt)
+        path = "->".join(f"{p:.3g}" for p in dict.fromkeys(n_opt[0]))
+        units[ds] = Unit(sign_verdict(lo, hi, True),
+                         f"slope of log10 N_opt on log10 C {atxt}; a={a_txt}, b={b_txt} (paper a={PAPER_A}, "
+                         f"b={PAPER_B}); N_opt over {len(budgets)} budgets {path}")
+    return _row(5, units, "sampling + weighted majority, all problems, per data set: on a 12-point log grid of "
+                          "FLOPs, kept where at least two model sizes have a measured point, the best model (lowest "
+                          "envelope error, ties to the smaller); log10 N_opt = alpha log10 C + beta fitted; "
+                          "alpha's interval above zero: holds (a = 1/alpha, b = -beta/alpha)")
+
+
+def claim6(ev: Evidence) -> dict[str, object]:
+    if not set(ev.summary["subset"]) >= {"easy", "hard"}:
+        return _row(6, {}, "", "no easy/hard subsets (a data set without difficulty levels)")
+    easy, hard = _versus_sampling(ev, "rebase", "easy"), _versus_sampling(ev, "rebase", "hard")
+    units = {}
+    for key in sorted(set(easy) & set(hard)):
+        if isinstance(easy[key], Unit) or isinstance(hard[key], Unit):
+            units[key] = easy[key] if isinstance(easy[key], Unit) else hard[key]
+            continue
+        gain_easy, gain_hard = -easy[key], -hard[key]
+        _, lo, hi, txt = _ci(gain_hard - gain_easy)
+        units[key] = Unit(sign_verdict(lo, hi, True), f"gain easy {_pp(gain_easy[0])}, hard {_pp(gain_hard[0])}, "
+                                                     f"hard - easy {txt} ({ev.auc_text(*key.split('/'))})")
+    if not units:
+        return _row(6, {}, "", "no rebase rows in the metrics")
+    return _row(6, units, "weighted majority: REBASE's gain = sampling's error interpolated at REBASE's FLOPs minus "
+                          "REBASE's, mean over comparable points, per subset; hard - easy interval above zero: holds")
+
+
+def claim7(ev: Evidence) -> dict[str, object]:
+    units = {}
+    for ds, m in ev.units("rebase"):
+        if (g := ev.gate(ds, m)) is not None:
+            units[f"{ds}/{m}"] = g
+            continue
+        ns_s, _, es = ev.curve(ds, m, "sampling", WMV)
+        ns_r, _, er = ev.curve(ds, m, "rebase", WMV)
+        common = sorted(set(ns_s) & set(ns_r))
+        if len(common) < 2:
+            units[f"{ds}/{m}"] = Unit("cannot_check", "fewer than 2 budgets shared by sampling and REBASE")
+            continue
+        n1, n2 = common[-2], common[-1]
+        i_s, i_r = {n: i for i, n in enumerate(ns_s)}, {n: i for i, n in enumerate(ns_r)}
+        g_s = _gain_per_doubling(ns_s, es, i_s[n1], i_s[n2])
+        g_r = _gain_per_doubling(ns_r, er, i_r[n1], i_r[n2])
+        _, lo, hi, txt = _ci(g_r - g_s)
+        units[f"{ds}/{m}"] = Unit(sign_verdict(lo, hi, True),
+                                  f"gain/doubling n={n1}->{n2}: REBASE {_pp(g_r[0])}, sampling {_pp(g_s[0])}, "
+                                  f"difference {txt}; error at n={n2}: REBASE {100 * er[0, i_r[n2]]:.1f}%, sampling "
+                                  f"{100 * es[0, i_s[n2]]:.1f}% ({ev.auc_text(ds, m)})")
+    if not units:
+        return _row(7, {}, "", "no rebase rows in the metrics")
+    return _row(7, units, "weighted majority, all problems: the error's drop per doubling over the last doubling "
+                          "of n both strategies ran; REBASE's minus sampling's above zero: holds (REBASE still "
+                          "gains where sampling has saturated)")
+
+
+def _flops_to_reach(x: np.ndarray, err: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per draw, the FLOPs at which a curve first reaches error <= target (log-linear between the two points
+    around the crossing); +inf when it never does."""
+    order = np.argsort(x)
+    x, err = np.log10(x[order]), err[:, order]
+    out = np.full(err.shape[0], np.inf)
+    for b in range(err.shape[0]):
+        hit = np.nonzero(err[b] <= target[b] + 1e-12)[0]
+        if len(hit) == 0:
+            continue
+        k = hit[0]
+        if k == 0 or err[b, k - 1] == err[b, k]:
+            out[b] = 10 ** x[k]
+        else:
+            t = (err[b, k - 1] - target[b]) / (err[b, k - 1] - err[b, k])
+            out[b] = 10 ** (x[k - 1] + t * (x[k] - x[k - 1]))
+    return out
+
+
+def claim8(ev: Evidence) -> dict[str, object]:
+    units = {}
+    for ds in sorted(ev.summary["dataset"].unique()):
+        sampled = [m for d, m in ev.units("sampling") if d == ds]
+        searched = [m for d, m in ev.units("rebase") if d == ds]
+        if not sampled or not searched:
+            continue
+        large = max(sampled, key=lambda m: ev.params[(ds, m)])
+        smaller = [m for m in searched if ev.params[(ds, m)] < ev.params[(ds, large)]]
+        if not smaller:
+            units[ds] = Unit("cannot_check", f"no model smaller than {large} ran REBASE")
+            continue
+        small = max(smaller, key=lambda m: ev.params[(ds, m)])
+        if (g := ev.gate(ds, small, large)) is not None:
+            units[ds] = g
+            continue
+        _, lx, le = ev.curve(ds, large, "sampling", WMV)
+        _, sx, se = ev.curve(ds, small, "rebase", WMV)
+        best = np.argmin(le + 1e-12 * np.argsort(np.argsort(lx)), axis=1)  # ties: the cheaper point
+        target, large_flops = le[np.arange(len(best)), best], lx[best]
+        with np.errstate(divide="ignore"):
+            ratio = np.log2(large_flops / _flops_to_reach(sx, se, target))
+        _, lo, hi, txt = _ci(ratio, lambda v: "never reached" if v == -np.inf else f"{2 ** v:.2f}x")
+        units[ds] = Unit(sign_verdict(lo, hi, True),
+                         f"{small} REBASE vs {large}'s best sampling error {100 * target[0]:.1f}%: FLOPs saved "
+                         f"{txt} (paper: about 2x, Llemma-7B vs 34B; {ev.auc_text(ds, small, large)})")
+    if not units:
+        return _row(8, {}, "", "no data set with sampling and REBASE rows")
+    return _row(8, units, "weighted majority, all problems, per data set: the largest model's lowest sampling "
+                          "error is the target; the FLOPs the next smaller model with REBASE needs to reach it "
+                          "(log-linear between measured points, never reached = 0x); log2 of the largest's FLOPs "
+                          "over those above zero: holds")
+
+
+def claim9(ev: Evidence) -> dict[str, object]:
+    tol = ev.s.theorem_tolerance
+    units = {}
+    for ds, m in ev.units("sampling"):
+        for agg in ("majority", WMV):
+            if not ev.boot.has(ds, m, "sampling", agg, "limit_predicted"):
+                continue
+            ns, pred = ev.boot.curve(ds, m, "sampling", agg, kind="limit_predicted")
+            _, meas = ev.boot.curve(ds, m, "sampling", agg, kind="half_measured")
+            d = (1 - meas[:, 0]) - (1 - pred[:, 0])  # accuracy measured - predicted
+            _, lo, hi, txt = _ci(d)
+            verdict = ("holds" if -tol <= lo and hi <= tol else "fails" if lo > tol or hi < -tol
+                       else "inconclusive")
+            units[f"{ds}/{m}/{agg}"] = Unit(verdict, f"predicted {100 * (1 - pred[0, 0]):.1f}%, measured "
+                                                     f"{100 * (1 - meas[0, 0]):.1f}% (n={ns[0]} each), "
+                                                     f"measured - predicted {txt}")
+    if not units:
+        return _row(9, {}, "", "no sampling run with at least 4 candidates")
+    return _row(9, units, f"sampling, per model and vote: the answer the vote converges to (Theorem 1: the mode of "
+                          f"the answer distribution; Theorem 2: the answer of largest probability x mean weight) "
+                          f"predicted from the first half of each problem's candidates, against the vote measured "
+                          f"on the other half; holds when the interval of measured - predicted accuracy lies within "
+                          f"+/-{100 * tol:.0f} points, fails when it lies outside")
+
+
+def evaluate_claims(metrics: pd.DataFrame, problems: pd.DataFrame, settings: Settings | None = None,
+                    **overrides) -> pd.DataFrame:
+    """The nine claims of a run: `metrics` as load_metrics returns them, `problems` the per-problem outcomes."""
+    s = settings or Settings(**overrides)
+    ev = Evidence(metrics, problems, s)
+    rows = [claim1(ev), claim2(ev), claim34(ev, 3, "rebase"), claim34(ev, 4, "mcts"), claim5(ev), claim6(ev),
+            claim7(ev), claim8(ev), claim9(ev)]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def load_problems(paths) -> pd.DataFrame:
+    frames = [pd.read_csv(p, dtype={"id": str}) for p in paths]
+    if not frames:
+        raise ValueError("load_problems: no per-problem files given")
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_claims(claims: pd.DataFrame, path: PathLike) -> None:
+    atomic_write_csv(claims, path)

@@ -1,0 +1,2 @@
+"""Producing candidates: generation engines, sampling and tree search (REBASE, MCTS), the PRM that scores
+steps, device placement and checkpointed shards. Imports only from core."""

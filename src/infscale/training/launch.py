@@ -1,0 +1,123 @@
+"""Training jobs (policy SFT, PRM) from a spec: in this process on one GPU or CPU, or under
+`accelerate launch` with FSDP (src/infscale/resources/fsdp.yaml) when the job has several GPUs. The rule's script
+builds the spec from its inputs and params; `python -m infscale.training.launch spec.json` is what each accelerate
+process runs."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+ACCELERATE_CONFIG = Path(str(resources.files("infscale") / "resources" / "fsdp.yaml"))  # package data
+SPEC_KEYS = ("kind", "data", "tokenizer", "init", "arch", "base", "train", "seed", "out", "threads", "label")
+
+
+def free_port(seed: int | None = None) -> int:
+    """A TCP port free on this node for the job's rendezvous: two multi-GPU jobs on one node must not both take
+    accelerate's default 29500. Drawn from 20000-59999 (seeded by the SLURM job id where there is one, so
+    concurrent jobs draw different ports) and checked by binding it."""
+    import os
+    import random
+    import socket
+
+    rng = random.Random(seed if seed is not None else (os.environ.get("SLURM_JOB_ID") or os.getpid()))
+    for _ in range(100):
+        port = rng.randrange(20000, 60000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # let the kernel choose
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+def accelerate_command(spec_path: str | Path, num_processes: int, config_file: str | Path = ACCELERATE_CONFIG,
+                       python: str = sys.executable, train: dict | None = None, port: int | None = None) -> list[str]:
+    """`accelerate launch` of this module on one node with `num_processes` GPUs, on a free rendezvous port;
+    `train.offload` moves the FSDP shards (weights, gradients, optimizer state) to CPU memory and
+    `train.mixed_precision: bf16` has FSDP compute and gather in bf16 over fp32 weights."""
+    if num_processes < 2:
+        raise ValueError(f"accelerate launch is for several GPUs, got {num_processes}")
+    train = train or {}
+    options = ["--main_process_port", str(port or free_port())]
+    if train.get("offload"):
+        options += ["--fsdp_offload_params", "true"]
+    if train.get("mixed_precision") == "bf16" or train.get("dtype") == "bf16":
+        options += ["--mixed_precision", "bf16"]
+    return [python, "-m", "accelerate.commands.launch", "--config_file", str(config_file),
+            "--num_processes", str(num_processes), "--num_machines", "1", *options,
+            "--module", "infscale.training.launch", str(spec_path)]
+
+
+def init_distributed() -> None:
+    """Under `accelerate launch`: create the process group before any model loads, so that FSDP's
+    cpu_ram_efficient_loading applies (transformers then loads the weights on rank 0 only and the other ranks
+    on the meta device; without a process group every rank loads the full model: ~1 TB of host memory at 34B)."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from accelerate import PartialState
+
+        PartialState()
+
+
+def run_spec(spec: dict) -> dict:
+    """Train what the spec describes (kind policy or prm) and save it to spec["out"]; returns the summary."""
+    from infscale.core.io import read_jsonl
+    from infscale.core.models import build_causal_lm, load_pretrained_for_training
+    from infscale.training.tokenizer import load_tokenizer
+
+    train, seed = spec["train"], spec["seed"]
+    init_distributed()
+    if spec["kind"] == "policy":
+        from infscale.training.sft import train_policy
+
+        rows = read_jsonl(spec["data"], required=("question", "solution"))
+        if spec.get("base"):  # a hub base, fine-tuned in the step format
+            tokenizer, model = load_pretrained_for_training(spec["base"], "AutoModelForCausalLM", train["dtype"], seed)
+        else:  # from scratch with the task tokenizer
+            tokenizer = load_tokenizer(spec["tokenizer"])
+            model = build_causal_lm(spec["arch"], tokenizer, seed)
+        return train_policy(rows, tokenizer, model, train, spec["out"], seed, spec["threads"])
+    if spec["kind"] == "prm":
+        from infscale.training.prm_training import load_prm_for_training, train_prm
+
+        rows = read_jsonl(spec["data"], required=("input", "label"))
+        if spec.get("base"):  # a hub base with a fresh scalar head (the paper: Llemma-34B on Math-Shepherd)
+            tokenizer, model = load_pretrained_for_training(spec["base"], "AutoModelForTokenClassification",
+                                                            train["dtype"], seed, num_labels=1)
+        else:  # from the policy checkpoint (its tokenizer inside) or from scratch with the task tokenizer
+            tokenizer = load_tokenizer(spec.get("init") or spec["tokenizer"])
+            model = load_prm_for_training(spec.get("init") or None, spec.get("arch"), tokenizer, seed)
+        return train_prm(rows, tokenizer, model, train, spec["out"], seed, spec["threads"], spec["label"], spec["data"])
+    raise ValueError(f"training spec kind must be policy or prm, got {spec['kind']!r}")
+
+
+def train(spec: dict, gpus: int = 0) -> dict | None:
+    """In this process (gpus <= 1), or through accelerate on `gpus` GPUs: the spec goes to a file beside the
+    output, each process reads it; output of the processes goes to this job's stdout/stderr (its log)."""
+    unknown = set(spec) - set(SPEC_KEYS)
+    if unknown:
+        raise ValueError(f"unknown training spec key(s) {', '.join(sorted(unknown))}")
+    if gpus <= 1:
+        return run_spec(spec)
+    out = Path(spec["out"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    spec_path = out.parent / f".{out.name}.spec.json"
+    spec_path.write_text(json.dumps(spec, indent=1))
+    try:
+        subprocess.run(accelerate_command(spec_path, gpus, train=spec["train"]), check=True, stdout=sys.stdout,
+                       stderr=sys.stderr)
+    finally:
+        spec_path.unlink(missing_ok=True)
+    summary = out / "training_summary.json"
+    return json.loads(summary.read_text()) if summary.exists() else None
+
+
+if __name__ == "__main__":
+    print(run_spec(json.loads(Path(sys.argv[1]).read_text())))

@@ -1,0 +1,223 @@
+"""Supervised fine-tuning of a policy on step-format solutions, loss on the completion only."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from infscale.core.io import atomic_dir
+from infscale.core.stepformat import STEP_TAG, format_prompt
+
+log = logging.getLogger(__name__)
+
+
+def encode_sft_example(tokenizer, question: str, solution: str, max_length: int) -> dict:
+    """Prompt tokens get label -100 so the loss covers the solution (and its end-of-text) only."""
+    prompt_ids = tokenizer.encode(format_prompt(question), add_special_tokens=False)
+    completion_ids = tokenizer.encode(solution, add_special_tokens=False) + [tokenizer.eos_token_id]
+    ids = (prompt_ids + completion_ids)[:max_length]
+    labels = ([-100] * len(prompt_ids) + completion_ids)[:max_length]
+    return {"input_ids": ids, "labels": labels}
+
+
+class PadCollator:
+    """Right-pads a batch; padded label positions are ignored by the loss."""
+
+    def __init__(self, pad_id: int, label_key: str = "labels", label_pad=-100):
+        self.pad_id, self.label_key, self.label_pad = pad_id, label_key, label_pad
+
+    def __call__(self, batch):
+        import torch
+
+        width = max(len(b["input_ids"]) for b in batch)
+        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        label_dtype = torch.float if isinstance(self.label_pad, float) else torch.long
+        labels = torch.full((len(batch), width), self.label_pad, dtype=label_dtype)
+        for i, b in enumerate(batch):
+            n = len(b["input_ids"])
+            ids[i, :n] = torch.tensor(b["input_ids"])
+            mask[i, :n] = 1
+            labels[i, :n] = torch.tensor(b[self.label_key], dtype=label_dtype)
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def batch_layout(train: dict, world_size: int = 1) -> tuple[int, int]:
+    """(examples per device and step, gradient accumulation steps) that make up the global `batch_size`."""
+    batch = int(train["batch_size"])
+    micro = int(train.get("micro_batch_size") or max(1, batch // world_size))
+    if batch % (micro * world_size):
+        raise ValueError(f"train.batch_size {batch} is not a multiple of micro_batch_size {micro} x {world_size} "
+                         "processes")
+    return micro, batch // (micro * world_size)
+
+
+def training_arguments(out_dir: str, train: dict, seed: int, threads: int):
+    """Trainer arguments from the config's `train` block (steps or epochs, global batch size, lr, dtype, ...);
+    CPU-friendly, and the same under `accelerate launch` on several GPUs (WORLD_SIZE processes).
+
+    * Gradients are synchronised on every micro-step (`sync_each_batch`): under FSDP, skipping the sync on
+      accumulation steps keeps full unsharded gradients on each rank (~135 GB at 34B).
+    * `mixed_precision: bf16` computes in bf16 over fp32 weights and optimizer; `gradient_checkpointing`
+      recomputes activations (non-reentrant, which FSDP needs).
+    * `save_steps`: a checkpoint every that many steps in out_dir (the last one kept), to resume from."""
+    import os
+
+    import torch
+    from transformers import TrainingArguments
+
+    torch.set_num_threads(threads)
+    micro, accumulation = batch_layout(train, int(os.environ.get("WORLD_SIZE", "1")))
+    dtype = train.get("dtype", "fp32")
+    length = {"max_steps": int(train["steps"])} if "steps" in train else {"num_train_epochs": float(train["epochs"])}
+    return TrainingArguments(
+        output_dir=out_dir,
+        **length,
+        per_device_train_batch_size=micro,
+        gradient_accumulation_steps=accumulation,
+        learning_rate=float(train["lr"]),
+        warmup_steps=int(train.get("warmup_steps", 0)),
+        weight_decay=float(train.get("weight_decay", 0.0)),
+        lr_scheduler_type=train.get("lr_scheduler", "cosine"),
+        logging_steps=max(1, int(train["steps"]) // 20) if "steps" in train else 10,
+        bf16=dtype == "bf16" or train.get("mixed_precision") == "bf16",
+        fp16=dtype == "fp16",
+        gradient_checkpointing=bool(train.get("gradient_checkpointing", False)),
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+        accelerator_config={"gradient_accumulation_kwargs": {"sync_each_batch": True}},
+        **({"save_strategy": "steps", "save_steps": int(train["save_steps"]), "save_total_limit": 1}
+           if train.get("save_steps") else {"save_strategy": "no"}),
+        report_to=[],
+        seed=seed,
+        data_seed=seed,
+        dataloader_num_workers=0,
+        use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=True,
+    )
+
+
+class _ListDataset:
+    def __init__(self, rows):
+        self.rows = rows
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        return self.rows[i]
+
+
+def checkpoint_dir(out_dir: str | Path) -> Path:
+    """Where a training job keeps its Trainer checkpoints: beside its output, so a killed or timed-out job that is
+    run again (Snakemake removes the incomplete output, not this) resumes from the last one."""
+    out_dir = Path(out_dir)
+    return out_dir.parent / f".{out_dir.name}.checkpoints"
+
+
+def _resume_point(train: dict, checkpoints: Path) -> str | None:
+    """The last complete checkpoint: the Trainer writes trainer_state.json last, so a checkpoint cut short by the
+    kill (weights or optimizer half written) has none and is passed over."""
+    if not train.get("save_steps") or not checkpoints.is_dir():
+        return None
+    complete = []
+    for d in checkpoints.glob("checkpoint-*"):
+        try:
+            step = int(d.name.split("-")[1])
+            json.loads((d / "trainer_state.json").read_text())
+        except (ValueError, OSError):
+            continue
+        complete.append((step, d))
+    return str(max(complete)[1]) if complete else None
+
+
+TORCH_DTYPE_NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def save_dtype(train: dict):
+    import torch
+
+    return getattr(torch, TORCH_DTYPE_NAMES[train.get("save_dtype") or train.get("dtype", "fp32")])
+
+
+def run_training(trainer_class, model, tokenizer, examples: list[dict], collator, train: dict,
+                 out_dir: str | Path, seed: int, threads: int = 1, **summary_extra) -> dict:
+    """Train with `trainer_class` (a transformers Trainer), then save model (in `save_dtype`), tokenizer and a
+    training summary (loss log, step tag, `summary_extra`) to out_dir atomically: a killed run leaves no model
+    behind, only its Trainer checkpoints (with `save_steps`), which the next run resumes from.
+    Under `accelerate launch` (WORLD_SIZE > 1, e.g. FSDP) every process trains and the Trainer gathers the
+    weights; the main process writes and renames the directory."""
+    import os
+    import shutil
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return _run_distributed(trainer_class, model, tokenizer, examples, collator, train, Path(out_dir), seed,
+                                threads, **summary_extra)
+    checkpoints = checkpoint_dir(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        args = training_arguments(str(checkpoints if train.get("save_steps") else Path(tmp) / "trainer"), train,
+                                  seed, threads)
+        trainer = trainer_class(model=model, args=args, train_dataset=_ListDataset(examples), data_collator=collator)
+        summary = _train(trainer, len(examples), summary_extra, _resume_point(train, checkpoints))
+        shutil.rmtree(Path(tmp) / "trainer", ignore_errors=True)
+        model.to(save_dtype(train)).save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (Path(tmp) / "training_summary.json").write_text(json.dumps(summary, indent=1))
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    return summary
+
+
+def _train(trainer, n_examples: int, summary_extra: dict, resume: str | None = None) -> dict:
+    from infscale.core.progress import trainer_callback
+
+    trainer.add_callback(trainer_callback("training"))  # steps done, rate, time left in the job's log
+    start = time.time()
+    if resume:
+        log.info("resuming from %s", resume)
+    result = trainer.train(resume_from_checkpoint=resume)
+    out = {"train_loss": result.training_loss, "steps": result.global_step, "examples": n_examples,
+           "seconds": round(time.time() - start, 1), "step_tag": STEP_TAG, **summary_extra,
+           "log": [h for h in trainer.state.log_history if "loss" in h]}
+    if resume:
+        out["resumed_from"] = Path(resume).name
+    return out
+
+
+def _run_distributed(trainer_class, model, tokenizer, examples, collator, train, out_dir: Path, seed, threads,
+                     **summary_extra) -> dict:
+    """Several processes: a fixed temp directory beside out_dir that every rank agrees on; the full state dict
+    is gathered (FSDP FULL_STATE_DICT), cast to `save_dtype` and written by the main process only, which then
+    renames into place."""
+    import os
+    import shutil
+
+    tmp = out_dir.parent / f".{out_dir.name}.distributed.tmp"
+    checkpoints = checkpoint_dir(out_dir)
+    args = training_arguments(str(checkpoints if train.get("save_steps") else tmp / "trainer"), train, seed, threads)
+    trainer = trainer_class(model=model, args=args, train_dataset=_ListDataset(examples), data_collator=collator)
+    summary = _train(trainer, len(examples), summary_extra, _resume_point(train, checkpoints))
+    state = trainer.accelerator.get_state_dict(trainer.model)  # every rank takes part in the gather
+    if trainer.is_world_process_zero():
+        dtype = save_dtype(train)
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+        trainer.accelerator.unwrap_model(trainer.model).save_pretrained(tmp, state_dict=state)
+        shutil.rmtree(tmp / "trainer", ignore_errors=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "training_summary.json").write_text(json.dumps(summary, indent=1))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    return summary
+
+
+def train_policy(rows: list[dict], tokenizer, model, train: dict, out_dir: str | Path, seed: int,
+                 threads: int = 1) -> dict:
+    """Train `model` on rows with `question` and `solution`; save model + tokenizer atomically to out_dir."""
+    from transformers import Trainer
+
+    max_length = int(train.get("max_length", 256))
+    examples = [encode_sft_example(tokenizer, r["question"], r["solution"], max_length) for r in rows]
+    return run_training(Trainer, model, tokenizer, examples, PadCollator(tokenizer.pad_token_id), train, out_dir,
+                        seed, threads)
