@@ -136,6 +136,26 @@ def figure_files(name):
     return [f"{R}/figures/{name}.png", f"{R}/figures/{name}.pdf", f"{R}/tables/{name}.csv", f"{R}/tables/{name}.md"]
 
 
+def figure_outputs(
+    name,
+    caption,
+    category,
+    subcategory=None,
+    table_caption="../report/table.rst",
+    table_category="Tables",
+    table_subcategory=None,
+):
+    """png, pdf, csv and md at the paths of figure_files, the figure and its table of numbers shown in the report:
+    every figure's output block is `**figure_outputs(...)`."""
+    png, pdf, csv, md = figure_files(name)
+    return dict(
+        png=report(png, caption=caption, category=category, subcategory=subcategory),
+        pdf=pdf,
+        csv=report(csv, caption=table_caption, category=table_category, subcategory=table_subcategory),
+        md=md,
+    )
+
+
 def grader(dataset):
     return config["datasets"][dataset]["grader"]
 
@@ -223,12 +243,7 @@ def prm_quality_groups():
 def prm_quality_targets():
     if "sampling" not in EVAL["strategies"]:
         return []
-    return [
-        f"{R}/tables/prm_quality.csv",
-        f"{R}/tables/prm_quality.md",
-        f"{R}/figures/prm_quality.png",
-        f"{R}/figures/prm_quality.pdf",
-    ]
+    return figure_files("prm_quality")
 
 
 def prm_label_data():

@@ -6,20 +6,13 @@ rule figure_error_vs_flops:
     input:
         checked(lambda wc: [metrics_path(wc.dataset, wc.model, s) for s in EVAL["strategies"]]),
     output:
-        png=report(
-            f"{R}/figures/error_vs_flops_{{dataset}}_{{model}}.png",
+        **figure_outputs(
+            "error_vs_flops_{dataset}_{model}",
             caption="../report/error_vs_flops.rst",
             category="Error vs FLOPs",
             subcategory="{dataset} {model}",
+            table_subcategory="Error vs FLOPs",
         ),
-        pdf=f"{R}/figures/error_vs_flops_{{dataset}}_{{model}}.pdf",
-        csv=report(
-            f"{R}/tables/error_vs_flops_{{dataset}}_{{model}}.csv",
-            caption="../report/table.rst",
-            category="Tables",
-            subcategory="Error vs FLOPs",
-        ),
-        md=f"{R}/tables/error_vs_flops_{{dataset}}_{{model}}.md",
     log:
         f"{R}/logs/figure_error_vs_flops/{{dataset}}_{{model}}.log",
     conda:
@@ -34,20 +27,13 @@ rule figure_compute_optimal:
     input:
         checked(lambda wc: [metrics_path(wc.dataset, m, REPORT["compute_optimal_strategy"]) for m in EVAL["models"]]),
     output:
-        png=report(
-            f"{R}/figures/compute_optimal_{{dataset}}.png",
+        **figure_outputs(
+            "compute_optimal_{dataset}",
             caption="../report/compute_optimal.rst",
             category="Compute-optimal model size",
             subcategory="{dataset}",
+            table_subcategory="Compute-optimal model size",
         ),
-        pdf=f"{R}/figures/compute_optimal_{{dataset}}.pdf",
-        csv=report(
-            f"{R}/tables/compute_optimal_{{dataset}}.csv",
-            caption="../report/table.rst",
-            category="Tables",
-            subcategory="Compute-optimal model size",
-        ),
-        md=f"{R}/tables/compute_optimal_{{dataset}}.md",
     log:
         f"{R}/logs/figure_compute_optimal/{{dataset}}.log",
     conda:
@@ -102,20 +88,13 @@ rule figure_strategies:
     input:
         checked(lambda wc: [metrics_path(wc.dataset, wc.model, s) for s in EVAL["strategies"]]),
     output:
-        png=report(
-            f"{R}/figures/strategies_{{dataset}}_{{model}}_{{aggregation}}.png",
+        **figure_outputs(
+            "strategies_{dataset}_{model}_{aggregation}",
             caption="../report/strategies.rst",
             category="Strategies at equal FLOPs",
             subcategory="{dataset} {model}",
+            table_subcategory="Strategies at equal FLOPs",
         ),
-        pdf=f"{R}/figures/strategies_{{dataset}}_{{model}}_{{aggregation}}.pdf",
-        csv=report(
-            f"{R}/tables/strategies_{{dataset}}_{{model}}_{{aggregation}}.csv",
-            caption="../report/table.rst",
-            category="Tables",
-            subcategory="Strategies at equal FLOPs",
-        ),
-        md=f"{R}/tables/strategies_{{dataset}}_{{model}}_{{aggregation}}.md",
     log:
         f"{R}/logs/figure_strategies/{{dataset}}_{{model}}_{{aggregation}}.log",
     conda:
@@ -136,20 +115,13 @@ rule figure_easy_hard:
             ]
         ),
     output:
-        png=report(
-            f"{R}/figures/easy_hard_{{dataset}}_{{model}}.png",
+        **figure_outputs(
+            "easy_hard_{dataset}_{model}",
             caption="../report/easy_hard.rst",
             category="Easy vs hard problems",
             subcategory="{dataset} {model}",
+            table_subcategory="Easy vs hard problems",
         ),
-        pdf=f"{R}/figures/easy_hard_{{dataset}}_{{model}}.pdf",
-        csv=report(
-            f"{R}/tables/easy_hard_{{dataset}}_{{model}}.csv",
-            caption="../report/table.rst",
-            category="Tables",
-            subcategory="Easy vs hard problems",
-        ),
-        md=f"{R}/tables/easy_hard_{{dataset}}_{{model}}.md",
     log:
         f"{R}/logs/figure_easy_hard/{{dataset}}_{{model}}.log",
     conda:

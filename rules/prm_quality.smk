@@ -7,10 +7,13 @@ rule prm_quality:
         scored=[f for _, _, files in prm_quality_groups() for f in files],
         prm_data=prm_label_data(),
     output:
-        csv=report(f"{R}/tables/prm_quality.csv", caption="../report/prm_quality.rst", category="Verifier"),
-        md=f"{R}/tables/prm_quality.md",
-        png=report(f"{R}/figures/prm_quality.png", caption="../report/prm_quality.rst", category="Verifier"),
-        pdf=f"{R}/figures/prm_quality.pdf",
+        **figure_outputs(
+            "prm_quality",
+            caption="../report/prm_quality.rst",
+            category="Verifier",
+            table_caption="../report/prm_quality.rst",
+            table_category="Verifier",
+        ),
     log:
         f"{R}/logs/prm_quality.log",
     conda:

@@ -135,3 +135,34 @@ def test_the_config_reference_is_current_with_the_schema():
     for key in ("`report.table1.rebase_budget`", "`report.claims.auc_gate`", "`strategies.rebase.allocation`"):
         assert key in doc
 
+
+def _enums(node, path=""):
+    """(path, enum list) of every enum in the schema."""
+    if isinstance(node, dict):
+        if isinstance(node.get("enum"), list):
+            yield path, node["enum"]
+        for k, v in node.items():
+            yield from _enums(v, f"{path}.{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _enums(v, f"{path}[{i}]")
+
+
+def test_the_schema_names_what_the_code_defines():
+    """The schema is static YAML (package data); the names it lists must be the code's own lists: aggregations
+    (aggregation.AGGREGATIONS, one YAML anchor in the schema), step-score reductions, strategies, engines."""
+    from infscale.core.config import STRATEGIES
+    from infscale.core.validation import SCHEMA_PATH
+    from infscale.evaluation.aggregation import AGGREGATIONS, REDUCTIONS
+    from infscale.search.engines import ENGINE_OPTIONS
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    enums = list(_enums(schema))
+    aggregation_enums = [p for p, e in enums if "majority" in e]
+    assert len(aggregation_enums) == 3, aggregation_enums  # evaluate.aggregations, report.*, figures.*
+    assert all(e == list(AGGREGATIONS) for p, e in enums if "majority" in e)
+    props = schema["properties"]
+    assert props["evaluate"]["properties"]["aggregations"]["default"] == list(AGGREGATIONS)
+    assert props["evaluate"]["properties"]["reduction"]["enum"] == list(REDUCTIONS)
+    assert tuple(props["strategies"]["properties"]) == STRATEGIES
+    assert [e for p, e in enums if "vllm" in e] == [list(ENGINE_OPTIONS)]

@@ -16,6 +16,8 @@ import re
 import threading
 from fractions import Fraction
 
+from infscale.core.stepformat import STEP_TAG
+
 __all__ = [
     "GRADERS",
     "grader_kind",
@@ -54,7 +56,6 @@ _ANSWER_IS = re.compile(r"The answer is:?[ \t]*([^\n]*)", re.IGNORECASE)
 _HASHES = re.compile(r"####[ \t]*([^\n]*)")
 _BOX_CMD = re.compile(r"\\(?:boxed|fbox)")
 _NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+")
-_STEP_TAG = "ки"
 _CALCULATOR = re.compile(r"<<[^<>\n]*>>")  # GSM8K calculator annotations, e.g. <<2*3=6>>
 
 
@@ -103,8 +104,8 @@ def _clean_tail(answer: str) -> str:
     while prev != answer:
         prev = answer
         answer = answer.strip()
-        if answer.endswith(_STEP_TAG):
-            answer = answer[: -len(_STEP_TAG)]
+        if answer.endswith(STEP_TAG):
+            answer = answer[: -len(STEP_TAG)]
         answer = answer.strip().strip("$").rstrip(".")
     return answer
 
@@ -165,7 +166,7 @@ def candidate_answer(text: str, finish_reason: str | None, dataset: str) -> str 
     if not matches:
         return None
     last = matches[-1]
-    if finish_reason == "length" and _STEP_TAG not in last.group(1) and last.end() >= len(text.rstrip()):
+    if finish_reason == "length" and STEP_TAG not in last.group(1) and last.end() >= len(text.rstrip()):
         return None
     return _marker_answer(last) or None
 

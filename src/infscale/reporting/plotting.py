@@ -11,14 +11,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
+from infscale.core.config import STRATEGIES
 from infscale.core.io import atomic_path
 from infscale.reporting.report import PathLike
-from infscale.reporting.scaling import PAPER_A, PAPER_B, compute_optimal, fit_optimal_size
+from infscale.reporting.scaling import PAPER_A, PAPER_B, compute_optimal_fit
 
 AGG_LABELS = {"majority": "Majority vote", "weighted_majority": "Weighted majority vote",
               "best_of_n": "Best-of-n"}
 AGG_COLORS = {"majority": "tab:blue", "weighted_majority": "tab:orange", "best_of_n": "tab:green"}
-STRATEGY_ORDER = ["sampling", "rebase", "mcts"]
+STRATEGY_ORDER = [s for s in STRATEGIES if s != "greedy"]  # panels; greedy is a star on each
 STRATEGY_LABELS = {"greedy": "Greedy", "sampling": "Sampling", "rebase": "REBASE", "mcts": "MCTS"}
 
 
@@ -123,15 +124,10 @@ def plot_compute_optimal(summary: pd.DataFrame, dataset: str, strategy: str, agg
     """Paper Fig. 1: left, error vs FLOPs per model size with stars at the compute-optimal model per
     budget; right, optimal size N_opt vs budget C with the fit log10 C = a log10 N + b.
 
-    Returns the compute_optimal table with fit_a, fit_b, fit_r2, fit_n_points, fit_reason columns.
+    Returns the compute_optimal table with fit_a, fit_b, fit_r2, fit_n_points, fit_reason columns
+    (scaling.compute_optimal_fit).
     """
-    s = summary[(summary["dataset"] == dataset) & (summary["strategy"] == strategy)
-                & (summary["aggregation"] == aggregation) & (summary["subset"] == subset)]
-    if s.empty:
-        raise ValueError(f"no rows for {dataset!r} {strategy!r} {aggregation!r} {subset!r}")
-    table = compute_optimal(s, budgets, x=x, strategy=strategy, aggregation=aggregation,
-                            subset=subset)
-    fit = fit_optimal_size(table)
+    s, table, fit = compute_optimal_fit(summary, dataset, strategy, aggregation, x, subset=subset, budgets=budgets)
     models: dict[str, int] = table.attrs["models"]
     lognorm = colors.LogNorm(min(models.values()), max(models.values()) * 1.0001)
     cmap = colormaps["viridis"]
@@ -170,12 +166,7 @@ def plot_compute_optimal(summary: pd.DataFrame, dataset: str, strategy: str, agg
     title = f"{dataset}, subset {subset}: compute-optimal inference ({strategy}, {aggregation})"
     fig.suptitle(title, fontsize=10)
     save_figure(fig, png, pdf, title, source)
-
-    out = table.copy()
-    for k, v in fit.as_dict().items():
-        out[f"fit_{k}"] = v
-    out.attrs["fit"] = fit.as_dict()
-    return out
+    return table
 
 
 STRATEGY_COLORS = {"sampling": "tab:blue", "rebase": "tab:red", "mcts": "tab:purple"}

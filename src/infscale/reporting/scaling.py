@@ -110,3 +110,23 @@ def fit_optimal_size(table: pd.DataFrame) -> SizeFit:
     ss_tot = float(((ly - ly.mean()) ** 2).sum())
     r2 = 1.0 - float((resid ** 2).sum()) / ss_tot if ss_tot > 0 else math.nan
     return SizeFit(float(a), float(b), r2, n)
+
+
+def compute_optimal_fit(summary: pd.DataFrame, dataset: str, strategy: str, aggregation: str,
+                        x: str = "policy_flops", *, subset: str = "all",
+                        budgets: ArrayLike | None = None) -> tuple[pd.DataFrame, pd.DataFrame, SizeFit]:
+    """Paper Fig. 1's numbers for one (dataset, strategy, aggregation, subset) of a seed summary: its rows (the
+    curves), their compute_optimal table with the fit's columns fit_a, fit_b, fit_r2, fit_n_points, fit_reason
+    (and attrs["fit"]), and the fit log10 C = a log10 N_opt + b itself."""
+    s = summary[(summary["dataset"] == dataset) & (summary["strategy"] == strategy)
+                & (summary["aggregation"] == aggregation) & (summary["subset"] == subset)]
+    if s.empty:
+        raise ValueError(f"no rows for {dataset!r} {strategy!r} {aggregation!r} {subset!r}")
+    table = compute_optimal(s, budgets, x=x, strategy=strategy, aggregation=aggregation,
+                            subset=subset)
+    fit = fit_optimal_size(table)
+    out = table.copy()
+    for k, v in fit.as_dict().items():
+        out[f"fit_{k}"] = v
+    out.attrs["fit"] = fit.as_dict()
+    return s, out, fit

@@ -7,10 +7,12 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-AGGS = ["majority", "weighted_majority", "best_of_n"]
-TABLE4_COLUMNS = ["dataset", "model", "params", "strategy", "samples", "flops", "flops_per_sample", *AGGS]
+from infscale.core.config import STRATEGIES
+from infscale.evaluation.aggregation import AGGREGATIONS
+
+TABLE4_COLUMNS = ["dataset", "model", "params", "strategy", "samples", "flops", "flops_per_sample", *AGGREGATIONS]
 TABLE1_COLUMNS = ["dataset", "model", "params", "strategy", "samples", "flops", "accuracy"]
-_ORDER = {"greedy": 0, "sampling": 1, "rebase": 2, "mcts": 3}
+_ORDER = {s: i for i, s in enumerate(STRATEGIES)}
 
 
 def table4(summary: pd.DataFrame, x: str = "policy_flops",
@@ -28,7 +30,7 @@ def table4(summary: pd.DataFrame, x: str = "policy_flops",
     acc = s.assign(acc=100 * s["accuracy_mean"]).pivot_table(
         index=keys, columns="aggregation", values="acc", aggfunc="first")
     flops = s.groupby(keys)[x].mean()  # equal across aggregations; mean is a no-op
-    out = acc.reindex(columns=AGGS).join(flops.rename("flops")).reset_index()
+    out = acc.reindex(columns=list(AGGREGATIONS)).join(flops.rename("flops")).reset_index()
     out = out.rename(columns={"n": "samples"})
     out["flops_per_sample"] = out["flops"] / out["samples"]
     out["_o"] = out["strategy"].map(_ORDER).fillna(9)
