@@ -6,7 +6,7 @@ from infscale.core import config as cfg
 from infscale.core.config import STRATEGIES, TREE_STRATEGIES
 from infscale.core.validation import validate_config
 from infscale.evaluation.aggregation import AGGREGATIONS
-from infscale.search.shards import checkpoint_dir_of
+from infscale.search.shards import shard_dir_of
 
 _validated = cfg.canonical(validate_config(config))  # the schema is package data: infscale/resources
 config.clear()

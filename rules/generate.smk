@@ -24,7 +24,7 @@ rule generate:
         engine=lambda wc: cfg.engine_params(config, wc.model),  # study-wide block with the model's overrides
         prm_batch_tokens=config["prm_batch_tokens"],
         shard_size=config["shard_size"],
-        checkpoint=lambda wc, output: checkpoint_dir_of(output[0]),  # finished shards; score removes them
+        generation_shards=lambda wc, output: shard_dir_of(output[0]),  # finished shards; score removes them
     script:
         "../scripts/generate.py"
 
@@ -51,7 +51,7 @@ rule score:
     params:
         batch_size=config["engine"]["batch_size"],
         max_batch_tokens=config["prm_batch_tokens"],
-        generation_shards=lambda wc, input: checkpoint_dir_of(input.generations),
+        generation_shards=lambda wc, input: shard_dir_of(input.generations),
     script:
         "../scripts/score.py"
 
@@ -71,6 +71,6 @@ rule tree_scores:
     conda:
         CONDA_ENV
     params:
-        generation_shards=lambda wc, input: checkpoint_dir_of(input.generations),
+        generation_shards=lambda wc, input: shard_dir_of(input.generations),
     script:
         "../scripts/tree_scores.py"

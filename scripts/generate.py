@@ -28,7 +28,7 @@ def main(snakemake):
             [inp.data, inp.policy, *([inp.prm] if inp.prm else [])],
         )
         records, report = run_strategy_in_shards(load, rows, p.grader, wc.strategy, p.strategy, int(wc.n),
-                                                 int(wc.seed), p.shard_size, p.checkpoint, stamp)
+                                                 int(wc.seed), p.shard_size, p.generation_shards, stamp)
         log.info(report)
         if engines and hasattr(engines[0], "prefix_cache"):
             print(f"prefix cache: {engines[0].prefix_cache}")

@@ -469,7 +469,7 @@ def test_other_bases_and_empty_answers_are_wrong():
         assert not is_correct(empty, "0", "math500") and not is_correct("0", empty, "math500")
 
 
-def test_unknown_dataset_message_lists_the_known_names():
-    with pytest.raises(ValueError, match=r"^unknown dataset 'aime'; known names: gsm8k, math, math500, toy, "
+def test_unknown_grader_message_lists_the_known_names():
+    with pytest.raises(ValueError, match=r"^unknown grader 'aime'; known names: gsm8k, math, math500, toy, "
                                          r"numeric, latex$"):
         grader_kind("aime")

@@ -39,15 +39,15 @@ _MAX_SYMBOLIC_CHARS = 500
 _MAIN_THREAD_TIMEOUT_S = 5
 
 
-def grader_kind(dataset: str) -> str:
-    """Return "numeric" or "latex" for a dataset name (or a grader kind itself)."""
-    if dataset in _KINDS:
-        return dataset
+def grader_kind(grader: str) -> str:
+    """Return "numeric" or "latex" for a grader name (or a grader kind itself)."""
+    if grader in _KINDS:
+        return grader
     try:
-        return GRADERS[dataset]
+        return GRADERS[grader]
     except (KeyError, TypeError):
         known = ", ".join(sorted(GRADERS) + list(_KINDS))
-        raise ValueError(f"unknown dataset {dataset!r}; known names: {known}") from None
+        raise ValueError(f"unknown grader {grader!r}; known names: {known}") from None
 
 
 # --------------------------------------------------------------------------- extraction
@@ -118,15 +118,15 @@ def _marker_answer(match: re.Match) -> str:
     return answer
 
 
-def extract_answer(text: str, dataset: str, last_number_fallback: bool = False) -> str | None:
+def extract_answer(text: str, grader: str, last_number_fallback: bool = False) -> str | None:
     """Final answer of a solution, or None when none can be found.
 
     Order: last "The answer is: X" (Math-Shepherd step format), else "#### X" (GSM8K),
     else the last boxed expression, else, only with `last_number_fallback` and on numeric
-    datasets, the last number of the text. The pipeline never uses the fallback: a policy
+    graders, the last number of the text. The pipeline never uses the fallback: a policy
     candidate has an answer only when it states one (`candidate_answer`).
     """
-    kind = grader_kind(dataset)
+    kind = grader_kind(grader)
     if not isinstance(text, str):
         return None
     if kind == "numeric":
@@ -149,7 +149,7 @@ def extract_answer(text: str, dataset: str, last_number_fallback: bool = False) 
     return None
 
 
-def candidate_answer(text: str, finish_reason: str | None, dataset: str) -> str | None:
+def candidate_answer(text: str, finish_reason: str | None, grader: str) -> str | None:
     """The answer a policy candidate states in the step format, or None: the candidate is invalid.
 
     Valid means the text states "The answer is[:] X" with a non-empty X (the authors' evaluator reads
@@ -160,7 +160,7 @@ def candidate_answer(text: str, finish_reason: str | None, dataset: str) -> str 
     """
     if not isinstance(text, str):
         return None
-    if grader_kind(dataset) == "numeric":
+    if grader_kind(grader) == "numeric":
         text = _CALCULATOR.sub("", text)
     matches = list(_ANSWER_IS.finditer(text))
     if not matches:
@@ -171,14 +171,14 @@ def candidate_answer(text: str, finish_reason: str | None, dataset: str) -> str 
     return _marker_answer(last) or None
 
 
-def reference_answer(row: dict, dataset: str) -> str:
+def reference_answer(row: dict, grader: str) -> str:
     """Reference (gold) answer of a data row.
 
     GSM8K rows keep the full reasoning in ``answer`` and end with ``#### N``; other rows
     carry a short ``answer`` field (MATH rows without one fall back to the boxed answer
     of ``solution``).
     """
-    kind = grader_kind(dataset)
+    kind = grader_kind(grader)
     try:
         answer = row["answer"]
     except KeyError:
@@ -186,9 +186,9 @@ def reference_answer(row: dict, dataset: str) -> str:
             boxed = _last_boxed(row["solution"])
             if boxed is not None:
                 return boxed
-        raise ValueError(f"{dataset} row has no 'answer' field (keys: {sorted(row)})") from None
+        raise ValueError(f"{grader} row has no 'answer' field (keys: {sorted(row)})") from None
     answer = str(answer)
-    if dataset == "gsm8k" or (kind == "numeric" and "####" in answer):
+    if grader == "gsm8k" or (kind == "numeric" and "####" in answer):
         if "####" not in answer:
             raise ValueError("GSM8K row's 'answer' field has no '#### N' final line")
         answer = answer.rsplit("####", 1)[1]
@@ -267,9 +267,9 @@ def _normalize_latex(answer: str) -> str:
     return f"{base.group(1)}_{base.group(2)}" if base else s
 
 
-def normalize_answer(answer: str | None, dataset: str) -> str | None:
+def normalize_answer(answer: str | None, grader: str) -> str | None:
     """Cheap canonical string of an answer, for grouping equal answers (majority vote)."""
-    kind = grader_kind(dataset)
+    kind = grader_kind(grader)
     if answer is None:
         return None
     normalize = _normalize_numeric if kind == "numeric" else _normalize_latex
@@ -327,9 +327,9 @@ def _symbolic_equal(pred: str, ref: str) -> bool:
         return False
 
 
-def is_correct(prediction: str | None, reference: str, dataset: str) -> bool:
+def is_correct(prediction: str | None, reference: str, grader: str) -> bool:
     """Whether a predicted answer matches the reference answer. Never raises on strings."""
-    kind = grader_kind(dataset)
+    kind = grader_kind(grader)
     if prediction is None or reference is None:
         return False
     try:
@@ -352,8 +352,8 @@ def is_correct(prediction: str | None, reference: str, dataset: str) -> bool:
         return False
 
 
-def answers_equivalent(a: str | None, b: str | None, dataset: str) -> bool:
+def answers_equivalent(a: str | None, b: str | None, grader: str) -> bool:
     """Symmetric-use helper for voting: equivalent answers; None on either side -> False."""
     if a is None or b is None:
         return False
-    return is_correct(a, b, dataset)
+    return is_correct(a, b, grader)

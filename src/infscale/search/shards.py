@@ -46,15 +46,15 @@ class ShardReport:
         return f"{self.shards} shards: {self.reused} reused from an interrupted run, {self.computed} computed"
 
 
-def run_in_shards(items: Sequence[dict], shard_size: int, checkpoint_dir: str | Path, stamp: str,
+def run_in_shards(items: Sequence[dict], shard_size: int, shard_dir: str | Path, stamp: str,
                   work: Callable[[list[dict], int], list[dict]], key: str = "id") -> tuple[list[dict], ShardReport]:
     """`work(items of shard i, i)` for each shard of `shard_size` items, in order, returning all records.
 
-    Shard i is `checkpoint_dir/shard-{i:05d}.jsonl`, written atomically when its work returns. A shard on disk
+    Shard i is `shard_dir/shard-{i:05d}.jsonl`, written atomically when its work returns. A shard on disk
     is reused when the directory's fingerprint equals `stamp` and its records' `key`s are its items' keys."""
     if shard_size < 1:
         raise ValueError(f"shard_size must be positive, got {shard_size}")
-    directory = Path(checkpoint_dir)
+    directory = Path(shard_dir)
     stamp_file = directory / FINGERPRINT
     if directory.exists() and (not stamp_file.exists() or stamp_file.read_text() != stamp):
         shutil.rmtree(directory)  # shards of other work
@@ -80,14 +80,14 @@ def run_in_shards(items: Sequence[dict], shard_size: int, checkpoint_dir: str | 
     return records, report
 
 
-def checkpoint_dir_of(output: str | Path) -> str:
+def shard_dir_of(output: str | Path) -> str:
     """Where the job writing `output` keeps its finished shards."""
     return f"{output}.shards"
 
 
-def discard(checkpoint_dir: str | Path) -> None:
+def discard(shard_dir: str | Path) -> None:
     """Remove shards that can no longer be needed: call it from a job that reads the sharded job's output. By
     then Snakemake has recorded that job as complete; the job itself can't know that, since a kill after it
     writes its output, before Snakemake records it, makes Snakemake delete the output and run the job again
     (which then reuses every shard)."""
-    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    shutil.rmtree(shard_dir, ignore_errors=True)

@@ -40,7 +40,7 @@ def run_strategy(engine: Engine, prm, rows: list[dict], grader: str, strategy: s
 
 
 def run_strategy_in_shards(load: Callable[[], tuple[Engine, object]], rows: list[dict], grader: str, strategy: str,
-                           params: dict, n: int, seed: int, shard_size: int, checkpoint_dir: str | Path,
+                           params: dict, n: int, seed: int, shard_size: int, shard_dir: str | Path,
                            stamp: str) -> tuple[list[dict], ShardReport]:
     """run_strategy over shards of `shard_size` problems, each checkpointed (shards.run_in_shards), so a killed
     job resumes where it stopped. Shard i draws with seed derived_seed(seed, "shard", i): the records depend on
@@ -55,7 +55,7 @@ def run_strategy_in_shards(load: Callable[[], tuple[Engine, object]], rows: list
         return run_strategy(engine, prm, shard, grader, strategy, params, n, derived_seed(seed, "shard", i))
 
     try:
-        return run_in_shards(rows, shard_size, checkpoint_dir, stamp, work)
+        return run_in_shards(rows, shard_size, shard_dir, stamp, work)
     finally:
         if loaded:
             loaded[0].close()
