@@ -43,7 +43,7 @@ CORE_MODULES: dict[str, list[str]] = {
     "mcts": ["tests/test_mcts.py"],
     "prm_data": ["tests/test_prm_data.py"],
     "rebase": ["tests/test_rebase.py"],
-    "resampling": ["tests/test_claims.py"],
+    "resampling": ["tests/test_resampling.py"],
     "scaling": ["tests/test_scaling.py", "tests/test_reporting.py"],
     "shards": ["tests/test_shards.py"],
     "stepformat": ["tests/test_stepformat.py", "tests/test_prm.py", "tests/test_prm_data.py", "tests/test_mcts.py",
