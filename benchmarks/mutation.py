@@ -123,6 +123,10 @@ EQUIVALENT: dict[str, str] = {
     "infscale.grading.x_is_correct__mutmut_26": (
         "an answer that normalises to '' ('$', '.', a space, \\text{}) parses to nothing in math_verify, so the "
         "symbolic check it reaches instead is False too"),
+    # resampling
+    "infscale.resampling.xǁProblemBootstrapǁ_curve__mutmut_79": (
+        "the fallback weighs every seed of the curve the same, and the error is a ratio of sums homogeneous in the "
+        "seed weights: any positive constant (1.0 or 2.0) gives the same error"),
     # stepformat
     **{f"infscale.stepformat.x_close_last_step__mutmut_{i}": (
         "text.rsplit(tag, n)[-1] is the text after the last tag for maxsplit 1, 2 or none at all")

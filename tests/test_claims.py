@@ -572,3 +572,18 @@ def test_evaluate_claims_takes_settings_or_overrides_and_files_round_trip(tmp_pa
     assert list(got["id"]) == ["007", "01", "007", "02"] and list(got.index) == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="no per-problem files"):
         load_problems([])
+
+
+def test_claim5_envelope_is_the_running_best_and_first_points_reach_the_first_budget():
+    # both models start at 1100 FLOPs, whose 10^log10 rounds below 1100: the grid's first budget is still reached.
+    # base (1e6) right at 1100 only, tiny (1e5) at 110000 only: the running best keeps base's early 0 error, so base
+    # is the best model at every budget but the last (a tie at 0 there: the smaller, tiny)
+    flops = (1100.0, 11000.0, 110000.0)
+    pts = {("tiny", "sampling", "weighted_majority"): {n: (f, same(int(f == flops[2]))) for n, f in zip((1, 2, 4), flops)},
+           ("base", "sampling", "weighted_majority"): {n: (f, same(int(f == flops[0]))) for n, f in zip((1, 2, 4), flops)}}
+    lc = np.log10(1100) + 2 * np.arange(12) / 11
+    alpha = np.polyfit(lc, [6] * 11 + [5], 1)[0]
+    row = hand_row(5, pts, draws=10, params={"tiny": 1e5, "base": 1e6})
+    assert row["measured"] == (f"d: fails, slope of log10 N_opt on log10 C {alpha:.3f} [{alpha:.3f}, {alpha:.3f}]; "
+                               "a=n/a [n/a, n/a], b=n/a [n/a, n/a] (paper a=1.19, b=2.03); N_opt over 12 budgets "
+                               "1e+06->1e+05")

@@ -103,10 +103,11 @@ def test_missing_outcomes_subsets_and_seeds():
     df = outcomes(curves, levels=levels)
     df = df[~((df["n"] == 2) & (df["seed"] == 1) & (df["id"] == "p2"))]  # p2 lacks seed 1 at n=2 instead
     df = pd.concat([df, outcomes({("m", "s", "majority", 2, 1): [1, 1]}, levels=levels)], ignore_index=True)
+    df = pd.concat([df, outcomes({("m", "s", "majority", 3, seed): c[seed] for seed in (0, 1)}, levels=levels)])
     boot = ProblemBootstrap(df, draws=300, seed=0)
     pw, sw = boot._weights["d"]
     ns, err = boot.curve("d", "m", "s", "majority")
-    assert list(ns) == [1, 2]
+    assert list(ns) == [1, 2, 3]
     # n=1: seeds 0 and 1 weighted by the draw's counts; a draw with neither weighs both once
     v = sw[:, :2].astype(float)
     v[v.sum(axis=1) == 0] = 1.0
@@ -127,7 +128,17 @@ def test_missing_outcomes_subsets_and_seeds():
     assert easy[0, 0] == pytest.approx(1 - 3 / 6)
     # a subset with no outcome at a budget leaves that budget NaN and the next ones computed
     assert np.isnan(boot.curve("d", "m", "s", "majority", subset="hard")[1][:, 1]).all()
-    assert not np.isnan(boot.curve("d", "m", "s", "majority", subset="hard")[1][0, 0])
+    hard_s = boot.curve("d", "m", "s", "majority", subset="hard")[1]
+    assert hard_s[0, 0] == pytest.approx(0.5) and hard_s[0, 2] == pytest.approx(0.5)
+
+
+def test_subsets_follow_each_problems_level_whatever_the_rows_order():
+    # p0..p3 at levels 5, 1, 4, 2, listed last problem first: hard = p0, p2 (both right), easy = p1, p3 (wrong)
+    df = outcomes({("m", "s", "majority", 1, 0): [1, 0, 1, 0]}, levels=[5, 1, 4, 2]).iloc[::-1]
+    boot = ProblemBootstrap(df, draws=3)
+    assert list(boot.subset_mask("d", "hard")) == [True, False, True, False]
+    assert boot.curve("d", "m", "s", "majority", subset="hard")[1][0, 0] == 0.0
+    assert boot.curve("d", "m", "s", "majority", subset="easy")[1][0, 0] == 1.0
 
 
 def test_has_and_a_curve_that_was_not_run():
