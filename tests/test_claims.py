@@ -263,6 +263,15 @@ def test_the_texts_users_read():
     assert "interval below zero: holds" in claim34(_empty_evidence(), 3, "rebase")["detail"]
     assert "interval above zero: holds" in claim34(_empty_evidence(), 4, "mcts")["detail"]
     assert "mcts's error minus sampling's" in claim34(_empty_evidence(), 4, "mcts")["detail"]
+    assert "within +/-90 points" in claim9(_empty_evidence(theorem_tolerance=0.9))["detail"]
+    # a run without sampling: the claims that read it say so, with their methods
+    ev = _empty_evidence()
+    for cid, func in ((1, claim1), (2, claim2)):
+        row = func(ev)
+        assert (row["claim_id"], row["measured"], row["verdict"]) == (cid, "no sampling rows in the metrics",
+                                                                      "cannot_check")
+    assert claim2(ev)["detail"] == METHOD[2] and claim5(ev)["detail"] == METHOD[5]
+    assert claim5(ev)["measured"] == "d: cannot_check, 0 model(s) with sampling, need 2"
 
 
 # ------------------------------------------------------------------ hand-made runs: every number known in advance
@@ -430,7 +439,7 @@ def test_claim6_numbers_per_subset():
     assert row["measured"] == "d/m: cannot_check, no rebase point inside sampling's FLOPs range (hard problems)"
     # no difficulty levels: no subsets
     row = hand_row(6, pts, levels=(0, 0))
-    assert row["measured"] == "no easy/hard subsets (a data set without difficulty levels)"
+    assert row["measured"] == "no easy/hard subsets (a data set without difficulty levels)" and row["claim_id"] == 6
     assert row["detail"] == METHOD[6]
 
 
@@ -512,6 +521,8 @@ def test_claim9_numbers_and_tolerance_boundaries():
     assert verdict([1, 1], [1, 0], 0.0) == "inconclusive"  # [-1, 0]
     assert verdict([1, 1], [1, 0], 0.5) == "inconclusive"  # [-1, 0] straddles -0.5
     assert verdict([1, 1], [0, 0], 0.5) == "fails"
+    row = hand_row(9, pts([1, 1], [1, 0], ("majority",)), **two)
+    assert "predicted 100.0%, measured 50.0% (n=2 each), measured - predicted -50.00pp" in row["measured"]
 
 
 def test_evidence_reads_the_run_as_set():
@@ -570,7 +581,7 @@ def test_evaluate_claims_takes_settings_or_overrides_and_files_round_trip(tmp_pa
         pd.DataFrame({"id": ["007", f"0{i}"], "correct": [1, 0]}).to_csv(tmp_path / f"p{i}.csv", index=False)
     got = load_problems([tmp_path / "p1.csv", tmp_path / "p2.csv"])
     assert list(got["id"]) == ["007", "01", "007", "02"] and list(got.index) == [0, 1, 2, 3]
-    with pytest.raises(ValueError, match="no per-problem files"):
+    with pytest.raises(ValueError, match="^load_problems: no per-problem files given$"):
         load_problems([])
 
 
