@@ -44,7 +44,7 @@ CORE_MODULES: dict[str, list[str]] = {
     "mcts": ["tests/test_mcts.py"],
     "prm_data": ["tests/test_prm_data.py"],
     "rebase": ["tests/test_rebase.py"],
-    "resampling": ["tests/test_claims.py"],
+    "resampling": ["tests/test_resampling.py"],
     "scaling": ["tests/test_scaling.py", "tests/test_reporting.py"],
     "shards": ["tests/test_shards.py"],
     "stepformat": ["tests/test_stepformat.py", "tests/test_prm.py", "tests/test_prm_data.py", "tests/test_mcts.py",
@@ -136,6 +136,10 @@ EQUIVALENT: dict[str, str] = {
     "infscale.core.grading.x_is_correct__mutmut_26": (
         "an answer that normalises to '' ('$', '.', a space, \\text{}) parses to nothing in math_verify, so the "
         "symbolic check it reaches instead is False too"),
+    # resampling
+    "infscale.evaluation.resampling.xǁProblemBootstrapǁ_curve__mutmut_79": (
+        "the fallback weighs every seed of the curve the same, and the error is a ratio of sums homogeneous in the "
+        "seed weights: any positive constant (1.0 or 2.0) gives the same error"),
     # stepformat
     **{f"infscale.core.stepformat.x_close_last_step__mutmut_{i}": (
         "text.rsplit(tag, n)[-1] is the text after the last tag for maxsplit 1, 2 or none at all")

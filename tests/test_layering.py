@@ -168,5 +168,5 @@ def test_mutation_script_finds_every_core_module():
         dotted[name] = mutation.dotted(name)
         assert dotted[name] == module_name(path)
     for key in mutation.EQUIVALENT:
-        prefix = re.match(r"(.*)\.x_", key).group(1)
+        prefix = re.match(r"(.*)\.x[_ǁ]", key).group(1)
         assert prefix in dotted.values(), f"EQUIVALENT key {key}: {prefix} is not a core module's import name"

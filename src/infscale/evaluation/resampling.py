@@ -35,7 +35,7 @@ class ProblemBootstrap:
             df["kind"] = "budget"
         df["id"] = df["id"].astype(str)
         rng = np.random.default_rng(self.seed)
-        for ds, g in df.groupby("dataset", sort=True):
+        for ds, g in df.groupby("dataset"):  # sorted (groupby's default): draws do not depend on the rows' order
             ids = sorted(g["id"].unique())
             seeds = sorted(g["seed"].unique())
             levels = g.drop_duplicates("id").set_index("id")["level"].reindex(ids)
@@ -45,7 +45,7 @@ class ProblemBootstrap:
             sw = np.vstack([np.ones(len(seeds)), rng.multinomial(len(seeds), np.full(len(seeds), 1 / len(seeds)),
                                                                  self.draws)])
             self._weights[ds] = (pw, sw)
-        self._groups = {k: g for k, g in df.groupby(CURVE_KEYS, sort=True)}
+        self._groups = dict(iter(df.groupby(CURVE_KEYS)))
 
     def has(self, dataset: str, model: str, strategy: str, aggregation: str, kind: str = "budget") -> bool:
         return (dataset, model, strategy, kind, aggregation) in self._groups
@@ -75,20 +75,20 @@ class ProblemBootstrap:
         keep = self.subset_mask(dataset, subset)
         ns = np.array(sorted(g["n"].unique()))
         errors = np.full((self.draws + 1, len(ns)), np.nan)
-        for j, (n, gn) in enumerate(g.groupby("n", sort=True)):
+        for j, (n, gn) in enumerate(g.groupby("n")):  # in ascending n (groupby sorts), as ns
             seeds = sorted(gn["seed"].unique())
             c = np.full((len(pid), len(seeds)), np.nan)
             c[gn["id"].map(pid).to_numpy(), gn["seed"].map({s: i for i, s in enumerate(seeds)}).to_numpy()] = \
-                gn["correct"].to_numpy(float)
+                gn["correct"].to_numpy()
             rows = keep & ~np.isnan(c).any(axis=1)
             if not rows.any():
                 continue
             p = pw[:, rows]
             v = sw[:, [sid[s] for s in seeds]]
             v = np.where(v.sum(axis=1, keepdims=True) > 0, v, 1.0)  # a draw without this curve's seeds: all once
-            right = np.einsum("bp,ps,bs->b", p, c[rows], v)
+            right = ((p @ c[rows]) * v).sum(axis=1)  # per draw: sum over problems and seeds of weight x correct
             total = p.sum(axis=1) * v.sum(axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
+            with np.errstate(invalid="ignore"):  # 0 / 0: a draw without any of the subset's problems, NaN
                 errors[:, j] = 1.0 - right / total
         return ns, errors
 

@@ -37,6 +37,32 @@ CLAIMS = {
     8: "a smaller model with REBASE reaches the largest model's best sampling accuracy with fewer FLOPs",
     9: "majority and weighted voting converge to the accuracy their answer distributions predict (Theorems 1-2)",
 }
+# How each claim is measured and decided: the `detail` column of its row (str.format fields filled per run).
+METHOD = {
+    1: ("sampling + majority vote, all problems. Decreases: the error's drop per doubling of n over the first two "
+        "doublings is > 0. Saturates: {f} x that early gain minus the last doubling's gain is > 0. Both 95% "
+        "intervals (paired bootstrap over problems and seeds) above zero: holds; either below: fails; a flat curve "
+        "is inconclusive, not holds"),
+    2: ("sampling, all problems: mean over budgets n > 1 of weighted-majority error minus majority error; interval "
+        "below zero: holds, above: fails"),
+    34: ("weighted majority, all problems: {strategy}'s error minus sampling's error interpolated (log10 FLOPs) at "
+         "{strategy}'s FLOPs, over {strategy}'s points inside sampling's FLOPs range; interval {side} zero: holds"),
+    5: ("sampling + weighted majority, all problems, per data set: on a 12-point log grid of FLOPs, kept where at "
+        "least two model sizes have a measured point, the best model (lowest envelope error, ties to the smaller); "
+        "log10 N_opt = alpha log10 C + beta fitted; alpha's interval above zero: holds (a = 1/alpha, "
+        "b = -beta/alpha)"),
+    6: ("weighted majority: REBASE's gain = sampling's error interpolated at REBASE's FLOPs minus REBASE's, mean "
+        "over comparable points, per subset; hard - easy interval above zero: holds"),
+    7: ("weighted majority, all problems: the error's drop per doubling over the last doubling of n both strategies "
+        "ran; REBASE's minus sampling's above zero: holds (REBASE still gains where sampling has saturated)"),
+    8: ("weighted majority, all problems, per data set: the largest model's lowest sampling error is the target; "
+        "the FLOPs the next smaller model with REBASE needs to reach it (log-linear between measured points, never "
+        "reached = 0x); log2 of the largest's FLOPs over those above zero: holds"),
+    9: ("sampling, per model and vote: the answer the vote converges to (Theorem 1: the mode of the answer "
+        "distribution; Theorem 2: the answer of largest probability x mean weight) predicted from the first half of "
+        "each problem's candidates, against the vote measured on the other half; holds when the interval of "
+        "measured - predicted accuracy lies within +/-{points:.0f} points, fails when it lies outside"),
+}
 NEEDS_VERIFIER = (2, 3, 4, 6, 7, 8)
 COLUMNS = ["claim_id", "claim", "verdict", "measured", "detail"]
 WMV = "weighted_majority"
@@ -64,6 +90,10 @@ def _pp(v: float) -> str:
     return "n/a" if not np.isfinite(v) else f"{100 * v:+.2f}pp"
 
 
+def _times(v: float) -> str:
+    return "n/a" if np.isnan(v) else f"{v:.2f}x"
+
+
 def _ci(values: np.ndarray, fmt: Callable[[float], str] = _pp) -> tuple[float, float, float, str]:
     est, lo, hi = interval(values)
     return est, lo, hi, f"{fmt(est)} [{fmt(lo)}, {fmt(hi)}]"
@@ -87,10 +117,10 @@ def combine(units: dict[str, Unit]) -> str:
     return "holds" if all(v == "holds" for v in checked) else "inconclusive"
 
 
-def _row(cid: int, units: dict[str, Unit], detail: str, note: str = "") -> dict[str, object]:
+def _row(cid: int, units: dict[str, Unit], detail: str, empty: str) -> dict[str, object]:
+    """A claim's row: the verdict over its units and each unit's numbers, or `empty` (why it has no unit)."""
     measured = "; ".join(f"{k}: {u.verdict}, {u.measured}" for k, u in units.items())
-    return {"claim_id": cid, "claim": CLAIMS[cid], "verdict": combine(units),
-            "measured": measured or note, "detail": detail}
+    return dict(zip(COLUMNS, (cid, CLAIMS[cid], combine(units), measured or empty, detail)))
 
 
 class Evidence:
@@ -114,8 +144,8 @@ class Evidence:
             out[(ds, m)] = float(top["prm_auc"].mean())
         return out
 
-    def units(self, strategy: str | None = None) -> list[tuple[str, str]]:
-        s = self.summary if strategy is None else self.summary[self.summary["strategy"] == strategy]
+    def units(self, strategy: str) -> list[tuple[str, str]]:
+        s = self.summary[self.summary["strategy"] == strategy]
         return sorted(set(zip(s["dataset"], s["model"])))
 
     def gate(self, dataset: str, *models: str) -> Unit | None:
@@ -130,33 +160,34 @@ class Evidence:
     def auc_text(self, dataset: str, *models: str) -> str:
         return ", ".join(f"AUC {self.auc.get((dataset, m), math.nan):.2f}" for m in models)
 
-    def flops(self, dataset: str, model: str, strategy: str, aggregation: str, subset: str = "all") -> pd.Series:
+    def flops(self, dataset: str, model: str, strategy: str, aggregation: str, subset: str) -> pd.Series:
+        """FLOPs per n (float: seed_summary averages them over seeds)."""
         s = self.summary
         c = s[(s["dataset"] == dataset) & (s["model"] == model) & (s["strategy"] == strategy)
               & (s["aggregation"] == aggregation) & (s["subset"] == subset)]
-        return c.set_index("n")[self.s.x].astype(float)
+        return c.set_index("n")[self.s.x]
 
     def curve(self, dataset: str, model: str, strategy: str, aggregation: str, subset: str = "all"):
         """(n, FLOPs per n, errors (1 + draws, len(n))) restricted to budgets with FLOPs."""
         ns, err = self.boot.curve(dataset, model, strategy, aggregation, subset)
         fl = self.flops(dataset, model, strategy, aggregation, subset)
-        keep = np.array([n in fl.index for n in ns], bool)
+        keep = np.isin(ns, fl.index)
         ns, err = ns[keep], err[:, keep]
-        return ns, fl.reindex(ns).to_numpy(float), err
+        return ns, fl.reindex(ns).to_numpy(), err
 
 
 def equal_flops_difference(base_x: np.ndarray, base_err: np.ndarray, other_x: np.ndarray,
-                           other_err: np.ndarray) -> np.ndarray:
+                           other_err: np.ndarray) -> np.ndarray | None:
     """Per draw: mean over `other`'s points inside base's FLOPs range of other's error minus base's error
-    interpolated linearly in log10 FLOPs (no extrapolation); NaN when no point is inside."""
+    interpolated linearly in log10 FLOPs (no extrapolation); None when no point is inside (or base has < 2)."""
     if len(base_x) < 2:
-        return np.full(base_err.shape[0], np.nan)
+        return None
     order = np.argsort(base_x)
     bx, be = np.log10(base_x[order]), base_err[:, order]
     ox = np.log10(other_x)
-    inside = (ox >= bx.min()) & (ox <= bx.max())
+    inside = (ox >= bx[0]) & (ox <= bx[-1])
     if not inside.any():
-        return np.full(base_err.shape[0], np.nan)
+        return None
     interp = np.vstack([np.interp(ox[inside], bx, row) for row in be])
     return (other_err[:, inside] - interp).mean(axis=1)
 
@@ -184,10 +215,7 @@ def claim1(ev: Evidence) -> dict[str, object]:
         verdict = "fails" if "fails" in parts else "holds" if parts == ["holds", "holds"] else "inconclusive"
         units[f"{ds}/{m}"] = Unit(verdict, f"gain/doubling n={ns[0]}->{ns[2]} {etxt}, last n={ns[-2]}->{ns[-1]} "
                                            f"{_pp(late[0])}; {f} x early - last {stxt}")
-    return _row(1, units, f"sampling + majority vote, all problems. Decreases: the error's drop per doubling of n "
-                          f"over the first two doublings is > 0. Saturates: {f} x that early gain minus the last "
-                          "doubling's gain is > 0. Both 95% intervals (paired bootstrap over problems and seeds) "
-                          "above zero: holds; either below: fails; a flat curve is inconclusive, not holds")
+    return _row(1, units, METHOD[1].format(f=f), "no sampling rows in the metrics")
 
 
 def claim2(ev: Evidence) -> dict[str, object]:
@@ -198,16 +226,15 @@ def claim2(ev: Evidence) -> dict[str, object]:
             continue
         ns, _, mv = ev.curve(ds, m, "sampling", "majority")
         ns_w, _, wmv = ev.curve(ds, m, "sampling", WMV)
-        keep = [i for i, n in enumerate(ns) if n > 1 and n in set(ns_w)]
-        if not keep or not np.array_equal(ns, ns_w):
+        keep = ns > 1
+        if not keep.any() or not np.array_equal(ns, ns_w):
             units[f"{ds}/{m}"] = Unit("cannot_check", "no sampling budget n > 1 under both votes")
             continue
         d = (wmv[:, keep] - mv[:, keep]).mean(axis=1)
         _, lo, hi, txt = _ci(d)
         units[f"{ds}/{m}"] = Unit(sign_verdict(lo, hi, False),
                                   f"mean WMV - MV error over n > 1 {txt} ({ev.auc_text(ds, m)})")
-    return _row(2, units, "sampling, all problems: mean over budgets n > 1 of weighted-majority error minus "
-                          "majority error; interval below zero: holds, above: fails")
+    return _row(2, units, METHOD[2], "no sampling rows in the metrics")
 
 
 def _versus_sampling(ev: Evidence, strategy: str, subset: str = "all") -> dict[str, Unit | np.ndarray]:
@@ -220,7 +247,7 @@ def _versus_sampling(ev: Evidence, strategy: str, subset: str = "all") -> dict[s
         _, bx, be = ev.curve(ds, m, "sampling", WMV, subset)
         _, ox, oe = ev.curve(ds, m, strategy, WMV, subset)
         d = equal_flops_difference(bx, be, ox, oe)
-        out[f"{ds}/{m}"] = d if np.isfinite(d[0]) else Unit(
+        out[f"{ds}/{m}"] = d if d is not None else Unit(
             "cannot_check", f"no {strategy} point inside sampling's FLOPs range ({subset} problems)")
     return out
 
@@ -235,12 +262,8 @@ def claim34(ev: Evidence, cid: int, strategy: str) -> dict[str, object]:
         _, lo, hi, txt = _ci(d)
         units[key] = Unit(sign_verdict(lo, hi, not better),
                           f"mean {strategy} - sampling error at equal FLOPs {txt} ({ev.auc_text(*key.split('/'))})")
-    detail = (f"weighted majority, all problems: {strategy}'s error minus sampling's error interpolated (log10 "
-              f"FLOPs) at {strategy}'s FLOPs, over {strategy}'s points inside sampling's FLOPs range; interval "
-              f"{'below' if better else 'above'} zero: holds")
-    if not units:
-        return _row(cid, {}, detail, f"no {strategy} rows in the metrics")
-    return _row(cid, units, detail)
+    detail = METHOD[34].format(strategy=strategy, side="below" if better else "above")
+    return _row(cid, units, detail, f"no {strategy} rows in the metrics")
 
 
 def claim5(ev: Evidence) -> dict[str, object]:
@@ -274,9 +297,8 @@ def claim5(ev: Evidence) -> dict[str, object]:
         lc_c = lc - lc.mean()
         alpha = (ln - ln.mean(axis=1, keepdims=True)) @ lc_c / (lc_c @ lc_c)  # slope of log N on log C
         beta = ln.mean(axis=1) - alpha * lc.mean()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            a = np.where(alpha > 0, 1 / alpha, np.nan)
-            b = np.where(alpha > 0, -beta / alpha, np.nan)
+        rising = np.where(alpha > 0, alpha, np.nan)  # a and b only for a rising N_opt
+        a, b = 1 / rising, -beta / rising
         _, lo, hi, atxt = _ci(alpha, lambda v: f"{v:.3f}")
         fmt = lambda v: "n/a" if not np.isfinite(v) else f"{v:.2f}"  # noqa: E731
         _, _, _, a_txt = _ci(a, fmt)
@@ -285,15 +307,12 @@ def claim5(ev: Evidence) -> dict[str, object]:
         units[ds] = Unit(sign_verdict(lo, hi, True),
                          f"slope of log10 N_opt on log10 C {atxt}; a={a_txt}, b={b_txt} (paper a={PAPER_A}, "
                          f"b={PAPER_B}); N_opt over {len(budgets)} budgets {path}")
-    return _row(5, units, "sampling + weighted majority, all problems, per data set: on a 12-point log grid of "
-                          "FLOPs, kept where at least two model sizes have a measured point, the best model (lowest "
-                          "envelope error, ties to the smaller); log10 N_opt = alpha log10 C + beta fitted; "
-                          "alpha's interval above zero: holds (a = 1/alpha, b = -beta/alpha)")
+    return _row(5, units, METHOD[5], "no sampling rows in the metrics")
 
 
 def claim6(ev: Evidence) -> dict[str, object]:
     if not set(ev.summary["subset"]) >= {"easy", "hard"}:
-        return _row(6, {}, "", "no easy/hard subsets (a data set without difficulty levels)")
+        return _row(6, {}, METHOD[6], "no easy/hard subsets (a data set without difficulty levels)")
     easy, hard = _versus_sampling(ev, "rebase", "easy"), _versus_sampling(ev, "rebase", "hard")
     units = {}
     for key in sorted(set(easy) & set(hard)):
@@ -304,10 +323,7 @@ def claim6(ev: Evidence) -> dict[str, object]:
         _, lo, hi, txt = _ci(gain_hard - gain_easy)
         units[key] = Unit(sign_verdict(lo, hi, True), f"gain easy {_pp(gain_easy[0])}, hard {_pp(gain_hard[0])}, "
                                                      f"hard - easy {txt} ({ev.auc_text(*key.split('/'))})")
-    if not units:
-        return _row(6, {}, "", "no rebase rows in the metrics")
-    return _row(6, units, "weighted majority: REBASE's gain = sampling's error interpolated at REBASE's FLOPs minus "
-                          "REBASE's, mean over comparable points, per subset; hard - easy interval above zero: holds")
+    return _row(6, units, METHOD[6], "no rebase rows in the metrics")
 
 
 def claim7(ev: Evidence) -> dict[str, object]:
@@ -331,16 +347,12 @@ def claim7(ev: Evidence) -> dict[str, object]:
                                   f"gain/doubling n={n1}->{n2}: REBASE {_pp(g_r[0])}, sampling {_pp(g_s[0])}, "
                                   f"difference {txt}; error at n={n2}: REBASE {100 * er[0, i_r[n2]]:.1f}%, sampling "
                                   f"{100 * es[0, i_s[n2]]:.1f}% ({ev.auc_text(ds, m)})")
-    if not units:
-        return _row(7, {}, "", "no rebase rows in the metrics")
-    return _row(7, units, "weighted majority, all problems: the error's drop per doubling over the last doubling "
-                          "of n both strategies ran; REBASE's minus sampling's above zero: holds (REBASE still "
-                          "gains where sampling has saturated)")
+    return _row(7, units, METHOD[7], "no rebase rows in the metrics")
 
 
 def _flops_to_reach(x: np.ndarray, err: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Per draw, the FLOPs at which a curve first reaches error <= target (log-linear between the two points
-    around the crossing); +inf when it never does."""
+    around the crossing: the one before has a higher error); +inf when it never does."""
     order = np.argsort(x)
     x, err = np.log10(x[order]), err[:, order]
     out = np.full(err.shape[0], np.inf)
@@ -349,7 +361,7 @@ def _flops_to_reach(x: np.ndarray, err: np.ndarray, target: np.ndarray) -> np.nd
         if len(hit) == 0:
             continue
         k = hit[0]
-        if k == 0 or err[b, k - 1] == err[b, k]:
+        if k == 0:
             out[b] = 10 ** x[k]
         else:
             t = (err[b, k - 1] - target[b]) / (err[b, k - 1] - err[b, k])
@@ -379,16 +391,11 @@ def claim8(ev: Evidence) -> dict[str, object]:
         target, large_flops = le[np.arange(len(best)), best], lx[best]
         with np.errstate(divide="ignore"):
             ratio = np.log2(large_flops / _flops_to_reach(sx, se, target))
-        _, lo, hi, txt = _ci(ratio, lambda v: "never reached" if v == -np.inf else f"{2 ** v:.2f}x")
+        _, lo, hi, txt = _ci(ratio, lambda v: "never reached" if v == -np.inf else _times(2 ** v))
         units[ds] = Unit(sign_verdict(lo, hi, True),
                          f"{small} REBASE vs {large}'s best sampling error {100 * target[0]:.1f}%: FLOPs saved "
                          f"{txt} (paper: about 2x, Llemma-7B vs 34B; {ev.auc_text(ds, small, large)})")
-    if not units:
-        return _row(8, {}, "", "no data set with sampling and REBASE rows")
-    return _row(8, units, "weighted majority, all problems, per data set: the largest model's lowest sampling "
-                          "error is the target; the FLOPs the next smaller model with REBASE needs to reach it "
-                          "(log-linear between measured points, never reached = 0x); log2 of the largest's FLOPs "
-                          "over those above zero: holds")
+    return _row(8, units, METHOD[8], "no data set with sampling and REBASE rows")
 
 
 def claim9(ev: Evidence) -> dict[str, object]:
@@ -407,13 +414,7 @@ def claim9(ev: Evidence) -> dict[str, object]:
             units[f"{ds}/{m}/{agg}"] = Unit(verdict, f"predicted {100 * (1 - pred[0, 0]):.1f}%, measured "
                                                      f"{100 * (1 - meas[0, 0]):.1f}% (n={ns[0]} each), "
                                                      f"measured - predicted {txt}")
-    if not units:
-        return _row(9, {}, "", "no sampling run with at least 4 candidates")
-    return _row(9, units, f"sampling, per model and vote: the answer the vote converges to (Theorem 1: the mode of "
-                          f"the answer distribution; Theorem 2: the answer of largest probability x mean weight) "
-                          f"predicted from the first half of each problem's candidates, against the vote measured "
-                          f"on the other half; holds when the interval of measured - predicted accuracy lies within "
-                          f"+/-{100 * tol:.0f} points, fails when it lies outside")
+    return _row(9, units, METHOD[9].format(points=100 * tol), "no sampling run with at least 4 candidates")
 
 
 def evaluate_claims(metrics: pd.DataFrame, problems: pd.DataFrame, settings: Settings | None = None,
@@ -423,7 +424,7 @@ def evaluate_claims(metrics: pd.DataFrame, problems: pd.DataFrame, settings: Set
     ev = Evidence(metrics, problems, s)
     rows = [claim1(ev), claim2(ev), claim34(ev, 3, "rebase"), claim34(ev, 4, "mcts"), claim5(ev), claim6(ev),
             claim7(ev), claim8(ev), claim9(ev)]
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows)
 
 
 def load_problems(paths) -> pd.DataFrame:
