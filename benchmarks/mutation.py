@@ -334,7 +334,7 @@ def main() -> None:
     ap.add_argument("modules", nargs="*", help=f"core modules to run (default: all of {sorted(CORE_MODULES)})")
     ap.add_argument("--max-children", type=int, default=os.cpu_count() or 1, help="parallel mutant workers")
     ap.add_argument("--calib", type=float, default=None, help="machine calibration seconds to record")
-    ap.add_argument("--fail-under", action="store_true", help=f"exit 1 when a module is below {TARGET:.0%}")
+    ap.add_argument("--fail-under", action="store_true", help=f"exit 1 when a module is below {TARGET * 100:.0f}%%")
     args = ap.parse_args()
     unknown = sorted(set(args.modules) - set(CORE_MODULES))
     if unknown:
