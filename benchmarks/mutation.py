@@ -106,13 +106,6 @@ EQUIVALENT: dict[str, str] = {
     # mcts
     **{f"infscale.search.mcts.x_backpropagate__mutmut_{i}": _VISITED for i in (8, 10, 11, 16, 18, 19, 23, 25, 26)},
     **{f"infscale.search.mcts.x_mark_exhausted__mutmut_{i}": _CHILDREN for i in (2, 4, 20, 22)},
-    # prm_data
-    "infscale.training.prm_data.x_label_with_rollouts__mutmut_76": (
-        "the prefix only feeds extract_answer of prefix + rollout: 'XXXX' between tagged steps adds no answer "
-        "marker and no digit, so the same answer is read"),
-    "infscale.training.prm_data.x_label_with_rollouts__mutmut_106": (
-        "the answer is the solution's last step, so 'XXXX' lands before its 'The answer is' line, never inside "
-        "the text read after it"),
     # grading
     "infscale.core.grading.x__clean_tail__mutmut_1": "an empty answer skips the loop either way and is returned as is",
     "infscale.core.grading.x__numeric_equal__mutmut_4": (
@@ -172,10 +165,12 @@ def prepare(module: str, tests: list[str]) -> Path:
     work.mkdir(parents=True)
     shutil.copytree(ROOT / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "config", work / "config")  # studies some tests validate (config/ci.yaml)
     py = (ROOT / "pyproject.toml").read_text()
     py = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", py)
     cfg = {
         "source_paths": ["src"],
+        "also_copy": ["config"],
         "only_mutate": [module_path(module)],
         "pytest_add_cli_args": PYTEST_ARGS,
         "pytest_add_cli_args_test_selection": tests,
@@ -253,6 +248,9 @@ def run_module(module: str, tests: list[str], max_children: int) -> dict:
         return {k: ("not checked" if v is None else status_by_exit_code[v]) for k, v in codes.items()}
 
     status = statuses()
+    if status and all(v == "not checked" for v in status.values()):
+        # mutmut could not run the tests on the unmutated copy (e.g. a test reads a file the scratch copy lacks)
+        raise SystemExit(f"{module}: no mutant was checked: the tests failed before mutation; see {log}")
     # Check survivors once more, alone: under load mutmut 3.8 has reported an endless loop as a survivor.
     again = [k for k, v in status.items() if v == "survived" and k not in EQUIVALENT]
     if again:
@@ -270,6 +268,9 @@ def run_module(module: str, tests: list[str], max_children: int) -> dict:
         line, old, new = survivor_location(module, name + "\n" + diff)
         survivors.append({"mutant": name, "status": st, "line": line, "original": old, "mutated": new,
                           "equivalent": EQUIVALENT.get(name, "")})
+    stale = sorted(k for k in EQUIVALENT if k.startswith(dotted(module) + ".") and status.get(k) != "survived")
+    if stale:  # the function changed and mutmut renumbered its mutants: the reason may now describe another one
+        print(f"{module}: EQUIVALENT entries that no longer name a survivor (remove or re-check): {stale}")
     total = len(status)
     killed = sum(1 for s in status.values() if s in CAUGHT)
     equivalent = sum(1 for s in survivors if s["equivalent"])
