@@ -69,8 +69,11 @@ def main() -> None:
     ap.add_argument("--dataset", default="toy")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "voting_vs_greedy.md")
     a = ap.parse_args()
+    where = a.results.resolve()
+    where = where.relative_to(ROOT) if where.is_relative_to(ROOT) else where
     lines = ["# Majority voting against greedy, per problem", "",
-             f"From `{a.results}` (`python benchmarks/voting_vs_greedy.py`). Pairs are (problem, seed); greedy is "
+             f"From `{where}` "
+             "(`python benchmarks/voting_vs_greedy.py`). Pairs are (problem, seed); greedy is "
              "deterministic. *propagated*: wrong candidates whose steps after the first wrong one are all right for "
              "the numbers written, so the slip carries to the answer unchanged. *right through a slip*: right "
              "answers reached with a wrong step on the way.", "",
