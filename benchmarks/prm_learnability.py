@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from infscale.core.stepformat import STEP_TAG
+from infscale.core.stepformat import format_solution, split_steps
 from infscale.core.toytask import parse_question
 from infscale.training.prm_data import to_math_shepherd_row
 from infscale.training.prm_training import load_prm_for_training, train_prm
@@ -36,16 +36,16 @@ def probe_rows(questions: list[str], labels: str, seed: int, error_rate: float =
     rows = []
     for q in questions:
         value, ops = parse_question(q)
-        steps, targets = [], []
-        for i, (op, b) in enumerate(ops):
+        lines, targets = [], []
+        for op, b in ops:
             new = value + b if op == "+" else value - b
             wrong = rng.random() < error_rate
             if wrong:
                 new = max(0, new + rng.choice([-2, -1, 1, 2]))
-            steps.append(f"Step {i + 1}: {value} {op} {b} = {new} {STEP_TAG}\n")
+            lines.append(f"{value} {op} {b} = {new}")
             targets.append(float(new % 2 == 0) if labels == "even" else float(not wrong))
             value = new
-        steps.append(f"The answer is: {value} {STEP_TAG}")
+        steps = split_steps(format_solution(lines, str(value)))
         targets.append(1.0)
         rows.append(to_math_shepherd_row(q, steps, targets))
     return rows
