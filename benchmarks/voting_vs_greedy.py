@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from infscale.core.grading import is_correct
 from infscale.core.stepformat import STEP_TAG, split_steps
 from infscale.core.toytask import first_wrong_step
 
@@ -49,7 +50,7 @@ def error_shapes(path: Path) -> dict[str, float]:
         for c in rec["candidates"]:
             steps = [s for s in split_steps(c["text"]) if s.strip()]
             first = first_wrong_step(rec["question"], steps)
-            ok = c["answer"] is not None and c["answer"] == rec["reference"]
+            ok = is_correct(c["answer"], rec["reference"], "toy")  # the pipeline's own grading
             right += ok
             right_through_slip += ok and first is not None
             if ok or first is None or c["answer"] is None:
