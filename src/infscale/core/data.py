@@ -151,7 +151,8 @@ def prepare_split(dataset: dict, split: str, out_path: str | Path) -> None:
     if dataset["source"] == "toy":
         t = dataset.get("toy", {})
         splits = make_splits(t.get("n_train", 20000), t.get("n_prm", 300), t.get("n_test", 200), t.get("seed", 0),
-                             tuple(t.get("levels", (1, 5))), t.get("carry_rate", 0.5))
+                             tuple(t.get("levels", (1, 5))), t.get("carry_rate", 0.5), t.get("order", "question"),
+                             t.get("carry_free", "question_order"), t.get("solutions_per_question", 1))
         write_jsonl(out_path, splits[split])
         return
     rows, where = source_rows(dataset, split)
