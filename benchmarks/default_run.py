@@ -80,8 +80,9 @@ def main() -> None:
     sampling_accuracy = {f"{m} {a}": {int(n): round(v, 3) for n, v in d.groupby("n")["accuracy"].mean().items()}
                          for (m, a), d in sampling.groupby(["model", "aggregation"])}
     quality_csv = results / "tables" / "prm_quality.csv"
-    prm_quality = (pd.read_csv(quality_csv)[["model", "within_auc_last", "within_auc_min", "pooled_auc_last",
-                                             "best_of_n_last", "oracle"]].round(3).to_dict("records")
+    quality_columns = ["verifier", "model", "within_auc_last", "within_auc_min", "ceiling_auc", "pooled_auc_last",
+                       "best_of_n_last", "weighted_majority_last", "majority", "oracle"]
+    prm_quality = (pd.read_csv(quality_csv)[quality_columns].round(3).to_dict("records")
                    if quality_csv.exists() else [])
     report = {"config": str(Path(args.config).resolve().relative_to(ROOT)), "cores": args.cores,
               "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs, "
@@ -91,7 +92,7 @@ def main() -> None:
               "greedy_accuracy": accuracy, "sampling_accuracy": sampling_accuracy, "prm_quality": prm_quality,
               "rebase_over_sampling": rebase_over_sampling(results), "claims": claims}
     lines = [f"# {report['config']}: {wall / 60:.1f} min wall on {report['machine']} (--cores {args.cores})"
-             + (f", calib {args.calib} s" if args.calib else ""), "",
+             + (f", calib {args.calib} s: {wall / float(args.calib):.0f} x calib" if args.calib else ""), "",
              "| rule | jobs | sum of job times (s) | longest job (s) |", "|---|---|---|---|"]
     lines += [f"| {r} | {v['jobs']} | {v['sum_s']} | {v['max_s']} |" for r, v in per_rule.items()]
     lines += ["", "Greedy accuracy: " + ", ".join(f"{k} {v:.1%}" for k, v in accuracy.items()), ""]
@@ -102,7 +103,7 @@ def main() -> None:
     lines += [f"| {k} | " + " | ".join(f"{v.get(n, float('nan')):.1%}" for n in budgets) + " |"
               for k, v in sampling_accuracy.items()] + [""]
     if prm_quality:
-        lines += ["PRM quality (results/tables/prm_quality.csv):", "",
+        lines += ["Verifier quality (results/tables/prm_quality.csv; the study's verifier first, then ablations):", "",
                   "| " + " | ".join(prm_quality[0]) + " |", "|---" * len(prm_quality[0]) + "|"]
         lines += ["| " + " | ".join(str(v) for v in r.values()) + " |" for r in prm_quality] + [""]
     if report["rebase_over_sampling"]:

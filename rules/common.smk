@@ -99,7 +99,8 @@ def policy_dir(model):
 
 
 def prm_dir():
-    return f"{R}/models/prm/{PRM}"
+    """What the study's verifier loads (verifier_dir)."""
+    return verifier_dir(PRM)
 
 
 def scored_runs(dataset, model, strategy):
@@ -208,36 +209,60 @@ def base_dir(block):
     return f"{R}/models/base/{cfg.base_slug(hub_id)}"
 
 
+VERIFIERS = cfg.verifiers(config)  # the study's verifier (prm) first, then the ablations (prm_ablations)
+ABLATIONS = list(config["prm_ablations"])
+ROLLOUT_PRMS = [n for n, b in VERIFIERS.items() if b["source"] == "rollouts"]
+TRAINED_PRMS = [n for n, b in VERIFIERS.items() if b["source"] in ("rollouts", "dataset")]
+FETCHED_PRMS = [n for n, b in VERIFIERS.items() if b["source"] == "checkpoint"]
+
 BASES = {
     cfg.base_slug(b["hub_id"]): b["hub_id"]
-    for b in [*config["models"].values(), PRM_CFG]
-    if b.get("hub_id") and not Path(b["hub_id"]).exists() and (b is not PRM_CFG or PRM_CFG["source"] == "dataset")
+    for b in [*config["models"].values(), *[v for v in VERIFIERS.values() if v["source"] == "dataset"]]
+    if b.get("hub_id") and not Path(b["hub_id"]).exists()
 }
 
 
-def prm_init():
+def verifier_dir(name):
+    """What a verifier loads: a PRM's checkpoint, or the policy whose likelihood verifies."""
+    block = VERIFIERS[name]
+    return policy_dir(block["policy"]) if block["source"] == "policy_likelihood" else f"{R}/models/prm/{name}"
+
+
+def prm_init(name):
     """The policy checkpoint a PRM starts from (Math-Shepherd's way), unless it has a hub base or an arch."""
-    if PRM_CFG.get("hub_id") or not PRM_CFG["init_from_policy"] or "policy" not in PRM_CFG:
+    block = VERIFIERS[name]
+    if block.get("hub_id") or not block["init_from_policy"] or "policy" not in block:
         return []
-    return policy_dir(PRM_CFG["policy"])
+    return policy_dir(block["policy"])
+
+
+def prm_samplers(name):
+    """The policies whose sampled solutions a rollout-labelled PRM is trained on (default: its completer's)."""
+    block = VERIFIERS[name]
+    return block["sample_from"] or [block["policy"]]
+
+
+def prm_training_data(name):
+    block = VERIFIERS[name]
+    if block["source"] == "rollouts":
+        return f"{R}/prm_data/{name}.jsonl"
+    return f"{R}/data/{block['dataset']}/train.jsonl"
 
 
 def prm_quality_groups():
-    """[(dataset, model, scored files)]: the largest sampling run of each, every seed (smaller budgets are its
-    first candidates)."""
-    return [
-        (
-            d,
-            m,
-            [
-                f
-                for f, _, served in scored_runs(d, m, "sampling")
-                if max(served) == max(cfg.budgets(config, m, "sampling"))
-            ],
-        )
-        for d in EVAL["datasets"]
-        for m in EVAL["models"]
-    ]
+    """[(verifier, dataset, model, scored files)]: the largest sampling run of each policy, every seed (smaller
+    budgets are its first candidates), as the study's verifier scored it, then as each ablation verifier did."""
+    groups = []
+    for name in VERIFIERS:
+        for d in EVAL["datasets"]:
+            for m in EVAL["models"]:
+                files = [
+                    f if name == PRM else f.replace(f"{R}/scored/", f"{R}/scored_ablations/{name}/", 1)
+                    for f, _, served in scored_runs(d, m, "sampling")
+                    if max(served) == max(cfg.budgets(config, m, "sampling"))
+                ]
+                groups.append((name, d, m, files))
+    return groups
 
 
 def prm_quality_targets():
@@ -247,8 +272,10 @@ def prm_quality_targets():
 
 
 def prm_label_data():
-    """The PRM's own training rows, when they are toy-task rollout labels (exact step correctness is known)."""
-    p = config["prm"]
-    if p["source"] == "rollouts" and config["datasets"][p["dataset"]]["source"] == "toy":
-        return f"{R}/prm_data/{PRM}.jsonl"
-    return []
+    """{verifier: its training rows} of the PRMs trained on toy-task rollout labels (exact step correctness is
+    known, so the report measures the labels)."""
+    return {
+        n: f"{R}/prm_data/{n}.jsonl"
+        for n in ROLLOUT_PRMS
+        if config["datasets"][VERIFIERS[n]["dataset"]]["source"] == "toy"
+    }

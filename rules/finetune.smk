@@ -1,5 +1,5 @@
-# Policies (SFT, loss on the solution only) and the PRM (Math-Shepherd labels from a policy's rollouts, released
-# Math-Shepherd rows, or a released PRM). A model is trained from `arch` or a hub base, or fetched as released.
+# Policies (SFT, loss on the solution only) and the PRMs (Math-Shepherd labels from a policy's rollouts, released
+# Math-Shepherd rows, or a released PRM); a policy-likelihood verifier needs no rule (it is its policy). A model is trained from `arch` or a hub base, or fetched as released.
 if BASES:
 
     rule fetch_base:
@@ -67,44 +67,44 @@ if FETCHED:
             "../scripts/fetch_model.py"
 
 
-if PRM_CFG["source"] == "rollouts":
-
-    PRM_SAMPLERS = PRM_CFG["sample_from"] or [PRM_CFG["policy"]]  # whose sampled solutions are labelled
+if ROLLOUT_PRMS:
 
     rule label_prm_data:
         """Solutions sampled from every sampling policy, labelled with the completer's (prm.policy) rollouts."""
         input:
-            policy=policy_dir(PRM_CFG["policy"]),
-            samplers=[policy_dir(m) for m in PRM_SAMPLERS],
-            data=f"{R}/data/{PRM_CFG['dataset']}/prm.jsonl",
+            policy=lambda wc: policy_dir(VERIFIERS[wc.prm]["policy"]),
+            samplers=lambda wc: [policy_dir(m) for m in prm_samplers(wc.prm)],
+            data=lambda wc: f"{R}/data/{VERIFIERS[wc.prm]['dataset']}/prm.jsonl",
         output:
             f"{R}/prm_data/{{prm}}.jsonl",
         log:
             f"{R}/logs/label_prm_data/{{prm}}.log",
         benchmark:
             f"{R}/benchmarks/label_prm_data/{{prm}}.tsv"
+        wildcard_constraints:
+            prm=one_of(ROLLOUT_PRMS),
         conda:
             CONDA_ENV
         threads: job_threads("label_prm_data")
         resources:
             **job_resources("label_prm_data"),
         params:
-            grader=grader(PRM_CFG["dataset"]),
-            sample_from=PRM_SAMPLERS,
-            sampler_engines=[cfg.engine_params(config, m) for m in PRM_SAMPLERS],
-            samples=PRM_CFG["samples"],
-            rollouts=PRM_CFG["rollouts"],
-            search=PRM_CFG["search"],
-            step_labels=PRM_CFG["step_labels"],
-            temperature=PRM_CFG["temperature"],
-            max_new_tokens=PRM_CFG["max_new_tokens"],
-            seed=PRM_CFG["seed"],
-            engine=cfg.engine_params(config, PRM_CFG["policy"]),
+            grader=lambda wc: grader(VERIFIERS[wc.prm]["dataset"]),
+            sample_from=lambda wc: prm_samplers(wc.prm),
+            sampler_engines=lambda wc: [cfg.engine_params(config, m) for m in prm_samplers(wc.prm)],
+            samples=lambda wc: VERIFIERS[wc.prm]["samples"],
+            rollouts=lambda wc: VERIFIERS[wc.prm]["rollouts"],
+            search=lambda wc: VERIFIERS[wc.prm]["search"],
+            step_labels=lambda wc: VERIFIERS[wc.prm]["step_labels"],
+            temperature=lambda wc: VERIFIERS[wc.prm]["temperature"],
+            max_new_tokens=lambda wc: VERIFIERS[wc.prm]["max_new_tokens"],
+            seed=lambda wc: VERIFIERS[wc.prm]["seed"],
+            engine=lambda wc: cfg.engine_params(config, VERIFIERS[wc.prm]["policy"]),
         script:
             "../scripts/label_prm_data.py"
 
 
-if PRM_CFG["source"] == "checkpoint":
+if FETCHED_PRMS:
 
     rule fetch_prm:
         """A released PRM used as it is (e.g. tkitsers/Llemma-reward-model)."""
@@ -112,42 +112,43 @@ if PRM_CFG["source"] == "checkpoint":
             directory(f"{R}/models/prm/{{prm}}"),
         log:
             f"{R}/logs/fetch_prm/{{prm}}.log",
+        wildcard_constraints:
+            prm=one_of(FETCHED_PRMS),
         localrule: True  # a download: where Snakemake runs, which reaches the hub
         conda:
             CONDA_ENV
         params:
-            source=PRM_CFG["checkpoint"],
+            source=lambda wc: VERIFIERS[wc.prm]["checkpoint"],
         script:
             "../scripts/fetch_model.py"
 
-else:
+
+if TRAINED_PRMS:
 
     rule train_prm:
         input:
-            data=(
-                f"{R}/prm_data/{{prm}}.jsonl"
-                if PRM_CFG["source"] == "rollouts"
-                else f"{R}/data/{PRM_CFG['dataset']}/train.jsonl"
-            ),
-            tokenizer=TOKENIZER if not prm_init() and uses_tokenizer(PRM_CFG) else [],
-            init=prm_init(),
-            base=base_dir(PRM_CFG),
+            data=lambda wc: prm_training_data(wc.prm),
+            tokenizer=lambda wc: (TOKENIZER if not prm_init(wc.prm) and uses_tokenizer(VERIFIERS[wc.prm]) else []),
+            init=lambda wc: prm_init(wc.prm),
+            base=lambda wc: base_dir(VERIFIERS[wc.prm]),
         output:
             directory(f"{R}/models/prm/{{prm}}"),
         log:
             f"{R}/logs/train_prm/{{prm}}.log",
         benchmark:
             f"{R}/benchmarks/train_prm/{{prm}}.tsv"
+        wildcard_constraints:
+            prm=one_of(TRAINED_PRMS),
         conda:
             CONDA_ENV
         threads: job_threads("train_prm")
         resources:
             **job_resources("train_prm"),
         params:
-            arch=PRM_CFG.get("arch"),
-            base=PRM_CFG.get("hub_id"),
-            train=PRM_CFG["train"],
-            label=PRM_CFG["label"],
-            seed=PRM_CFG["seed"],
+            arch=lambda wc: VERIFIERS[wc.prm].get("arch"),
+            base=lambda wc: VERIFIERS[wc.prm].get("hub_id"),
+            train=lambda wc: VERIFIERS[wc.prm]["train"],
+            label=lambda wc: VERIFIERS[wc.prm]["label"],
+            seed=lambda wc: VERIFIERS[wc.prm]["seed"],
         script:
             "../scripts/train_prm.py"

@@ -23,6 +23,7 @@ rule generate:
         limit=lambda wc: config["datasets"][wc.dataset].get("limit"),
         engine=lambda wc: cfg.engine_params(config, wc.model),  # study-wide block with the model's overrides
         prm_batch_tokens=config["prm_batch_tokens"],
+        verifier=lambda wc: cfg.verifier_params(PRM_CFG) if wc.strategy in TREE_STRATEGIES else None,
         shard_size=config["shard_size"],
         generation_shards=lambda wc, output: shard_dir_of(output[0]),  # finished shards; score removes them
     script:
@@ -51,9 +52,40 @@ rule score:
     params:
         batch_size=config["engine"]["batch_size"],
         max_batch_tokens=config["prm_batch_tokens"],
+        verifier=cfg.verifier_params(PRM_CFG),
         generation_shards=lambda wc, input: shard_dir_of(input.generations),
     script:
         "../scripts/score.py"
+
+
+if ABLATIONS:
+
+    rule score_ablation:
+        """An ablation verifier's step scores of the sampled candidates the verifier quality report reads."""
+        input:
+            generations=f"{R}/generations/{{dataset}}/{{model}}/sampling/n{{n}}/seed{{seed}}.jsonl",
+            prm=lambda wc: verifier_dir(wc.prm),
+            policy=lambda wc: policy_dir(wc.model),
+        output:
+            f"{R}/scored_ablations/{{prm}}/{{dataset}}/{{model}}/sampling/n{{n}}/seed{{seed}}.jsonl",
+        log:
+            f"{R}/logs/score_ablation/{{prm}}_{{dataset}}_{{model}}_n{{n}}_seed{{seed}}.log",
+        benchmark:
+            f"{R}/benchmarks/score_ablation/{{prm}}_{{dataset}}_{{model}}_n{{n}}_seed{{seed}}.tsv"
+        wildcard_constraints:
+            prm=one_of(ABLATIONS),
+        conda:
+            CONDA_ENV
+        threads: job_threads("score")
+        resources:
+            **job_resources("score"),
+        params:
+            batch_size=config["engine"]["batch_size"],
+            max_batch_tokens=config["prm_batch_tokens"],
+            verifier=lambda wc: cfg.verifier_params(VERIFIERS[wc.prm]),
+            generation_shards="",  # the score job removes them
+        script:
+            "../scripts/score.py"
 
 
 rule tree_scores:

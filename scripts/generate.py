@@ -16,7 +16,8 @@ def main(snakemake):
         if inp.prm:
             check_pairing(inp.policy, inp.prm)
         engine, prm = load_policy_and_prm(p.engine, inp.policy, inp.prm or None, script_gpus(),
-                                          dict(batch_size=p.engine["batch_size"], max_batch_tokens=p.prm_batch_tokens))
+                                          dict(batch_size=p.engine["batch_size"], max_batch_tokens=p.prm_batch_tokens),
+                                          verifier=p.verifier)
         engines.append(engine)
         return engine, prm
 
@@ -24,7 +25,7 @@ def main(snakemake):
         rows = read_jsonl(inp.data, required=("id", "question", "answer"))[: p.limit]
         stamp = fingerprint(
             dict(strategy=wc.strategy, params=p.strategy, n=wc.n, seed=wc.seed, grader=p.grader, engine=p.engine,
-                 shard_size=p.shard_size, limit=p.limit),
+                 shard_size=p.shard_size, limit=p.limit, **({"verifier": p.verifier} if inp.prm else {})),
             [inp.data, inp.policy, *([inp.prm] if inp.prm else [])],
         )
         records, report = run_strategy_in_shards(load, rows, p.grader, wc.strategy, p.strategy, int(wc.n),

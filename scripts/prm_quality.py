@@ -5,11 +5,11 @@ from infscale.reporting.report import atomic_write_csv
 
 p, inp, out = snakemake.params, snakemake.input, snakemake.output
 with job(snakemake.log[0]):
-    scored = {(d, m): [read_jsonl(f, required=("id", "reference", "candidates")) for f in files]
-              for d, m, files in p.groups}
-    prm_rows = read_jsonl(inp.prm_data, required=("input", "label")) if inp.prm_data else None
-    quality, calibration, labels = quality_tables(scored, p.graders, prm_rows)
+    scored = {(v, d, m): [read_jsonl(f, required=("id", "reference", "candidates")) for f in files]
+              for v, d, m, files in p.groups}
+    prm_rows = {v: read_jsonl(f, required=("input", "label")) for v, f in p.prm_data.items()}
+    quality, calibration, labels = quality_tables(scored, p.graders, prm_rows, set(p.toy_datasets))
     atomic_write_csv(quality, out.csv)
     write_text(out.md, to_markdown(quality, calibration, labels))
-    plot_quality(quality, calibration, out.png, out.pdf, source=", ".join(f for _, _, fs in p.groups for f in fs))
+    plot_quality(quality, calibration, out.png, out.pdf, source=", ".join(f for _, _, _, fs in p.groups for f in fs))
     print(quality.to_string())

@@ -203,11 +203,12 @@ def test_config_names_the_bad_prm_key():
 
     ci = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "ci.yaml").read_text())
     filled = validate_config(ci)
-    assert filled["prm"]["step_labels"] == "rollouts"  # the paper's labels unless the ablation is asked for
-    ci["prm"]["sample_from"] = ["tiny-a", "tiny-z"]
-    with pytest.raises(ConfigError, match=r"prm.sample_from\[1\]: unknown model slug 'tiny-z'"):
+    # the paper's labels unless the ablation is asked for
+    assert filled["prm_ablations"]["prm-ci"]["step_labels"] == "rollouts"
+    ci["prm_ablations"]["prm-ci"]["sample_from"] = ["tiny-a", "tiny-z"]
+    with pytest.raises(ConfigError, match=r"prm_ablations.prm-ci.sample_from\[1\]: unknown model slug 'tiny-z'"):
         validate_config(ci)
-    ci["prm"]["sample_from"] = ["tiny-a"]
-    ci["prm"]["search"] = "ternary"
+    ci["prm_ablations"]["prm-ci"]["sample_from"] = ["tiny-a"]
+    ci["prm_ablations"]["prm-ci"]["search"] = "ternary"
     with pytest.raises(Exception, match="ternary"):
         validate_config(ci)

@@ -105,11 +105,39 @@ def test_label_agreement_against_exact_step_correctness():
 
 def test_report_files(tmp_path):
     recs = [record("a", "12", [cand("12", 0.8), cand("13", 0.2)]), record("b", "3", [cand("3", 0.6), cand("4", 0.7)])]
-    quality, calibration, labels = quality_tables({("toy", "m"): [recs, recs]}, {"toy": "toy"}, None)
+    quality, calibration, labels = quality_tables({("v", "toy", "m"): [recs, recs]}, {"toy": "toy"}, None)
     assert list(quality["dataset"]) == ["toy"] and quality.loc[0, "problems"] == 4
+    assert list(quality["verifier"]) == ["v"] and math.isnan(quality.loc[0, "ceiling_auc"])  # not a toy set
     assert quality.loc[0, "within_auc_last"] == pytest.approx(0.5)
     assert calibration["candidates"].sum() == 8 and labels.empty
     md = to_markdown(quality, calibration, labels)
     assert "within_auc_last" in md and "Calibration" in md
     plot_quality(quality, calibration, tmp_path / "q.png", tmp_path / "q.pdf", "test")
     assert (tmp_path / "q.png").stat().st_size > 1000 and (tmp_path / "q.pdf").exists()
+
+
+def test_ceiling_is_the_auc_of_a_perfect_order_aware_step_checker():
+    q = "Compute 40 + 3 - 2."
+    clean = "Step 1: 40 - 2 = 38 ки\nStep 2: 38 + 3 = 41 ки\nThe answer is: 41 ки"  # another order: right
+    through_slip = "Step 1: 40 + 3 = 44 ки\nStep 2: 44 - 2 = 41 ки\nThe answer is: 41 ки"  # right answer, wrong step
+    wrong = "Step 1: 40 + 3 = 43 ки\nStep 2: 43 + 3 = 46 ки\nThe answer is: 46 ки"  # + 3 applied twice
+    def c(text, answer, score):
+        return {"text": text, "answer": answer, "finish_reason": "stop", "step_scores": [score]}
+    p1 = {"id": "a", "question": q, "reference": "41",
+          "candidates": [c(clean, "41", 0.2), c(through_slip, "41", 0.9), c(wrong, "46", 0.5)]}
+    p2 = {"id": "b", "question": q, "reference": "41", "candidates": [c(clean, "41", 0.1), c(wrong, "46", 0.3)]}
+    quality, _, _ = quality_tables({("v", "toy", "m"): [[p1, p2]]}, {"toy": "toy"}, None, {"toy"})
+    row = quality.iloc[0]
+    # p1: the checker scores clean 1, through_slip 0, wrong 0: (1 + 0.5) / 2 = 0.75; p2: 1.0
+    assert row["ceiling_auc"] == pytest.approx((0.75 + 1.0) / 2)
+    assert row["within_auc_last"] == pytest.approx((0.5 + 0.0) / 2)  # the verifier's own ranking
+
+
+def test_rows_per_verifier_on_the_same_candidates():
+    recs = [record("a", "12", [cand("12", 0.8), cand("13", 0.2)])]
+    flipped = [record("a", "12", [cand("12", 0.2), cand("13", 0.8)])]
+    quality, calibration, _ = quality_tables({("own", "toy", "m"): [recs], ("ablation", "toy", "m"): [flipped]},
+                                             {"toy": "toy"})
+    assert list(quality["verifier"]) == ["own", "ablation"]
+    assert list(quality["within_auc_last"]) == [1.0, 0.0] and list(quality["oracle"]) == [1.0, 1.0]
+    assert set(calibration["verifier"]) == {"own", "ablation"}

@@ -43,6 +43,29 @@ def test_error_shapes_tells_a_carried_slip_from_a_second_one_and_a_lucky_answer(
     assert got["wrong"] == 3 and got["right"] == 2
     assert got["propagated"] == pytest.approx(2 / 3)  # the carried slip and the answer-line slip
     assert got["right_through_slip"] == pytest.approx(1 / 2)
+    assert got["top_wrong_share"] == pytest.approx(1 / 3)  # 28, 29, 26: no wrong answer repeats
+    assert got["right_orders"] == 1  # both right candidates take the question's order (the slip one too)
+
+
+def test_error_shapes_counts_orders_of_right_candidates_and_agreeing_wrong_answers(tmp_path):
+    shapes = _load("voting_vs_greedy").error_shapes
+    q = "Compute 20 + 3 + 4."
+    candidates = [
+        _solution("20 + 3 = 23", "23 + 4 = 27", answer="27"),
+        _solution("20 + 4 = 24", "24 + 3 = 27", answer="27"),  # the other order: right
+        _solution("20 + 3 = 23", "23 + 3 = 26", answer="26"),  # + 3 twice
+        _solution("20 + 4 = 24", "24 + 2 = 26", answer="26"),  # another error, the same wrong answer
+        _solution("20 + 3 = 24", "24 + 4 = 28", answer="28"),
+    ]
+    rec = {"question": q, "reference": "27",
+           "candidates": [{"text": t, "answer": re.findall(r"is: (\d+)", t)[0]} for t in candidates]}
+    single = {"question": "Compute 20 + 3.", "reference": "23",  # level 1: one order only, not counted
+              "candidates": [{"text": _solution("20 + 3 = 23", answer="23"), "answer": "23"}]}
+    path = tmp_path / "seed0.jsonl"
+    path.write_text(json.dumps(rec) + "\n" + json.dumps(single) + "\n")
+    got = shapes(path)
+    assert got["right_orders"] == 2 and got["problems_with_right"] == 1
+    assert got["top_wrong_share"] == pytest.approx(2 / 3) and got["problems_with_wrong"] == 1
 
 
 def test_probe_rows_label_each_step_by_its_own_arithmetic_and_continue_from_the_written_number():

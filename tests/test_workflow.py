@@ -56,10 +56,19 @@ def test_every_output_is_there_and_sound(run):
 def test_prm_quality_report_and_labels_from_every_sampling_policy(run):
     r = run / "results"
     q = pd.read_csv(r / "tables" / "prm_quality.csv")
-    assert list(q["model"]) == ["tiny-a", "tiny-b"] and set(q["dataset"]) == {"toy"}
+    # the study's verifier (tiny-b's likelihood) first, then the Math-Shepherd PRM ablation, on the same candidates
+    assert list(q["verifier"]) == ["likelihood-ci", "likelihood-ci", "prm-ci", "prm-ci"]
+    assert list(q["model"]) == ["tiny-a", "tiny-b"] * 2 and set(q["dataset"]) == {"toy"}
     assert (q["problems"] == 2 * 24).all()  # both seeds' questions
-    for col in ("within_auc_last", "within_auc_min", "pooled_auc_last", "best_of_n_last", "oracle", "majority"):
+    for col in ("within_auc_last", "within_auc_min", "pooled_auc_last", "best_of_n_last", "oracle", "majority",
+                "ceiling_auc"):
         assert ((q[col].isna()) | ((q[col] >= 0) & (q[col] <= 1))).all(), col
+    # the same candidates: what does not depend on the verifier agrees
+    for col in ("oracle", "majority", "ceiling_auc", "sample_accuracy"):
+        assert list(q[col].iloc[:2].fillna(-1)) == list(q[col].iloc[2:].fillna(-1)), col
+    # the likelihood verifier's step scores never rise, so its last and min reductions agree
+    assert list(q["within_auc_last"].iloc[:2].fillna(-1)) == list(q["within_auc_min"].iloc[:2].fillna(-1))
+    assert (r / "scored_ablations" / "prm-ci" / "toy" / "tiny-a" / "sampling" / "n4" / "seed1.jsonl").exists()
     assert (q["best_of_n_last"] <= q["oracle"]).all()
     md = (r / "tables" / "prm_quality.md").read_text()
     assert "within_auc_last" in md and "exact step correctness" in md
@@ -124,13 +133,15 @@ def test_changing_one_models_temperature_reruns_only_its_jobs(run, tmp_path):
     # prm_quality reads every policy's sampled candidates, tiny-b's among them
     assert jobs == {"generate": 2, "score": 2, "metrics": 1, "figure_error_vs_flops": 1, "figure_strategies": 3,
                     "figure_easy_hard": 1, "figure_compute_optimal": 1, "table4": 1, "table1": 1, "claims": 1,
-                    "prm_quality": 1, "all": 1}
+                    "score_ablation": 2, "prm_quality": 1, "all": 1}
 
 
 def test_one_figure_target_builds_only_what_it_needs(tmp_path):
     target = "results/figures/error_vs_flops_toy_tiny-a.png"
     jobs = planned_jobs(snakemake(tmp_path, "-n", target))
-    # tiny-a, and tiny-b because it completes the PRM's rollouts (config/ci.yaml prm.policy); nothing else of tiny-b
+    # tiny-a, and tiny-b because its likelihood is the verifier (config/ci.yaml prm.policy); no PRM is trained (the
+    # Math-Shepherd PRM is an ablation only the verifier quality report needs) and nothing else of tiny-b runs
+    assert "train_prm" not in jobs and "label_prm_data" not in jobs
     assert jobs["train_policy"] == 2
     # greedy (1 seed) + sampling (once at n=4, 2 seeds) + REBASE and MCTS (2 budgets x 2 seeds each), tiny-a's only
     assert jobs["generate"] == 1 + 2 + 4 + 4 and jobs["metrics"] == 4

@@ -50,12 +50,29 @@ def checkpoint_models(config: dict) -> list[str]:
     return [s for s in config["models"] if model_kind(config, s) == "checkpoint"]
 
 
+def verifiers(config: dict) -> dict[str, dict]:
+    """Every verifier of the study by name: the study's own (`prm`) first, then the ablations (`prm_ablations`)."""
+    return {config["prm"]["name"]: config["prm"], **config.get("prm_ablations", {})}
+
+
+def verifier_params(block: dict) -> dict:
+    """What a job needs to load a verifier besides its directory: a PRM reads its own checkpoint; a
+    policy-likelihood verifier (search/policy_likelihood.py) its calibration and token score."""
+    if block["source"] != "policy_likelihood":
+        return {"kind": "prm"}
+    calibration = block.get("calibration", {})
+    return {"kind": "policy_likelihood", "a": float(calibration.get("a", 4.0)), "b": float(calibration.get("b", 1.0)),
+            "token_score": block.get("token_score", "logprob"), "step_reduction": block.get("step_reduction", "min")}
+
+
 def needs_tokenizer(config: dict) -> bool:
     """The task tokenizer is trained only for models (or a PRM) built from scratch."""
-    prm = config["prm"]
-    prm_from_arch = prm["source"] != "checkpoint" and "arch" in prm and not prm.get("hub_id") and not (
-        prm["init_from_policy"] and prm.get("policy"))
-    return prm_from_arch or any(model_kind(config, s) == "arch" for s in config["models"])
+    def from_arch(prm):
+        return prm["source"] in ("rollouts", "dataset") and "arch" in prm and not prm.get("hub_id") and not (
+            prm.get("init_from_policy", True) and prm.get("policy"))
+
+    return any(from_arch(p) for p in verifiers(config).values()) or \
+        any(model_kind(config, s) == "arch" for s in config["models"])
 
 
 def sampling_params_for(config: dict, model: str) -> dict:

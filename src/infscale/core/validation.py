@@ -102,6 +102,10 @@ def check_references(config: dict) -> None:
             raise ConfigError(f"config key datasets.{slug}.hub: required when source is hub")
         if "types" in d and d["format"] != "metamath":
             raise ConfigError(f"config key datasets.{slug}.types: only for format metamath")
+        toy = d.get("toy", {})
+        if toy.get("carry_free") == "every_order" and toy.get("carry_rate", 0.5) > 0:
+            raise ConfigError(f"config key datasets.{slug}.toy.carry_free: every_order draws questions that carry in "
+                              f"no order; it needs carry_rate 0 (found {toy.get('carry_rate', 0.5)})")
     check_figures(config, need)
     check_table1(config)
     check_local_paths(config)
@@ -133,7 +137,9 @@ def check_local_paths(config: dict) -> None:
                                   f"(relative paths start at the working directory {Path.cwd()})")
     sources = [(f"models.{slug}.{k}", m[k]) for slug, m in config["models"].items()
                for k in ("hub_id", "checkpoint") if k in m]
-    sources += [(f"prm.{k}", config["prm"][k]) for k in ("hub_id", "checkpoint") if k in config["prm"]]
+    verifiers = [("prm", config["prm"])] + [(f"prm_ablations.{n}", b) for n, b in config["prm_ablations"].items()]
+    sources += [(f"{where}.{k}", block[k]) for where, block in verifiers
+                for k in ("hub_id", "checkpoint") if k in block]
     for key, source in sources:
         try:
             resolve_model_source(source)
@@ -151,37 +157,52 @@ def check_train(train: dict, key: str) -> None:
 
 
 def check_prm(config: dict, need) -> None:
-    """Each PRM source names what it needs (see the schema's prm description)."""
-    prm, datasets = config["prm"], config["datasets"]
+    """The study's verifier and every ablation verifier: each source names what it needs."""
+    check_verifier(config, config["prm"], "prm", need)
+    for name, block in config["prm_ablations"].items():
+        if name == config["prm"]["name"]:
+            raise ConfigError(f"config key prm_ablations.{name}: the name of the study's own verifier (prm.name)")
+        if block.get("name", name) != name:
+            raise ConfigError(f"config key prm_ablations.{name}.name: {block['name']!r}; an ablation is named by "
+                              "its key (drop name)")
+        check_verifier(config, block, f"prm_ablations.{name}", need)
+
+
+def check_verifier(config: dict, prm: dict, where: str, need) -> None:
+    """What one verifier block's source needs (see the schema's definitions.prm), keys named from `where`."""
+    datasets = config["datasets"]
     source = prm["source"]
     required = {"rollouts": ("policy", "dataset", "train"), "dataset": ("dataset", "train"),
-                "checkpoint": ("checkpoint",)}[source]
+                "checkpoint": ("checkpoint",), "policy_likelihood": ("policy",)}[source]
     for key in required:
         if key not in prm:
-            raise ConfigError(f"config key prm.{key}: required when prm.source is {source}")
+            raise ConfigError(f"config key {where}.{key}: required when {where}.source is {source}")
     if source == "checkpoint":
         return
-    check_train(prm["train"], "prm.train")
-    need("dataset", datasets, prm["dataset"], "prm.dataset")
+    if source == "policy_likelihood":
+        need("model", config["models"], prm["policy"], f"{where}.policy")
+        return
+    check_train(prm["train"], f"{where}.train")
+    need("dataset", datasets, prm["dataset"], f"{where}.dataset")
     if "policy" in prm:
-        need("model", config["models"], prm["policy"], "prm.policy")
+        need("model", config["models"], prm["policy"], f"{where}.policy")
     for i, name in enumerate(prm.get("sample_from", [])):
-        need("model", config["models"], name, f"prm.sample_from[{i}]")
+        need("model", config["models"], name, f"{where}.sample_from[{i}]")
     if prm.get("step_labels") == "exact" and datasets[prm["dataset"]].get("source") != "toy":
-        raise ConfigError("config key prm.step_labels: exact step labels exist for the toy task only")
+        raise ConfigError(f"config key {where}.step_labels: exact step labels exist for the toy task only")
     fmt = datasets[prm["dataset"]]["format"]
     if source == "dataset" and fmt != "math_shepherd":
-        raise ConfigError(f"config key prm.dataset: source dataset needs Math-Shepherd rows (datasets."
+        raise ConfigError(f"config key {where}.dataset: source dataset needs Math-Shepherd rows (datasets."
                           f"{prm['dataset']}.format: math_shepherd), found format {fmt}")
     if source == "rollouts" and fmt == "math_shepherd":
-        raise ConfigError(f"config key prm.dataset: rollouts need problems with answers, {prm['dataset']!r} "
-                          "holds Math-Shepherd rows (use prm.source: dataset)")
+        raise ConfigError(f"config key {where}.dataset: rollouts need problems with answers, {prm['dataset']!r} "
+                          f"holds Math-Shepherd rows (use {where}.source: dataset)")
     has_base = prm.get("hub_id") or prm.get("arch") or (prm["init_from_policy"] and "policy" in prm)
     if source == "dataset" and not has_base:
-        raise ConfigError("config key prm.hub_id: source dataset needs a base: hub_id, arch, or policy with "
+        raise ConfigError(f"config key {where}.hub_id: source dataset needs a base: hub_id, arch, or policy with "
                           "init_from_policy")
     if not prm.get("hub_id") and not prm["init_from_policy"] and "arch" not in prm:
-        raise ConfigError("config key prm.arch: required when prm.init_from_policy is false")
+        raise ConfigError(f"config key {where}.arch: required when {where}.init_from_policy is false")
 
 
 def check_figures(config: dict, need) -> None:

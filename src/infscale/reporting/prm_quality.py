@@ -1,9 +1,13 @@
-"""How good the verifier is: the PRM quality report (results/tables/prm_quality.*, results/figures/prm_quality.*).
+"""How good the verifiers are: the quality report (results/tables/prm_quality.*, results/figures/prm_quality.*).
 
-Per policy, from its scored sampling candidates (all budgets' candidates: the largest run):
+Per verifier (the study's own, then each ablation: config prm_ablations) and policy, from the policy's scored
+sampling candidates (all budgets' candidates: the largest run):
 - within-problem and pooled AUC (infscale.evaluation.verifier) of the `last` and `min` step-score reductions;
 - best-of-n accuracy against the oracle pick (some candidate is right: pass@n) and majority voting;
-- calibration: the fraction of candidates right per bin of score, and its expected calibration error.
+- calibration: the fraction of candidates right per bin of score, and its expected calibration error;
+- (toy task) the ceiling: the within-problem AUC a perfect order-aware step checker reaches on the same candidates
+  (its last-step score, toytask.exact_step_labels; min agrees). It is below 1 because right answers also pass
+  through wrong steps, so a step verifier is measured against it, not against 1.
 From the PRM's training rows (toy task only): how well the Math-Shepherd labels agree with the toy's exact
 step correctness (toytask.exact_step_labels).
 
@@ -36,18 +40,25 @@ def candidate_answer(candidate: dict) -> str | None:
     return candidate.get("answer") if is_valid(candidate) else None
 
 
-def problem_view(record: dict, grader: str, where: str = "") -> dict:
-    """One problem's candidates: answers (None when invalid), correctness and the reduced scores."""
+def problem_view(record: dict, grader: str, where: str = "", exact: bool = False) -> dict:
+    """One problem's candidates: answers (None when invalid), correctness and the reduced scores; with `exact`
+    (toy task) also the perfect step checker's score (1.0 when no step is wrong)."""
     cands = record["candidates"]
     missing = [i for i, c in enumerate(cands) if "step_scores" not in c]
     if missing:
         raise ValueError(f"{where}problem {record.get('id')}: candidate {missing[0]} has no PRM step_scores")
     answers = [candidate_answer(c) for c in cands]
-    return {
+    view = {
         "answers": answers,
         "correct": [a is not None and is_correct(a, record["reference"], grader) for a in answers],
         **{f"score_{r}": [reduce_step_scores(c["step_scores"], r) for c in cands] for r in REDUCTIONS},
     }
+    if exact:
+        from infscale.core.toytask import first_wrong_step
+
+        view["score_exact"] = [float(first_wrong_step(record["question"], [x for x in split_steps(c["text"])
+                                                                           if x.strip()]) is None) for c in cands]
+    return view
 
 
 def expected_calibration_error(scores, correct, bins: int = CALIBRATION_BINS) -> float:
@@ -92,6 +103,8 @@ def quality_row(model: str, views: list[dict], grader: str) -> dict:
         [right(v, aggregate(v["answers"], v["score_last"], "weighted_majority", key)) for v in views]))
     row["majority"] = float(np.mean([right(v, aggregate(v["answers"], None, "majority", key)) for v in views]))
     row["oracle"] = float(np.mean([any(v["correct"]) for v in views]))
+    row["ceiling_auc"] = within_problem_auc([(v["score_exact"], v["correct"]) for v in views])[0] \
+        if "score_exact" in views[0] else math.nan
     row["ece_last"] = expected_calibration_error(np.concatenate([v["score_last"] for v in views]),
                                                  np.concatenate([v["correct"] for v in views]))
     return row
@@ -125,29 +138,35 @@ def label_agreement(prm_rows: list[dict], where: str = "") -> list[dict]:
     return out
 
 
-def quality_tables(scored: dict[tuple[str, str], list[list[dict]]], graders: dict[str, str],
-                   prm_rows: list[dict] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(quality per policy, calibration bins, label agreement) from {(dataset, model): [records of each seed]}
-    and the grader of each data set."""
+def quality_tables(scored: dict[tuple[str, str, str], list[list[dict]]], graders: dict[str, str],
+                   prm_rows: dict[str, list[dict]] | None = None, toy: frozenset | set = frozenset()
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(quality per verifier and policy, calibration bins, label agreement) from {(verifier, dataset, model):
+    [records of each seed]}, the grader of each data set, {verifier: its Math-Shepherd training rows} and the toy
+    data sets (where the perfect step checker's ceiling is known)."""
     quality, calibration = [], []
-    for (dataset, model), runs in scored.items():
-        where = f"{dataset}/{model}: "
-        views = [problem_view(r, graders[dataset], where) for recs in runs for r in recs]
-        quality.append({"dataset": dataset, **quality_row(model, views, graders[dataset])})
-        calibration += [{"dataset": dataset, **c} for c in calibration_rows(model, views, "last")]
-    labels = pd.DataFrame(label_agreement(prm_rows) if prm_rows else [])
+    for (verifier, dataset, model), runs in scored.items():
+        where = f"{verifier}: {dataset}/{model}: "
+        views = [problem_view(r, graders[dataset], where, exact=dataset in toy) for recs in runs for r in recs]
+        quality.append({"verifier": verifier, "dataset": dataset, **quality_row(model, views, graders[dataset])})
+        calibration += [{"verifier": verifier, "dataset": dataset, **c}
+                        for c in calibration_rows(model, views, "last")]
+    labels = pd.DataFrame([{"verifier": v, **row} for v, rows in (prm_rows or {}).items()
+                           for row in label_agreement(rows, f"{v}: ")])
     return pd.DataFrame(quality), pd.DataFrame(calibration), labels
 
 
 def to_markdown(quality: pd.DataFrame, calibration: pd.DataFrame, labels: pd.DataFrame) -> str:
     from infscale.reporting.report import to_markdown as table
 
-    parts = ["# PRM quality\n",
-             "Per policy, over its sampled test candidates (every seed; a problem is one seed's question). "
+    parts = ["# Verifier quality\n",
+             "Per verifier (the study's own first, then the ablations) and policy, over the policy's sampled test "
+             "candidates (every seed; a problem is one seed's question). "
              "within_auc: P(a right candidate outscores a wrong one of the same problem), mean over problems with "
-             "both; pooled_auc: all candidates in one ranking. best_of_n / weighted_majority / majority at the "
-             "largest n; oracle: some candidate is right. Invalid candidates (no \"The answer is\", or cut by the "
-             "token limit) are wrong and never vote.\n", table(quality, ".3f"),
+             "both; pooled_auc: all candidates in one ranking; ceiling_auc (toy task): the within-problem AUC of a "
+             "perfect order-aware step checker on the same candidates. best_of_n / weighted_majority / majority at "
+             "the largest n; oracle: some candidate is right. Invalid candidates (no \"The answer is\", or cut by "
+             "the token limit) are wrong and never vote.\n", table(quality, ".3f"),
              "\n## Calibration (last-step score)\n", table(calibration, ".3f")]
     if len(labels):
         parts += ["\n## Math-Shepherd labels against the toy's exact step correctness\n", table(labels, ".3f")]
@@ -158,8 +177,9 @@ def plot_quality(quality: pd.DataFrame, calibration: pd.DataFrame, png, pdf, sou
     from infscale.reporting.plotting import _new_figure, save_figure
 
     fig, (ax_cal, ax_auc) = _new_figure(2)
-    for (dataset, model), d in calibration.groupby(["dataset", "model"], sort=False):
-        ax_cal.plot(d["mean_score"], d["fraction_right"], marker="o", label=f"{dataset}/{model}")
+    for (verifier, dataset, model), d in calibration.groupby(["verifier", "dataset", "model"], sort=False):
+        ax_cal.plot(d["mean_score"], d["fraction_right"], marker="o", label=f"{verifier}: {dataset}/{model}",
+                    linestyle="-" if verifier == quality["verifier"].iloc[0] else ":")
     ax_cal.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1)
     ax_cal.set(xlabel="PRM score (last step)", ylabel="fraction of candidates right", title="Calibration",
                xlim=(0, 1), ylim=(0, 1))
@@ -169,7 +189,9 @@ def plot_quality(quality: pd.DataFrame, calibration: pd.DataFrame, png, pdf, sou
                                       ("pooled_auc_last", "pooled, last"))):
         ax_auc.bar(x + (i - 1) * 0.27, quality[col], width=0.27, label=label)
     ax_auc.axhline(0.5, color="0.6", linestyle="--", linewidth=1)
-    ax_auc.set(xticks=x, xticklabels=quality["dataset"] + "/" + quality["model"], ylim=(0, 1), ylabel="AUC",
+    if quality["ceiling_auc"].notna().any():
+        ax_auc.scatter(x, quality["ceiling_auc"], marker="_", s=300, color="k", zorder=3, label="ceiling")
+    ax_auc.set(xticks=x, xticklabels=quality["verifier"] + "\n" + quality["model"], ylim=(0, 1), ylabel="AUC",
                title="Ranking candidates")
     ax_auc.legend(fontsize=8)
     save_figure(fig, png, pdf, "PRM quality", source)

@@ -82,6 +82,21 @@ def _last_token_id(tokenizer, text: str) -> int:
 READINGS = ("tag_head", "plus_minus", "mean_logit")
 
 
+def length_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int | None = None) -> list[list[int]]:
+    """Row indices per batch, rows of similar length together: at most batch_size rows and, when set,
+    max_batch_tokens padded tokens (a single longer row goes alone)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    out: list[list[int]] = []
+    for i in order:
+        cur = out[-1] if out else None
+        if cur is not None and len(cur) < batch_size and (
+                max_batch_tokens is None or (len(cur) + 1) * lengths[i] <= max_batch_tokens):
+            cur.append(i)
+        else:
+            out.append([i])
+    return out
+
+
 class ProcessRewardModel:
     """Scores solutions: one probability per step tag. Reads `format_prompt(question) + solution`, with the
     tag spacing normalised (`normalise_step_tags`); tags are found from the text (offset mapping).
@@ -117,18 +132,7 @@ class ProcessRewardModel:
         self.max_batch_tokens = max_batch_tokens
 
     def batches(self, lengths: Sequence[int]) -> list[list[int]]:
-        """Row indices per batch, rows of similar length together: at most batch_size rows and, when set,
-        max_batch_tokens padded tokens (a single longer row goes alone)."""
-        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-        out: list[list[int]] = []
-        for i in order:
-            cur = out[-1] if out else None
-            if cur is not None and len(cur) < self.batch_size and (
-                    self.max_batch_tokens is None or (len(cur) + 1) * lengths[i] <= self.max_batch_tokens):
-                cur.append(i)
-            else:
-                out.append([i])
-        return out
+        return length_batches(lengths, self.batch_size, self.max_batch_tokens)
 
     def score(self, questions: Sequence[str], solutions: Sequence[str]) -> tuple[list[list[float]], list[int]]:
         """Per-step scores of each (question, solution) and the number of tokens the PRM read for it.
@@ -192,3 +196,4 @@ def step_tag_of(model_dir: str | Path) -> str:
 def check_pairing(policy_dir: str | Path, prm_dir: str | Path) -> None:
     """Refuse a PRM that would score at a tag the policy never writes."""
     check_step_tag_agreement(step_tag_of(policy_dir), step_tag_of(prm_dir), where=f"{policy_dir} with {prm_dir}: ")
+

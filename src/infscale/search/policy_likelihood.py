@@ -1,0 +1,124 @@
+"""A verifier read off a policy's own causal-LM head: no training, the embedded default's verifier.
+
+The paper's verifier (a Llemma-34B PRM) is stronger than its 7B policies. On the toy task a PRM trained on
+Math-Shepherd labels cannot be made that strong at CPU scale (docs/default-study.md), but the strongest policy
+already knows which tokens a right step has: a step the policy finds unlikely is a slip. So
+
+    x_k   = the lowest token score of step k's tokens (from the token after the previous step tag through its own tag),
+    m_k   = min(x_1, ..., x_k)                      (a prefix stays wrong once it is, as Math-Shepherd's labels),
+    score = sigmoid(a + b * m_k)                    (a fixed calibration: one probability per step tag, like a PRM).
+
+With `step_reduction: sum`, x_k is the sum of step k's token scores and m_k = x_1 + ... + x_k, the prefix's
+log-likelihood: it falls at every step too, and counts every doubtful token, not only the worst.
+
+The token score is the policy's log-probability of the token (`token_score: logprob`), or that minus the
+log-probability of the policy's most likely token at that position (`margin`: a step that takes one of several
+equally valid operations is not penalised for the choice). The last step's score is the minimum over steps, so
+the `last` and `min` reductions agree. Prompt and solution are encoded separately and concatenated, as SFT trained
+the policy (training/sft.encode_sft_example).
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from infscale.core.stepformat import close_last_step, format_prompt
+from infscale.search.prm_scoring import inference_dtype, length_batches, normalise_step_tags, tag_token_positions
+
+TOKEN_SCORES = ("logprob", "margin")
+STEP_REDUCTIONS = ("min", "sum")
+
+
+def step_totals(token_scores: Sequence[float], tag_positions: Sequence[int], reduction: str = "min") -> list[float]:
+    """The lowest (or summed) token score of each step: step k covers the tokens after tag k-1 (from the first
+    one) through tag k, positions counted within the solution."""
+    out, start = [], 0
+    for end in tag_positions:
+        piece = token_scores[start : end + 1]
+        out.append(min(piece) if reduction == "min" else sum(piece))
+        start = end + 1
+    return out
+
+
+def calibrated(step_scores: Sequence[float], a: float, b: float, reduction: str = "min") -> list[float]:
+    """sigmoid(a + b * m_k) per step, m_k the running minimum (or running sum) of the step scores."""
+    out, running = [], math.inf if reduction == "min" else 0.0
+    for x in step_scores:
+        running = min(running, x) if reduction == "min" else running + x
+        z = a + b * running
+        out.append(1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0)
+    return out
+
+
+class PolicyLikelihoodVerifier:
+    """Scores solutions like a PRM (`score(questions, solutions) -> (per-step scores, tokens read)`) from a
+    policy checkpoint's causal-LM head (see the module doc)."""
+
+    def __init__(self, path: str, a: float = 4.0, b: float = 1.0, token_score: str = "logprob",
+                 step_reduction: str = "min", batch_size: int = 64, threads: int | None = None,
+                 device: str | None = None, max_batch_tokens: int | None = None, dtype=None):
+        import torch
+
+        from infscale.core.models import load_for_inference
+
+        if token_score not in TOKEN_SCORES:
+            raise ValueError(f"config key prm.token_score: {token_score!r}; known: {', '.join(TOKEN_SCORES)}")
+        if step_reduction not in STEP_REDUCTIONS:
+            raise ValueError(f"config key prm.step_reduction: {step_reduction!r}; known: {', '.join(STEP_REDUCTIONS)}")
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.tokenizer, self.model, self.device = load_for_inference(
+            path, "AutoModelForCausalLM", "right", threads, device, dtype=dtype or inference_dtype(device))
+        self.a, self.b, self.token_score, self.step_reduction = float(a), float(b), token_score, step_reduction
+        self.context_length = int(getattr(self.model.config, "max_position_embeddings", 2048))
+        self.batch_size, self.max_batch_tokens = batch_size, max_batch_tokens
+        self.reading = f"policy_likelihood/{token_score}/{step_reduction}"
+
+    def batches(self, lengths: Sequence[int]) -> list[list[int]]:
+        return length_batches(lengths, self.batch_size, self.max_batch_tokens)
+
+    def encode(self, question: str, solution: str) -> tuple[list[int], int, list[int]]:
+        """(token ids of prompt + solution, where the solution starts, its step tags' positions in the solution),
+        cut from the left of the prompt when longer than the policy's context."""
+        tok = self.tokenizer
+        prompt = tok.encode(format_prompt(question), add_special_tokens=False)
+        solution_ids, tags = tag_token_positions(tok, normalise_step_tags(close_last_step(solution)))
+        prompt = prompt[max(0, len(prompt) + len(solution_ids) - self.context_length):] or prompt[-1:]
+        return prompt + solution_ids, len(prompt), tags
+
+    def token_scores(self, rows: list[tuple[list[int], int]]) -> list[list[float]]:
+        """Per row (ids, solution start): the score of every solution token given all before it."""
+        import torch
+
+        out: list[list[float]] = [[] for _ in rows]
+        pad = self.tokenizer.pad_token_id
+        for idx in self.batches([len(ids) for ids, _ in rows]):
+            width = max(len(rows[i][0]) for i in idx)
+            ids = torch.full((len(idx), width), pad, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for r, i in enumerate(idx):
+                ids[r, : len(rows[i][0])] = torch.tensor(rows[i][0])
+                mask[r, : len(rows[i][0])] = 1
+            with torch.inference_mode():
+                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+            logp = torch.log_softmax(logits.float(), dim=-1)[:, :-1]  # position t predicts token t + 1
+            chosen = logp.gather(-1, ids[:, 1:].unsqueeze(-1).to(logp.device)).squeeze(-1)
+            if self.token_score == "margin":
+                chosen = chosen - logp.max(-1).values
+            chosen = chosen.cpu()
+            for r, i in enumerate(idx):
+                n, start = len(rows[i][0]), rows[i][1]
+                out[i] = chosen[r, start - 1 : n - 1].tolist()
+        return out
+
+    def raw_step_scores(self, questions: Sequence[str], solutions: Sequence[str]) -> tuple[list[list[float]],
+                                                                                         list[int]]:
+        """Each step's lowest (or summed) token score, before the running reduction and the calibration; tokens
+        read."""
+        encoded = [self.encode(q, s) for q, s in zip(questions, solutions)]
+        scores = self.token_scores([(ids, start) for ids, start, _ in encoded])
+        steps = [step_totals(s, tags, self.step_reduction) if tags else [] for s, (_, _, tags) in zip(scores, encoded)]
+        return steps, [len(ids) for ids, _, _ in encoded]
+
+    def score(self, questions: Sequence[str], solutions: Sequence[str]) -> tuple[list[list[float]], list[int]]:
+        raw, tokens = self.raw_step_scores(questions, solutions)
+        return [calibrated(s, self.a, self.b, self.step_reduction) for s in raw], tokens
