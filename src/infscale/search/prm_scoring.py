@@ -84,7 +84,8 @@ READINGS = ("tag_head", "plus_minus", "mean_logit")
 
 class ProcessRewardModel:
     """Scores solutions: one probability per step tag. Reads `format_prompt(question) + solution`, with the
-    tag spacing normalised (`normalise_step_tags`); tags are found from the text (offset mapping).
+    tag spacing normalised (`normalise_step_tags`), after the tokenizer's leading special tokens (its BOS, where
+    it adds one: `models.leading_special_ids`); tags are found from the text (offset mapping).
 
     Three kinds of checkpoints, told apart from the checkpoint itself (`reading`):
     * tag_head: ours, a scalar token-classification head; score = sigmoid at the tag token;
@@ -98,7 +99,7 @@ class ProcessRewardModel:
                  max_batch_tokens: int | None = None, dtype=None):
         import torch
 
-        from infscale.core.models import load_for_inference
+        from infscale.core.models import leading_special_ids, load_for_inference
 
         causal = is_causal_lm_prm(path)
         auto_class = "AutoModelForCausalLM" if causal else "AutoModelForTokenClassification"
@@ -113,6 +114,7 @@ class ProcessRewardModel:
             self.reading = "plus_minus"
             self.label_ids = [_last_token_id(self.tokenizer, " +"), _last_token_id(self.tokenizer, " -")]
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 2048))
+        self.prefix = leading_special_ids(self.tokenizer)  # the tokenizer's BOS, where it adds one
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
 
@@ -141,9 +143,9 @@ class ProcessRewardModel:
         for q, s in zip(questions, solutions):
             text = format_prompt(q) + normalise_step_tags(close_last_step(s))
             ids, positions = tag_token_positions(self.tokenizer, text)
-            cut = max(0, len(ids) - self.context_length)
-            encoded.append(ids[cut:])
-            tag_positions.append([p - cut for p in positions if p >= cut])
+            cut, k = max(0, len(self.prefix) + len(ids) - self.context_length), len(self.prefix)
+            encoded.append(self.prefix + ids[cut:])
+            tag_positions.append([p - cut + k for p in positions if p >= cut])
         scores: list[list[float]] = [[] for _ in encoded]
         for idx in self.batches([len(e) for e in encoded]):
             width = max(len(encoded[i]) for i in idx)

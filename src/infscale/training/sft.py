@@ -12,9 +12,15 @@ from infscale.core.stepformat import STEP_TAG, format_prompt
 log = logging.getLogger(__name__)
 
 
-def encode_sft_example(tokenizer, question: str, solution: str, max_length: int) -> dict:
-    """Prompt tokens get label -100 so the loss covers the solution (and its end-of-text) only."""
-    prompt_ids = tokenizer.encode(format_prompt(question), add_special_tokens=False)
+def encode_sft_example(tokenizer, question: str, solution: str, max_length: int,
+                       prefix: list[int] | None = None) -> dict:
+    """Prompt tokens get label -100 so the loss covers the solution (and its end-of-text) only. The prompt starts
+    with the tokenizer's leading special tokens (`prefix`, default `models.leading_special_ids`: its BOS, where
+    it adds one), as generation and the PRM read it."""
+    from infscale.core.models import leading_special_ids
+
+    prefix = leading_special_ids(tokenizer) if prefix is None else prefix
+    prompt_ids = prefix + tokenizer.encode(format_prompt(question), add_special_tokens=False)
     completion_ids = tokenizer.encode(solution, add_special_tokens=False) + [tokenizer.eos_token_id]
     ids = (prompt_ids + completion_ids)[:max_length]
     labels = ([-100] * len(prompt_ids) + completion_ids)[:max_length]
@@ -217,7 +223,9 @@ def train_policy(rows: list[dict], tokenizer, model, train: dict, out_dir: str |
     """Train `model` on rows with `question` and `solution`; save model + tokenizer atomically to out_dir."""
     from transformers import Trainer
 
-    max_length = int(train.get("max_length", 256))
-    examples = [encode_sft_example(tokenizer, r["question"], r["solution"], max_length) for r in rows]
+    from infscale.core.models import leading_special_ids
+
+    max_length, prefix = int(train.get("max_length", 256)), leading_special_ids(tokenizer)
+    examples = [encode_sft_example(tokenizer, r["question"], r["solution"], max_length, prefix) for r in rows]
     return run_training(Trainer, model, tokenizer, examples, PadCollator(tokenizer.pad_token_id), train, out_dir,
                         seed, threads)
