@@ -71,7 +71,8 @@ def test_paper_config_has_the_papers_setup(paper):
     assert all(m["train"]["epochs"] == 1 and m["train"]["batch_size"] == 128 for m in models.values())
     assert paper["datasets"][models["pythia-410m"]["sft_dataset"]]["types"] == ["GSM_"]
     prm = paper["prm"]
-    assert (prm["train"]["epochs"], prm["train"]["lr"], prm["train"]["dtype"], prm["hub_id"]) == (
+    # Table 2's BF16: bf16 compute over fp32 master weights (what accelerate trains a bf16 dtype as under FSDP)
+    assert (prm["train"]["epochs"], prm["train"]["lr"], prm["train"]["mixed_precision"], prm["hub_id"]) == (
         2, 1e-5, "bf16", "EleutherAI/llemma_34b")
     assert paper["datasets"][prm["dataset"]]["hub"]["id"] == "peiyi9979/Math-Shepherd"
     assert cfg.job_resources(paper, "train_policy", "llemma-34b")["gpu"] == 8

@@ -189,11 +189,22 @@ def _train(trainer, n_examples: int, summary_extra: dict, resume: str | None = N
     return out
 
 
+def cast_state_dict(state: dict, dtype) -> dict:
+    """Cast the floating tensors of `state` to `dtype` in place, one at a time: each full-precision tensor goes as
+    soon as its copy exists, so rank 0 holds the gathered model once (34B in fp32: 133 GB), not in both dtypes."""
+    for key in list(state):
+        tensor = state[key]
+        if tensor.is_floating_point() and tensor.dtype != dtype:
+            state[key] = tensor.to(dtype)
+        del tensor
+    return state
+
+
 def _run_distributed(trainer_class, model, tokenizer, examples, collator, train, out_dir: Path, seed, threads,
                      **summary_extra) -> dict:
     """Several processes: a fixed temp directory beside out_dir that every rank agrees on; the full state dict
-    is gathered (FSDP FULL_STATE_DICT), cast to `save_dtype` and written by the main process only, which then
-    renames into place."""
+    is gathered (FSDP FULL_STATE_DICT, on rank 0's CPU), cast to `save_dtype` tensor by tensor and written by the
+    main process only, which then renames into place."""
     import os
     import shutil
 
@@ -204,8 +215,7 @@ def _run_distributed(trainer_class, model, tokenizer, examples, collator, train,
     summary = _train(trainer, len(examples), summary_extra, _resume_point(train, checkpoints))
     state = trainer.accelerator.get_state_dict(trainer.model)  # every rank takes part in the gather
     if trainer.is_world_process_zero():
-        dtype = save_dtype(train)
-        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+        cast_state_dict(state, save_dtype(train))
         trainer.accelerator.unwrap_model(trainer.model).save_pretrained(tmp, state_dict=state)
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
         tokenizer.save_pretrained(tmp)
