@@ -114,3 +114,28 @@ def test_batches_with_shared_prefixes_stay_within_the_caps(prm_dirs, toy_rows):
     prm.score(questions, solutions)
     assert len(shapes) > 2 and all(rows <= 8 and rows * width <= 600 for rows, width in shapes
                                    if rows > 1), shapes
+
+
+def test_texts_read_alone_never_share_a_batch_with_a_group():
+    """Their cache rows would be padding only; batches keep them apart, and every score is the text's own."""
+    from transformers import LlamaConfig, LlamaForTokenClassification
+
+    torch.manual_seed(0)
+    model = LlamaForTokenClassification(LlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=64,
+                                                    num_hidden_layers=2, num_attention_heads=2, num_labels=1,
+                                                    pad_token_id=0)).eval()
+    seqs = [list(range(1, 25)) + [30, 31], list(range(1, 25)) + [32, 33, 34], [40, 41, 42, 43]]
+    calls = []
+    forward = model.forward
+
+    def spy(input_ids, attention_mask, **kwargs):
+        calls.append(("cache" in str(type(kwargs.get("past_key_values"))).lower(), input_ids.shape[0]))
+        return forward(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+
+    model.forward = spy
+    got = prefix_scoring.forward_at(model, seqs, [[len(s) - 1] for s in seqs], 0, "cpu",
+                                    lambda logits: logits.squeeze(-1).float(), batch_size=64)
+    with torch.inference_mode():
+        want = [[float(forward(input_ids=torch.tensor([s])).logits[0, -1, 0])] for s in seqs]
+    assert got == [pytest.approx(w, abs=1e-5) for w in want]
+    assert calls == [(False, 1), (True, 1), (True, 2)]  # the lone text; then the group's prefix and its members

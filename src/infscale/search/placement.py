@@ -76,15 +76,15 @@ def check_job_gpus(config: dict) -> None:
             if asked <= 0:
                 continue
             tree = strategy is not None
+            key = cfg.resource_key(config, "generate", model, strategy, "gpu")
             try:
                 used = gpus_used(plan_devices(asked, tree, engine.get("tensor_parallel_size")), engine["name"])
             except ValueError as e:
-                raise cfg.ConfigError(f"config key {cfg.resource_key(config, 'generate', model, strategy, 'gpu')} "
-                                 f"(model {model}): {e}") from None
+                raise cfg.ConfigError(f"config key {key} (model {model}): {e}") from None
             if used != asked:
                 what = "the policy" + (" and the PRM" if tree else "")
                 raise cfg.ConfigError(
-                    f"config key {cfg.resource_key(config, 'generate', model, strategy, 'gpu')}: {asked} GPUs "
+                    f"config key {key}: {asked} GPUs "
                     f"asked for a {'tree-search' if tree else 'sampled'} generate job of {model}, but {what} use "
                     f"{used} (policy tensor parallel over a power of two, engine {engine['name']}"
                     f"{', PRM on its own GPU' if tree else ''}); ask for {used}")

@@ -77,13 +77,15 @@ def _fit(groups: list[Group], lengths: Sequence[int], batch_size: int, max_token
 
 def _batches(groups: list[Group], lengths: Sequence[int], batch_size: int, max_tokens: int | None):
     """Consecutive groups per batch: at most batch_size member rows and max_tokens padded tokens (rows x (longest
-    prefix + longest own part): the prefix counted as the cache each row reads)."""
+    prefix + longest own part): the prefix counted as the cache each row reads). Texts read alone never share a
+    batch with groups: their prefix rows would be all padding, whose attention some kernels turn into NaN."""
     batch: list[Group] = []
     rows = prefix = own = 0
     for g in groups:
         g_own = max(lengths[i] for i in g.members) - g.shared
         r, p, o = rows + len(g.members), max(prefix, g.shared), max(own, g_own)
-        if batch and (r > batch_size or (max_tokens is not None and r * (p + o) > max_tokens)):
+        if batch and (r > batch_size or (max_tokens is not None and r * (p + o) > max_tokens)
+                      or (g.shared > 0) != (batch[0].shared > 0)):
             yield batch
             batch, r, p, o = [], len(g.members), g.shared, g_own
         batch.append(g)
