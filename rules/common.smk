@@ -6,11 +6,13 @@ from infscale.core import config as cfg
 from infscale.core.config import STRATEGIES, TREE_STRATEGIES
 from infscale.core.validation import validate_config
 from infscale.evaluation.aggregation import AGGREGATIONS
+from infscale.search.placement import check_job_gpus
 from infscale.search.shards import shard_dir_of
 
 _validated = cfg.canonical(validate_config(config))  # the schema is package data: infscale/resources
 config.clear()
 config.update(_validated)
+check_job_gpus(config)  # a generate job asks for the GPUs its models use, no idle one
 
 R = "results"
 # --software-deployment-method conda runs every job in this environment (docs/cluster.md).
@@ -60,13 +62,14 @@ PRM = config["prm"]["name"]
 
 
 def job_threads(rule):
-    return lambda wc: cfg.job_resources(config, rule, wc.get("model"))["threads"]
+    return lambda wc: cfg.job_resources(config, rule, wc.get("model"), wc.get("strategy"))["threads"]
 
 
 def job_resources(rule):
-    """Scheduler resources of `rule` (gpu, and mem_mb/runtime where configured), per model where it has one."""
+    """Scheduler resources of `rule` (gpu, and mem_mb/runtime where configured), per model and strategy (a tree
+    search's generate job holds the PRM too: resources.generate_tree) where it has them."""
     keys = [k for k in cfg.job_resources(config, rule) if k != "threads"]
-    return {k: (lambda wc, k=k: cfg.job_resources(config, rule, wc.get("model"))[k]) for k in keys}
+    return {k: (lambda wc, k=k: cfg.job_resources(config, rule, wc.get("model"), wc.get("strategy"))[k]) for k in keys}
 
 
 def one_of(names):

@@ -104,3 +104,113 @@ def test_model_jobs_ran_as_slurm_jobs_and_light_rules_locally(slurm_run, slurm):
     log = slurm_run[1].stderr
     for rule in ("prepare_data", "train_tokenizer", "tree_scores", "metrics", "figure_strategies", "claims", "all"):
         assert f"localrule {rule}:" in log
+
+
+# --- what a failed or preempted job does under profiles/slurm (keep-going, retries, --requeue) -----------------------
+
+ROBUST_SNAKEFILE = '''
+rule all:
+    input: "sharded.json", "preempted.json", "independent.txt", "needs_broken.txt"
+
+rule sharded:  # killed after two of its three shards on its first attempt (a node failure)
+    output: "sharded.json"
+    resources: attempt=lambda wc, attempt: attempt
+    shell: "{python} {workflow.basedir}/resumable.py {output} {resources.attempt}"
+
+rule preempted:  # requeued by SLURM while it runs (the test preempts it), then runs again in the same SLURM job
+    output: "preempted.json"
+    priority: 10
+    resources: attempt=lambda wc, attempt: attempt
+    shell: "{python} {workflow.basedir}/preempted.py {output} {resources.attempt}"
+
+rule broken:  # fails on every attempt
+    output: "broken.txt"
+    shell: "exit 3"
+
+rule needs_broken:
+    input: "broken.txt"
+    output: "needs_broken.txt"
+    shell: "touch {output}"
+
+rule independent:  # runs although another job failed (keep-going)
+    output: "independent.txt"
+    shell: "touch {output}"
+'''
+RESUMABLE = '''
+import json, os, signal, sys
+from infscale.search.shards import run_in_shards
+
+out, attempt = sys.argv[1], int(sys.argv[2])
+
+
+def work(shard, i):
+    if attempt == 1 and i == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return [dict(r, attempt=attempt) for r in shard]
+
+
+records, report = run_in_shards([{"id": i} for i in range(6)], 2, out + ".shards", "stamp", work)
+json.dump({"report": str(report), "attempts": [r["attempt"] for r in records]}, open(out, "w"))
+'''
+PREEMPTED = '''
+import json, os, sys, time
+from pathlib import Path
+
+out, attempt = sys.argv[1], int(sys.argv[2])
+runs = len(list(Path(out).parent.glob(Path(out).name + ".started*")))  # the job step drops SLURM_RESTART_COUNT
+Path(out + f".started{runs}").write_text(os.environ["SLURM_JOB_ID"])
+if runs == 0:
+    time.sleep(300)  # the test requeues the job meanwhile
+json.dump({"runs": runs + 1, "attempt": attempt}, open(out, "w"))
+'''
+
+
+def _preempt_when_started(workdir, env, timeout=600):
+    """Requeue the `preempted` job once it runs (what SLURM does to a preempted job with --requeue), then let it
+    start again at once (a requeued job otherwise waits two minutes for its begin time)."""
+    started = workdir / "preempted.json.started0"
+    deadline = time.time() + timeout
+    while not started.exists():
+        if time.time() > deadline:
+            return
+        time.sleep(0.5)
+    job = started.read_text().strip()
+    subprocess.run(["scontrol", "requeue", job], env=env, check=True)
+    while time.time() < deadline:
+        state = subprocess.run(["squeue", "-h", "-j", job, "--states=all", "-o", "%T"], env=env,
+                               capture_output=True, text=True).stdout.strip()
+        if state == "PENDING":
+            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=env, check=True)
+            return
+        time.sleep(0.5)
+
+
+def test_failed_jobs_are_retried_and_resume_and_preempted_jobs_are_requeued(slurm, tmp_path):
+    import sys
+    import threading
+
+    (tmp_path / "Snakefile").write_text(ROBUST_SNAKEFILE.replace("{python}", sys.executable))
+    (tmp_path / "resumable.py").write_text(RESUMABLE)
+    (tmp_path / "preempted.py").write_text(PREEMPTED)
+    env = dict(slurm.env, PYTHONPATH=str(ROOT / "src"))
+    preempt = threading.Thread(target=_preempt_when_started, args=(tmp_path, env))
+    preempt.start()
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(tmp_path / "Snakefile"), "-d", str(tmp_path),
+           "--profile", str(ROOT / "profiles" / "slurm"), "--slurm-status-command", "squeue", "--slurm-no-account",
+           "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2",
+           "--slurm-logdir", str(tmp_path / "slurm_logs"), "--latency-wait", "5"]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, check=False)
+    preempt.join()
+    log = result.stderr
+    assert result.returncode != 0 and "broken" in log  # the failure is reported ...
+    assert (tmp_path / "independent.txt").exists() and not (tmp_path / "needs_broken.txt").exists()  # ... not fatal
+    assert len(re.findall(r"^rule broken:", log, re.M)) == 4, log[-3000:]  # 1 attempt + 3 retries (profile)
+    sharded = json.loads((tmp_path / "sharded.json").read_text())
+    assert sharded["report"] == "3 shards: 2 reused from an interrupted run, 1 computed"  # resumed, not redone
+    assert sharded["attempts"] == [1, 1, 1, 1, 2, 2]
+    preempted = json.loads((tmp_path / "preempted.json").read_text())
+    assert preempted == {"runs": 2, "attempt": 1}, log[-3000:]  # run again by SLURM: no Snakemake retry spent
+    job = (tmp_path / "preempted.json.started0").read_text()
+    assert (tmp_path / "preempted.json.started1").read_text() == job  # the same SLURM job, requeued
+    shown = subprocess.run(["scontrol", "show", "job", job], env=env, capture_output=True, text=True).stdout
+    assert "JobState=COMPLETED" in shown and "Restarts=1" in shown and "Requeue=1" in shown

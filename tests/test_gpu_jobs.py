@@ -107,6 +107,64 @@ def test_schema_accepts_tensor_parallel_and_paper_caps_context():
     assert cfg.engine_params(paper, "llemma-34b")["tensor_parallel_size"] >= 2  # 34B weights leave no KV room on one
 
 
+# --- 3. a generate job asks for the GPUs its models use --------------------------------------------------------------
+
+def _paper():
+    import yaml
+
+    from infscale.core.validation import validate_config
+
+    return validate_config(yaml.safe_load(open(Path(__file__).resolve().parents[1] / "config" / "paper.yaml")))
+
+
+@pytest.mark.parametrize("model, strategy, gpus", [
+    ("llemma-34b", "greedy", 2), ("llemma-34b", "sampling", 2),  # tensor parallel 2, no PRM
+    ("llemma-34b", "rebase", 3), ("llemma-34b", "mcts", 3),  # + the PRM on GPU 2
+    ("llemma-7b", "sampling", 1), ("llemma-7b", "rebase", 2), ("pythia-410m", "sampling", 1)])
+def test_paper_generate_jobs_ask_for_what_they_use(model, strategy, gpus):
+    from infscale.core import config as cfg
+    from infscale.core.config import TREE_STRATEGIES
+
+    paper = _paper()
+    asked = cfg.job_resources(paper, "generate", model, strategy)["gpu"]
+    p = placement.plan_devices(asked, strategy in TREE_STRATEGIES,
+                               cfg.engine_params(paper, model).get("tensor_parallel_size"))
+    assert asked == gpus == placement.gpus_used(p)
+    assert set(p.policy_devices) | ({int(p.prm_device[5:])} if p.prm_device else set()) == set(range(gpus))
+    placement.check_job_gpus(paper)  # the whole paper config passes
+
+
+def test_a_job_that_would_hold_an_idle_gpu_is_refused_naming_the_key():
+    from infscale.core.config import ConfigError
+
+    paper = _paper()
+    paper["models"]["llemma-34b"]["resources"]["generate_tree"]["gpu"] = 4  # the old plan: GPU 2 idle
+    with pytest.raises(ConfigError, match=r"models\.llemma-34b\.resources\.generate_tree\.gpu: 4 GPUs .* use 3"):
+        placement.check_job_gpus(paper)
+    paper = _paper()
+    paper["resources"]["generate"]["gpu"] = 3  # sampling 7B: tensor parallel over 2 of 3
+    with pytest.raises(ConfigError, match=r"config key resources\.generate\.gpu: 3 GPUs asked for a sampled"):
+        placement.check_job_gpus(paper)
+    paper = _paper()
+    paper["engine"]["name"] = "transformers"  # one device for the policy, whatever the job has
+    paper["models"]["llemma-7b"]["resources"] = {"generate": {"gpu": 2}}
+    with pytest.raises(ConfigError, match="llemma-7b.resources.generate.gpu: 2 GPUs .* use 1"):
+        placement.check_job_gpus(paper)
+
+
+def test_tree_search_resources_layer_over_generate():
+    from infscale.core import config as cfg
+
+    paper = _paper()
+    assert cfg.job_resources(paper, "generate", "llemma-7b", "rebase") == {
+        **cfg.job_resources(paper, "generate", "llemma-7b", "sampling"), "gpu": 2, "mem_mb": 256000, "threads": 16}
+    assert cfg.job_resources(paper, "generate", "llemma-7b") == cfg.job_resources(paper, "generate", "llemma-7b",
+                                                                                   "greedy")
+    assert cfg.resource_key(paper, "generate", "llemma-34b", "mcts", "gpu") == \
+        "models.llemma-34b.resources.generate_tree.gpu"
+    assert cfg.resource_key(paper, "generate", "llemma-7b", "mcts", "gpu") == "resources.generate_tree.gpu"
+
+
 # --- 4. PRM scoring: bf16 on GPU, batches capped by tokens ------------------------------------------------------------
 
 def test_prm_loads_in_bf16_on_gpu(monkeypatch, tiny_policy_dir):

@@ -110,3 +110,15 @@ def test_local_profile_gives_model_jobs_one_gpu_and_a_device(tmp_path):
                        "results/data/toy/test.jsonl", env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "CUDA_VISIBLE_DEVICES=0" in (tmp_path / "results" / "logs" / "prepare_data" / "toy_test.log").read_text()
+
+
+def test_gpu_memory_is_read_from_nvidia_smi_without_cuda(tmp_path, monkeypatch):
+    """What `train.offload: auto` compares its memory plan with: the smallest GPU nvidia-smi lists (MiB)."""
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\nprintf '81559\\n40960\\n'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    assert gpus.device_memory_bytes({}) == 40960 * 2**20
+    assert gpus.device_memory_bytes({gpus.MEMORY_ENV: "79.6"}) == int(79.6 * 2**30)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert gpus.device_memory_bytes({}) is None  # no GPU: unknown, and auto offloads to be safe

@@ -71,7 +71,8 @@ def test_paper_config_has_the_papers_setup(paper):
     assert all(m["train"]["epochs"] == 1 and m["train"]["batch_size"] == 128 for m in models.values())
     assert paper["datasets"][models["pythia-410m"]["sft_dataset"]]["types"] == ["GSM_"]
     prm = paper["prm"]
-    assert (prm["train"]["epochs"], prm["train"]["lr"], prm["train"]["dtype"], prm["hub_id"]) == (
+    # Table 2's BF16: bf16 compute over fp32 master weights (what accelerate trains a bf16 dtype as under FSDP)
+    assert (prm["train"]["epochs"], prm["train"]["lr"], prm["train"]["mixed_precision"], prm["hub_id"]) == (
         2, 1e-5, "bf16", "EleutherAI/llemma_34b")
     assert paper["datasets"][prm["dataset"]]["hub"]["id"] == "peiyi9979/Math-Shepherd"
     assert cfg.job_resources(paper, "train_policy", "llemma-34b")["gpu"] == 8
@@ -107,6 +108,30 @@ def test_paper_plan_has_no_warning(tmp_path):
     out = (result.stdout + result.stderr).replace(str(tmp_path), "<workdir>")
     assert result.returncode == 0, out[-3000:]
     assert "localrules directive" not in out and "warning" not in out.lower(), out[:3000]
+
+
+def test_planned_generate_jobs_ask_for_the_gpus_their_models_use(tmp_path, paper):
+    """The dry run's own resources for each generate job: the policy's tensor-parallel GPUs and, for a tree
+    search, one for the PRM (infscale.search.placement), no more."""
+    import re
+
+    from infscale.search.placement import gpus_used, plan_devices
+
+    cmd = [sys.executable, "-c", OFFLINE_SNAKEMAKE, "results/paper/fig4_math500_llemma_strategies.png", "-s",
+           str(ROOT / "Snakefile"), "-d", str(tmp_path), "--configfile", str(PAPER_YAML), "-n"]
+    env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+           "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=tmp_path, env=env).stdout
+    jobs = re.findall(r"rule generate:.*?wildcards: dataset=\w+, model=([\w.-]+), strategy=(\w+).*?resources: .*?gpu=(\d+)",
+                      out, flags=re.S)
+    assert len(jobs) == 72
+    seen = {}
+    for model, strategy, gpu in jobs:
+        tree = strategy in cfg.TREE_STRATEGIES
+        used = gpus_used(plan_devices(int(gpu), tree, cfg.engine_params(paper, model).get("tensor_parallel_size")))
+        assert int(gpu) == used, (model, strategy, gpu)
+        seen[model, tree] = int(gpu)
+    assert seen == {("llemma-7b", False): 1, ("llemma-7b", True): 2, ("llemma-34b", False): 2, ("llemma-34b", True): 3}
 
 
 @pytest.mark.parametrize("name", sorted(yaml.safe_load(PAPER_YAML.read_text())["figures"]))

@@ -25,15 +25,28 @@ class _Resources(dict):
     __getattr__ = dict.__getitem__
 
 
-def sbatch_line(paper, rule, model):
-    """The plugin's sbatch call for one job: profile default-resources < set-resources < the study's resources."""
+def sbatch_line(paper, rule, model, strategy=None):
+    """The plugin's sbatch call for one job: profile default-resources < set-resources < the study's resources,
+    with the profile's executor settings (slurm-requeue)."""
     submit_string = pytest.importorskip("snakemake_executor_plugin_slurm.submit_string")
+    from snakemake_executor_plugin_slurm import ExecutorSettings
+
     profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
-    res = {**profile["default-resources"], **cfg.job_resources(paper, rule, model),
+    res = {**profile["default-resources"], **cfg.job_resources(paper, rule, model, strategy),
            **profile["set-resources"].get(rule, {})}
     job = types.SimpleNamespace(resources=_Resources(res), threads=res.pop("threads"), is_group=lambda: False)
     params = dict(run_uuid="u", slurm_logfile="log", comment_str=f"rule_{rule}", account="", partition="", workdir="")
-    return submit_string.get_submit_command(job, params)
+    settings = ExecutorSettings(requeue=profile.get("slurm-requeue", False))
+    return submit_string.get_submit_command(job, params, settings)
+
+
+def test_a_failed_job_is_retried_and_a_preempted_one_requeued(paper):
+    """profiles/slurm: keep going past a failed job, resubmit it (it resumes from shards or checkpoints), and let
+    SLURM requeue a preempted job (tests/test_cluster.py shows each on a one-node SLURM)."""
+    profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
+    assert profile["keep-going"] is True and profile["retries"] >= 2 and profile["rerun-incomplete"] is True
+    assert " --requeue" in sbatch_line(paper, "generate", "llemma-34b", "rebase")
+    assert "--cpus-per-task=16" in sbatch_line(paper, "generate", "llemma-34b", "rebase")  # generate_tree
 
 
 @pytest.mark.parametrize("rule", GPU_RULES)
@@ -46,11 +59,14 @@ def test_gpu_jobs_stay_on_one_node_with_memory_a_node_grants(paper, rule):
 
 
 def test_training_jobs_fit_their_memory(paper):
-    """Host memory of the 34B policy job: the model loads on rank 0 only (fp32, 4 bytes a parameter) and the
-    offloaded FSDP shards hold fp32 weights, gradients and Adam (16 bytes a parameter)."""
-    m = paper["models"]["llemma-34b"]
-    need_mb = m["params"] * (4 + 16) / 1e6
-    assert m["train"]["offload"] and need_mb < cfg.job_resources(paper, "train_policy", "llemma-34b")["mem_mb"]
+    """Host memory of the 34B jobs should they offload (offload: auto): the model on rank 0 only (fp32, 4 bytes a
+    parameter) and the offloaded FSDP shards (fp32 weights, gradients and Adam: 16 bytes a parameter)."""
+    from infscale.training import memory
+
+    for rule, spec in (("train_policy", paper["models"]["llemma-34b"]), ("train_prm", paper["prm"])):
+        plan = memory.plan(spec["params"], spec["train"], 8)
+        assert spec["train"]["offload"] == "auto" and plan.host_rank0 == 4 * spec["params"]
+        assert plan.host(offload=True) / 1e6 < cfg.job_resources(paper, rule, "llemma-34b")["mem_mb"]
 
 
 def test_hub_bases_are_fetched_before_training(paper):

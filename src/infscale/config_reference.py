@@ -36,7 +36,7 @@ def _resolve(node: dict, schema: dict) -> dict:
 def _type(node: dict, schema: dict) -> str:
     node = _resolve(node, schema)
     if "enum" in node:
-        return ", ".join(f"`{v}`" for v in node["enum"])
+        return ", ".join(f"`{v if isinstance(v, str) else json.dumps(v)}`" for v in node["enum"])  # true, not True
     if "oneOf" in node:
         return " or ".join(_type(n, schema) for n in node["oneOf"])
     t = node.get("type", "object" if "properties" in node else "")

@@ -1,30 +1,34 @@
-"""GPU hours of a study before running it, from its config and the FLOPs accounting (Kaplan et al.: training
-costs 6N FLOPs a token, 8N with gradient checkpointing; inference 2N a token read or generated; attention terms
-left out).
+"""GPU hours and disk of a study before running it, from its config and the FLOPs accounting (Kaplan et al.:
+training costs 6N FLOPs a token, 8N with gradient checkpointing; inference 2N a token read or generated; attention
+terms left out).
 
-    python -m infscale.estimate config/paper.yaml [--gpu-tflops 989] [--fp32-tflops 67]
+    python -m infscale.estimate config/paper.yaml [--gpu-tflops 989] [--fp32-tflops 67] [--gpu-memory-gib 79.6]
 
 What it counts (docs/design.md, "Compute estimate"):
-* training runs at the peak of its precision: fp32 weights without mixed precision at the GPU's FP32 peak (no
-  TF32: the Trainer leaves it off), bf16 or bf16 mixed precision at the BF16 peak; CPU offload of the FSDP shards
-  costs a further share (OFFLOAD_SPEED);
-* a job holds all its GPUs for its whole wall time: a tree search's policy (tensor parallel over its GPUs) and PRM
-  (one GPU) take turns, so the job's GPU hours are its GPUs x (policy time + PRM time); a sampling job holds its
-  GPUs while the policy decodes, a score job while the PRM reads;
-* the PRM reads the prompt with every call: once per candidate after sampling, once per scored node in a tree
-  search, besides the path so far.
+* training runs at the peak of its precision: fp32 compute (no mixed precision) at the GPU's FP32 peak (no TF32:
+  the Trainer leaves it off), bf16 or bf16 mixed precision at the BF16 peak. Whether a job offloads its FSDP
+  shards to CPU memory comes from its memory plan (infscale.training.memory, the launcher's own decision, for a GPU
+  of --gpu-memory-gib); an offloaded step also moves each rank's shard over PCIe twice a micro-step and its
+  gradients back, then runs Adam on the CPU (--pcie-gbps, --host-gbps);
+* a job holds all its GPUs for its whole wall time, and that time includes reading the weights (--read-gbps) and
+  starting the engine, and, for training, writing checkpoints (--write-gbps). A tree search's policy (tensor
+  parallel) and PRM (its own GPU) take turns: the GPUs of the one wait while the other computes, counted as idle;
+* FLOPs are the paper's convention: the PRM reads the prompt with every call, once per candidate after sampling
+  and once per scored node in a tree search, besides the path so far. Its time counts what it computes: prefixes
+  shared by a problem's candidates or a node's siblings are read once (search/prefix_scoring.py).
 Assumptions that remain: the constants below (rows and mean tokens of the released data sets, prompt and solution
-lengths, steps a solution, shares of peak); no attention FLOPs; no time lost to queueing, start-up, model loading
-or checkpointing; prefix caching of the policy's prompts is taken as free. The result is an order of magnitude for
-planning an allocation, not a measurement."""
+lengths, steps a solution, shares of peak, start-up times), no attention FLOPs, no queueing, prefix caching of the
+policy's prompts taken as free. An order of magnitude for planning an allocation, not a measurement."""
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass, field
 
 from infscale.core import config as cfg
 from infscale.core.validation import validate_config
-from infscale.search.placement import plan_devices
+from infscale.search.placement import check_job_gpus, plan_devices
+from infscale.training import memory
 
 # Rows and mean tokens (prompt + solution) of the training sets; problems and mean tokens a solution at test time.
 TRAIN_DATA = {"metamath": (395_000, 250), "metamath-gsm8k": (240_000, 200), "math-shepherd": (445_000, 300)}
@@ -34,24 +38,60 @@ PROMPT_TOKENS = {"math500": 100, "gsm8k": 80}  # mean question length (Llama tok
 SOLUTION_STEPS = {"math500": 8, "gsm8k": 5}  # steps a solution: a tree search scores one node per step and path
 STEP_TOKENS = 50  # MCTS: one expansion generates about one step
 TREE_OVERHEAD = 1.2  # REBASE generates ~1.2x the tokens of sampling at equal n (Table 4: 148.0 / 125.4)
+SIBLINGS = 3.4  # REBASE children per expanded node: `allocate` at T_b 0.1 over uniform rewards, widths 8-128
 UTILISATION = {"train": 0.35, "generate": 0.15, "score": 0.4}  # share of the precision's peak reached
-OFFLOAD_SPEED = 0.7  # FSDP with its shards in CPU memory: the optimizer step on CPU and the transfers
 H100_BF16_TFLOPS = 989.0  # dense
 H100_FP32_TFLOPS = 67.0  # non-tensor-core FP32
+H100_MEMORY_GIB = 79.6  # 81,559 MiB, as nvidia-smi reports an H100 80 GB (what the launcher measures)
+WEIGHT_BYTES = 2  # hub bases, released and saved checkpoints: bf16 / fp16
+VLLM_START_S = 120.0  # vLLM start-up besides reading weights: memory profiling, KV cache, CUDA graphs
+PRM_START_S = 30.0  # transformers: building the model and moving it to its GPU
+TRAIN_START_S = 120.0  # process group, rank 0 loading, FSDP sharding and broadcast besides reading weights
+TEXT_BYTES = 30  # disk per generated token: text and JSON (~10 bytes) in shards, the generation and the scored file
+DATA_BYTES = 8  # disk per training-set token (JSONL)
+
+
+@dataclass(frozen=True)
+class Hardware:
+    bf16_tflops: float = H100_BF16_TFLOPS
+    fp32_tflops: float = H100_FP32_TFLOPS
+    gpu_memory_gib: float = H100_MEMORY_GIB
+    pcie_gbps: float = 20.0  # host <-> one GPU, pinned, achieved
+    host_gbps: float = 100.0  # a node's CPU memory bandwidth reached by a CPU Adam step
+    read_gbps: float = 2.0  # one job reading weights from the shared file system
+    write_gbps: float = 2.0  # one job writing a checkpoint
+
+    def peak(self, kind: str) -> float:
+        return {"bf16": self.bf16_tflops, "fp32": self.fp32_tflops}[kind] * 1e12
+
+
+@dataclass
+class Part:
+    """Wall seconds (summed over the stage's jobs) during which a job holds `held` GPUs of which `busy` compute."""
+    what: str  # compute | offload | load | checkpoint
+    seconds: float
+    held: int
+    busy: float
 
 
 @dataclass
 class Stage:
-    """One stage: its jobs, its FLOPs, and the parts that take GPU time: (FLOPs, share of peak, GPUs held per GPU
-    computing, precision) each."""
     stage: str
     jobs: int
     flops: float
-    parts: list[tuple[float, float, float, str]] = field(default_factory=list)
+    parts: list[Part] = field(default_factory=list)
+    longest_h: float = 0.0  # wall hours of its longest job
+    runtime_h: float | None = None  # the time limit its jobs ask for
 
-    def gpu_hours(self, gpu_tflops: float = H100_BF16_TFLOPS, fp32_tflops: float = H100_FP32_TFLOPS) -> float:
-        peak = {"bf16": gpu_tflops, "fp32": fp32_tflops}
-        return sum(f * held / (peak[kind] * 1e12 * u) for f, u, held, kind in self.parts) / 3600
+    def gpu_hours(self) -> float:
+        return sum(p.seconds * p.held for p in self.parts) / 3600
+
+    def idle_hours(self) -> float:
+        """GPU hours held but not computing: waiting for the other model, for PCIe and the CPU, loading, saving."""
+        return sum(p.seconds * (p.held - p.busy) for p in self.parts) / 3600
+
+    def hours_of(self, what: str) -> float:
+        return sum(p.seconds * p.held for p in self.parts if p.what == what) / 3600
 
 
 def _params(config: dict, slug: str) -> int:
@@ -61,41 +101,111 @@ def _params(config: dict, slug: str) -> int:
     return int(n)
 
 
+def _examples(train: dict, dataset: str) -> float:
+    rows, _ = TRAIN_DATA[dataset]
+    return train["steps"] * train["batch_size"] if "steps" in train else train["epochs"] * rows
+
+
 def training_flops(params: int, train: dict, dataset: str) -> float:
     """6 N FLOPs per token over the epochs (or steps x batch) of the training set; 8 N with gradient checkpointing
     (the forward pass is run twice)."""
-    rows, tokens = TRAIN_DATA[dataset]
-    examples = train["steps"] * train["batch_size"] if "steps" in train else train["epochs"] * rows
     per_token = 8.0 if train.get("gradient_checkpointing") else 6.0
-    return per_token * params * examples * tokens
+    return per_token * params * _examples(train, dataset) * TRAIN_DATA[dataset][1]
 
 
-def training_part(flops: float, train: dict) -> tuple[float, float, float, str]:
-    """fp32 weights without mixed precision run at the FP32 peak; offload slows the step down."""
-    kind = "fp32" if train.get("dtype", "fp32") == "fp32" and train.get("mixed_precision", "no") == "no" else "bf16"
-    speed = UTILISATION["train"] * (OFFLOAD_SPEED if train.get("offload") else 1.0)
-    return (flops, speed, 1.0, kind)
+def compute_kind(train: dict) -> str:
+    """fp32 weights without mixed precision compute in fp32; bf16 or bf16 mixed precision in bf16."""
+    return "fp32" if train.get("dtype", "fp32") == "fp32" and train.get("mixed_precision", "no") == "no" else "bf16"
 
 
-def generation_tokens(config: dict, dataset: str, model: str, strategy: str) -> tuple[float, float]:
-    """(tokens the policy generates, tokens the PRM reads) over all runs and seeds of one combination. The PRM
-    reads prompt + solution once per sampled candidate; in a tree search prompt + path so far once per node."""
+@dataclass
+class TrainingJob:
+    rule: str  # train_policy | train_prm
+    name: str
+    gpus: int
+    plan: memory.MemoryPlan
+    offload: bool
+    hours: dict  # wall hours: compute, offload, load, checkpoint
+    checkpoint_bytes: float  # one Trainer checkpoint (sharded weights in the master dtype and Adam)
+    final_bytes: float
+
+    @property
+    def wall_h(self) -> float:
+        return sum(self.hours.values())
+
+
+def training_job(rule: str, name: str, params: int, train: dict, dataset: str, gpus: int, hw: Hardware,
+                 vocab: int = memory.LOGIT_VOCAB) -> TrainingJob:
+    """One fine-tuning job's wall time, by part, and its memory plan (offload as the launcher decides it)."""
+    world = max(1, gpus)
+    flops = training_flops(params, train, dataset)
+    compute = flops / (world * hw.peak(compute_kind(train)) * UTILISATION["train"])
+    plan = memory.plan(params, train, world, vocab=vocab)
+    offload = memory.use_offload(train, plan, hw.gpu_memory_gib * memory.GIB)
+    steps = math.ceil(_examples(train, dataset) / int(train["batch_size"]))
+    extra = 0.0
+    if offload:  # a step: max(compute, transfers) then the CPU Adam step
+        transfer, adam = memory.offload_step_seconds(params, train, world, hw.pcie_gbps, hw.host_gbps)
+        extra = steps * (max(compute / steps, transfer) + adam) - compute
+    checkpoint = (plan.master_bytes + 8) * params  # weights in the master dtype and Adam's two fp32 moments
+    saves = steps // int(train["save_steps"]) if train.get("save_steps") else 0
+    final = WEIGHT_BYTES * params
+    hours = {"compute": compute / 3600, "offload": extra / 3600,
+             "load": (WEIGHT_BYTES * params / (hw.read_gbps * 1e9) + TRAIN_START_S) / 3600,
+             "checkpoint": (saves * checkpoint + final) / (hw.write_gbps * 1e9) / 3600}
+    return TrainingJob(rule, name, world, plan, offload, hours, checkpoint if saves else 0.0, final)
+
+
+def training_jobs(config: dict, hw: Hardware = Hardware()) -> list[TrainingJob]:
+    jobs = []
+    for m in cfg.trained_models(config):
+        t = config["models"][m]["train"]
+        gpus = cfg.job_resources(config, "train_policy", m)["gpu"]
+        jobs.append(training_job("train_policy", m, _params(config, m), t, config["models"][m]["sft_dataset"], gpus,
+                                 hw))
+    prm = config["prm"]
+    if prm["source"] == "dataset":
+        gpus = cfg.job_resources(config, "train_prm")["gpu"]
+        jobs.append(training_job("train_prm", prm["name"], int(prm["params"]), prm["train"], prm["dataset"], gpus, hw,
+                                 vocab=1))
+    return jobs
+
+
+def run_tokens(config: dict, dataset: str, strategy: str, n: int) -> tuple[float, float]:
+    """(tokens the policy generates, tokens the PRM reads) of one run (one seed) at budget n. The PRM reads
+    prompt + solution once per sampled candidate; in a tree search prompt + path so far once per node."""
     problems = config["datasets"][dataset].get("limit") or TEST_PROBLEMS[dataset]
     solution, prompt, steps = SOLUTION_TOKENS[dataset], PROMPT_TOKENS[dataset], SOLUTION_STEPS[dataset]
     path_reads = steps * prompt + solution * (steps + 1) / 2  # a path's nodes, each read with its prefix
-    generated = read = 0.0
-    for n, _ in cfg.generation_runs(config, model, strategy):
-        seeds = len(cfg.seeds_for(config, strategy))
-        if strategy in ("greedy", "sampling"):
-            g, r = n * solution, n * (prompt + solution)
-        elif strategy == "rebase":
-            g, r = TREE_OVERHEAD * n * solution, TREE_OVERHEAD * n * path_reads
-        else:  # mcts: about root children + 2 per further expansion, one step each, each node read with its path
-            g = 2 * n * STEP_TOKENS
-            r = 2 * n * (prompt + solution / 2)
-        generated += seeds * problems * g
-        read += seeds * problems * r
-    return generated, read
+    if strategy in cfg.PREFIX_STRATEGIES:
+        g, r = n * solution, n * (prompt + solution)
+    elif strategy == "rebase":
+        g, r = TREE_OVERHEAD * n * solution, TREE_OVERHEAD * n * path_reads
+    else:  # mcts: about root children + 2 per further expansion, one step each, each node read with its path
+        g, r = 2 * n * STEP_TOKENS, 2 * n * (prompt + solution / 2)
+    return problems * g, problems * r
+
+
+def prm_tokens_computed(config: dict, dataset: str, strategy: str, n: int) -> float:
+    """Tokens the PRM computes in one run, its shared prefixes read once (search/prefix_scoring.py): a problem's
+    sampled candidates share the prompt; a tree node shares the prompt and its parent's path with its siblings
+    (REBASE: SIBLINGS a parent on average; MCTS: its `children`)."""
+    problems = config["datasets"][dataset].get("limit") or TEST_PROBLEMS[dataset]
+    solution, prompt, steps = SOLUTION_TOKENS[dataset], PROMPT_TOKENS[dataset], SOLUTION_STEPS[dataset]
+    if strategy in cfg.PREFIX_STRATEGIES:
+        return problems * (prompt + n * solution)
+    if strategy == "rebase":  # a path's nodes: their prefixes over the siblings, then their own step
+        path = (steps * prompt + solution * (steps - 1) / 2) / SIBLINGS + solution
+        return problems * TREE_OVERHEAD * n * path
+    children = int(config["strategies"][strategy].get("children", 2))
+    return problems * 2 * n * ((prompt + solution / 2 - STEP_TOKENS) / children + STEP_TOKENS)
+
+
+def generation_tokens(config: dict, dataset: str, model: str, strategy: str) -> tuple[float, float]:
+    """(tokens generated, tokens the PRM reads) over all runs and seeds of one combination."""
+    seeds = len(cfg.seeds_for(config, strategy))
+    runs = [run_tokens(config, dataset, strategy, n) for n, _ in cfg.generation_runs(config, model, strategy)]
+    return seeds * sum(g for g, _ in runs), seeds * sum(r for _, r in runs)
 
 
 def combinations(config: dict) -> set[tuple[str, str, str]]:
@@ -107,52 +217,141 @@ def combinations(config: dict) -> set[tuple[str, str, str]]:
     return out
 
 
-def estimate(config: dict) -> list[Stage]:
-    from infscale.core.config import TREE_STRATEGIES
+def _runtime_h(config: dict, rule: str, model: str | None = None, strategy: str | None = None) -> float | None:
+    minutes = cfg.job_resources(config, rule, model, strategy).get("runtime")
+    return None if minutes is None else minutes / 60
 
-    trained = cfg.trained_models(config)
-    train_policy = Stage("train_policy", len(trained), 0.0)
-    for m in trained:
-        t = config["models"][m]["train"]
-        f = training_flops(_params(config, m), t, config["models"][m]["sft_dataset"])
-        train_policy.flops += f
-        train_policy.parts.append(training_part(f, t))
-    stages = [train_policy]
+
+def estimate(config: dict, hw: Hardware = Hardware()) -> list[Stage]:
+    trained = training_jobs(config, hw)
+    stages = []
+    for rule in ("train_policy", "train_prm"):
+        jobs = [j for j in trained if j.rule == rule]
+        if not jobs:
+            continue
+        limits = [_runtime_h(config, rule, j.name if rule == "train_policy" else None) for j in jobs]
+        stage = Stage(rule, len(jobs), 0.0, runtime_h=max((h for h in limits if h is not None), default=None))
+        for j in jobs:
+            spec = config["models"][j.name] if rule == "train_policy" else config["prm"]
+            dataset = spec.get("sft_dataset") or spec["dataset"]
+            stage.flops += training_flops(int(spec["params"]), spec["train"], dataset)
+            stage.parts += [Part(what, h * 3600, j.gpus, j.gpus if what == "compute" else 0)
+                            for what, h in j.hours.items()]
+            stage.longest_h = max(stage.longest_h, j.wall_h)
+        stages.append(stage)
     prm = config["prm"]
-    if prm["source"] == "dataset":
-        f = training_flops(int(prm["params"]), prm["train"], prm["dataset"])
-        stages.append(Stage("train_prm", 1, f, [training_part(f, prm["train"])]))
-    prm_params = int(prm.get("params") or 0)
-    generate, score = Stage("generate", 0, 0.0), Stage("score", 0, 0.0)
+    # a policy-likelihood verifier is its policy: it reads as many parameters
+    prm_params = _params(config, prm["policy"]) if prm["source"] == "policy_likelihood" else int(prm.get("params") or 0)
+    prm_load = WEIGHT_BYTES * prm_params / (hw.read_gbps * 1e9) + PRM_START_S
+    generate, score = Stage("generate", 0, 0.0, runtime_h=_runtime_h(config, "generate")), \
+        Stage("score", 0, 0.0, runtime_h=_runtime_h(config, "score"))
+    bf16 = hw.peak("bf16")
     for d, m, s in sorted(combinations(config)):
-        g, r = generation_tokens(config, d, m, s)
-        gen_flops, prm_flops = 2.0 * _params(config, m) * g, 2.0 * prm_params * r
-        jobs = len(cfg.generation_runs(config, m, s)) * len(cfg.seeds_for(config, s))
-        tree = s in TREE_STRATEGIES
-        held = cfg.job_resources(config, "generate", m)["gpu"] or 1
-        tp = plan_devices(held, tree, cfg.engine_params(config, m).get("tensor_parallel_size")).tensor_parallel_size \
-            if held > 1 else 1
-        generate.jobs += jobs
-        generate.flops += gen_flops
-        generate.parts.append((gen_flops, UTILISATION["generate"], held / tp, "bf16"))  # the job holds all its GPUs
-        score.flops += prm_flops
-        if tree:  # the PRM scores in the generate job (one GPU) while the others wait for it
-            generate.parts.append((prm_flops, UTILISATION["score"], held, "bf16"))
-        else:
-            score.jobs += jobs
-            score.parts.append((prm_flops, UTILISATION["score"], cfg.job_resources(config, "score", m)["gpu"] or 1,
-                                "bf16"))
+        tree = s in cfg.TREE_STRATEGIES
+        held = cfg.job_resources(config, "generate", m, s)["gpu"] or 1
+        tp = plan_devices(held, tree, cfg.engine_params(config, m).get("tensor_parallel_size")).tensor_parallel_size
+        policy_load = WEIGHT_BYTES * _params(config, m) / (hw.read_gbps * 1e9) + VLLM_START_S
+        score_gpus = cfg.job_resources(config, "score", m)["gpu"] or 1
+        for n, _ in cfg.generation_runs(config, m, s):
+            g, r = run_tokens(config, d, s, n)
+            gen_flops, prm_flops = 2.0 * _params(config, m) * g, 2.0 * prm_params * r
+            gen_s = gen_flops / (tp * bf16 * UTILISATION["generate"])  # tensor parallel over tp GPUs
+            computed = 2.0 * prm_params * prm_tokens_computed(config, d, s, n)  # shared prefixes read once
+            prm_s = computed / (bf16 * UTILISATION["score"])  # one GPU
+            load_s = policy_load + (prm_load if tree else 0.0)
+            for _ in cfg.seeds_for(config, s):
+                generate.jobs += 1
+                generate.flops += gen_flops
+                score.flops += prm_flops
+                generate.parts += [Part("compute", gen_s, held, tp), Part("load", load_s, held, 0)]
+                if tree:  # the PRM scores in the generate job while the policy's GPUs wait, and the other way round
+                    generate.parts.append(Part("compute", prm_s, held, 1))
+                    generate.longest_h = max(generate.longest_h, (gen_s + prm_s + load_s) / 3600)
+                else:
+                    generate.longest_h = max(generate.longest_h, (gen_s + load_s) / 3600)
+                    score.jobs += 1
+                    score.parts += [Part("compute", prm_s, score_gpus, 1), Part("load", prm_load, score_gpus, 0)]
+                    score.longest_h = max(score.longest_h, (prm_s + prm_load) / 3600)
     return stages + [generate, score]
 
 
-def to_markdown(stages: list[Stage], gpu_tflops: float = H100_BF16_TFLOPS,
-                fp32_tflops: float = H100_FP32_TFLOPS) -> str:
-    """One row a stage; `score` FLOPs include the tree searches' PRM calls, whose GPU hours count in `generate`."""
-    lines = ["| stage | jobs | FLOPs | GPU hours |", "|---|---|---|---|"]
+def to_markdown(stages: list[Stage]) -> str:
+    """One row a stage; `score` FLOPs include the tree searches' PRM calls, whose GPU hours count in `generate`.
+    Idle: GPU hours held but not computing (waiting for the job's other model, offload transfers, loading,
+    saving)."""
+    lines = ["| stage | jobs | FLOPs | GPU hours | of which idle | loading + saving | CPU offload | longest job (h) |",
+             "|---|---|---|---|---|---|---|---|"]
     for s in stages:
-        lines.append(f"| {s.stage} | {s.jobs} | {s.flops:.2e} | {s.gpu_hours(gpu_tflops, fp32_tflops):,.0f} |")
-    total = sum(s.gpu_hours(gpu_tflops, fp32_tflops) for s in stages)
-    lines.append(f"| total | {sum(s.jobs for s in stages)} | {sum(s.flops for s in stages):.2e} | {total:,.0f} |")
+        limit = "" if s.runtime_h is None else f" (limit {s.runtime_h:.0f})"
+        over = " OVER: resumes on a retry" if s.runtime_h is not None and s.longest_h > s.runtime_h else ""
+        lines.append(f"| {s.stage} | {s.jobs} | {s.flops:.2e} | {s.gpu_hours():,.0f} | {s.idle_hours():,.0f} | "
+                     f"{s.hours_of('load') + s.hours_of('checkpoint'):,.0f} | {s.hours_of('offload'):,.0f} | "
+                     f"{s.longest_h:.1f}{limit}{over} |")
+    total = sum(s.gpu_hours() for s in stages)
+    idle = sum(s.idle_hours() for s in stages)
+    overhead = sum(s.hours_of("load") + s.hours_of("checkpoint") for s in stages)
+    lines.append(f"| total | {sum(s.jobs for s in stages)} | {sum(s.flops for s in stages):.2e} | {total:,.0f} | "
+                 f"{idle:,.0f} | {overhead:,.0f} | {sum(s.hours_of('offload') for s in stages):,.0f} | |")
+    return "\n".join(lines) + "\n"
+
+
+def memory_markdown(jobs: list[TrainingJob], hw: Hardware = Hardware()) -> str:
+    """The memory plan of each fine-tuning job: what a GPU needs without offload against the GPU's memory."""
+    lines = [f"| training job | GPUs | GiB a GPU without offload (of {hw.gpu_memory_gib:g}) | offload | "
+             "host GiB (rank 0 + offloaded shards) | wall hours |", "|---|---|---|---|---|---|"]
+    for j in jobs:
+        lines.append(f"| {j.name} | {j.gpus} | {j.plan.per_gpu / memory.GIB:.1f} | {'yes' if j.offload else 'no'} | "
+                     f"{j.plan.host(j.offload) / memory.GIB:,.0f} | {j.wall_h:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Disk:
+    rows: list[tuple[str, float]]  # (what, bytes) kept at the end of the study
+    training_peak: float  # bytes of training checkpoints if every training job ran at once
+    largest_job: tuple[str, float]  # the training job with the most checkpoint bytes at its peak
+
+    @property
+    def kept(self) -> float:
+        return sum(b for _, b in self.rows)
+
+
+def disk(config: dict, hw: Hardware = Hardware()) -> Disk:
+    """Bytes a study writes under results/: hub bases and released checkpoints, trained models (save dtype), the
+    generations and scores; while training, each job keeps two Trainer checkpoints at its peak (the last one and
+    the one being written: save_total_limit 1 removes the older only after the newer is complete)."""
+    bases: dict[str, int] = {}
+    for m in config["models"]:
+        spec = config["models"][m]
+        source = spec.get("hub_id") or spec.get("checkpoint")
+        if source:
+            bases[source] = _params(config, m)
+    prm = config["prm"]
+    if prm["source"] == "dataset" and prm.get("hub_id"):
+        bases[prm["hub_id"]] = int(prm["params"])
+    elif prm["source"] == "checkpoint":
+        bases[prm["checkpoint"]] = int(prm.get("params") or 0)
+    jobs = training_jobs(config, hw)
+    data = sum(rows * tokens * DATA_BYTES for name, (rows, tokens) in TRAIN_DATA.items()
+               if name in config["datasets"])
+    generated = sum(generation_tokens(config, d, m, s)[0] for d, m, s in combinations(config))
+    rows = [("hub bases and released checkpoints (bf16)", WEIGHT_BYTES * sum(bases.values())),
+            ("trained policies and PRM (save_dtype)", sum(j.final_bytes for j in jobs)),
+            ("training data", data), ("generations, their shards and scores", TEXT_BYTES * generated)]
+    peaks = [(j.name, 2 * j.checkpoint_bytes) for j in jobs]
+    largest = max(peaks, key=lambda p: p[1]) if peaks else ("", 0.0)
+    return Disk(rows, sum(b for _, b in peaks), largest)
+
+
+def disk_markdown(d: Disk) -> str:
+    tb = 1e12
+    lines = ["| disk (results/) | TB |", "|---|---|"]
+    lines += [f"| {what} | {b / tb:.2f} |" for what, b in d.rows]
+    lines.append(f"| kept at the end | {d.kept / tb:.2f} |")
+    lines.append(f"| while training: checkpoints of one job at its peak ({d.largest_job[0]}) | "
+                 f"{d.largest_job[1] / tb:.2f} |")
+    lines.append(f"| peak: everything kept + the checkpoints of all training jobs at once | "
+                 f"{(d.kept + d.training_peak) / tb:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -161,12 +360,25 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(prog="python -m infscale.estimate", description=__doc__.split("\n\n")[0])
     parser.add_argument("config")
-    parser.add_argument("--gpu-tflops", type=float, default=H100_BF16_TFLOPS, help="dense BF16 peak of one GPU")
-    parser.add_argument("--fp32-tflops", type=float, default=H100_FP32_TFLOPS, help="FP32 peak of one GPU")
+    defaults = Hardware()
+    parser.add_argument("--gpu-tflops", type=float, default=defaults.bf16_tflops, help="dense BF16 peak of one GPU")
+    parser.add_argument("--fp32-tflops", type=float, default=defaults.fp32_tflops, help="FP32 peak of one GPU")
+    parser.add_argument("--gpu-memory-gib", type=float, default=defaults.gpu_memory_gib, help="memory of one GPU")
+    parser.add_argument("--pcie-gbps", type=float, default=defaults.pcie_gbps, help="host <-> GPU, GB/s")
+    parser.add_argument("--host-gbps", type=float, default=defaults.host_gbps, help="CPU memory bandwidth, GB/s")
+    parser.add_argument("--read-gbps", type=float, default=defaults.read_gbps, help="weights read by a job, GB/s")
+    parser.add_argument("--write-gbps", type=float, default=defaults.write_gbps, help="checkpoints written, GB/s")
     args = parser.parse_args(argv)
+    hw = Hardware(args.gpu_tflops, args.fp32_tflops, args.gpu_memory_gib, args.pcie_gbps, args.host_gbps,
+                  args.read_gbps, args.write_gbps)
     with open(args.config) as f:
         config = validate_config(yaml.safe_load(f))
-    print(to_markdown(estimate(config), args.gpu_tflops, args.fp32_tflops), end="")
+    check_job_gpus(config)
+    print(to_markdown(estimate(config, hw)), end="")
+    print()
+    print(memory_markdown(training_jobs(config, hw), hw), end="")
+    print()
+    print(disk_markdown(disk(config, hw)), end="")
 
 
 if __name__ == "__main__":

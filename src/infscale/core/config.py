@@ -111,22 +111,48 @@ def seeds_for(config: dict, strategy: str) -> list[int]:
 
 
 RESOURCE_FALLBACKS = {"gpu": 0, "mem_mb": 4096, "runtime": 60}
+TREE_RULE = "generate_tree"  # resources of a tree-search generate job (policy and PRM), layered over `generate`
 
 
-def job_resources(config: dict, rule: str, model: str | None = None) -> dict:
-    """What one job of `rule` asks of the scheduler: built-in fallbacks < resources.default < resources.<rule>
-    < models.<model>.resources (default, then <rule>). Always has gpu and threads; mem_mb and runtime only where
-    the config sets them for this rule somewhere (for some model), so a laptop run asks for nothing it can't know."""
-    layers = [config.get("resources", {})]
-    models = config["models"]
+def resource_parts(rule: str, strategy: str | None = None) -> tuple[str, ...]:
+    """The blocks of a resources layer one job reads, later ones winning: a tree search's generate job holds the
+    PRM too, so it reads `generate_tree` over `generate`."""
+    if rule == "generate" and strategy in TREE_STRATEGIES:
+        return ("default", rule, TREE_RULE)
+    return ("default", rule)
+
+
+def resource_layers(config: dict, model: str | None = None) -> list[tuple[str, dict]]:
+    """(config key, resources block) from the study's to the model's."""
+    layers = [("resources", config.get("resources", {}))]
     if model is not None:
-        layers.append(models[model].get("resources", {}))
+        layers.append((f"models.{model}.resources", config["models"][model].get("resources", {})))
+    return layers
+
+
+def job_resources(config: dict, rule: str, model: str | None = None, strategy: str | None = None) -> dict:
+    """What one job of `rule` asks of the scheduler: built-in fallbacks < resources.default < resources.<rule>
+    (< resources.generate_tree for a tree search) < models.<model>.resources (default, then <rule>, ...). Always
+    has gpu and threads; mem_mb and runtime only where the config sets them for this rule somewhere (for some
+    model), so a laptop run asks for nothing it can't know."""
+    parts = resource_parts(rule, strategy)
     merged = {}
-    for layer in layers:
-        merged.update(layer.get("default", {}))
-        merged.update(layer.get(rule, {}))
-    configured = {k for layer in [config.get("resources", {})] + [m.get("resources", {}) for m in models.values()]
-                  for part in ("default", rule) for k in layer.get(part, {})}
+    for _, layer in resource_layers(config, model):
+        for part in parts:
+            merged.update(layer.get(part, {}))
+    every = [config.get("resources", {})] + [m.get("resources", {}) for m in config["models"].values()]
+    configured = {k for layer in every for part in ("default", rule, TREE_RULE if rule == "generate" else rule)
+                  for k in layer.get(part, {})}
     out = {k: merged.get(k, v) for k, v in RESOURCE_FALLBACKS.items() if k == "gpu" or k in configured}
     out["threads"] = merged.get("threads", config["threads"])
     return out
+
+
+def resource_key(config: dict, rule: str, model: str | None, strategy: str | None, key: str) -> str:
+    """The config key that sets `key` for such a job (the last layer that has it), for error messages."""
+    found = f"resources.{rule}.{key}"
+    for prefix, layer in resource_layers(config, model):
+        for part in resource_parts(rule, strategy):
+            if key in layer.get(part, {}):
+                found = f"{prefix}.{part}.{key}"
+    return found

@@ -44,6 +44,26 @@ def device_count(env=os.environ) -> int:
     return sum(1 for line in out.splitlines() if line.startswith("GPU "))
 
 
+MEMORY_ENV = "INFSCALE_GPU_MEMORY_GIB"  # overrides detection (tests, or to plan for a smaller share of the GPU)
+
+
+def device_memory_bytes(env=os.environ) -> int | None:
+    """Memory of the smallest GPU nvidia-smi lists (a SLURM job with device cgroups: its own), without
+    initialising CUDA here: INFSCALE_GPU_MEMORY_GIB, else `nvidia-smi --query-gpu=memory.total` (MiB), else
+    None."""
+    if env.get(MEMORY_ENV) is not None:
+        return int(float(env[MEMORY_ENV]) * 2**30)
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=30, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sizes = [int(float(line)) for line in out.split() if line.replace(".", "", 1).isdigit()]
+    return min(sizes) * 2**20 if sizes else None
+
+
 def lock_dir(env=os.environ) -> Path:
     path = Path(env.get(LOCK_DIR_ENV) or Path(tempfile.gettempdir()) / f"infscale-gpu-locks-{os.getuid()}")
     path.mkdir(parents=True, exist_ok=True)

@@ -67,17 +67,33 @@ def load_for_inference(path: str, auto_class: str, padding_side: str, threads: i
 TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
+def leading_special_ids(tokenizer) -> list[int]:
+    """The ids a tokenizer's own settings put before a text: its BOS where it adds one (Llama-2/Llemma and
+    Mistral `add_bos_token`, Llama-3's template), none for GPT-NeoX/Pythia and the task tokenizer. Found by
+    encoding a probe with and without special tokens; what it would append (an EOS) is not taken. Every text a
+    model reads starts with them (training, generation, PRM scoring), as the released checkpoints were trained."""
+    plain = tokenizer.encode("1", add_special_tokens=False)
+    full = tokenizer.encode("1", add_special_tokens=True)
+    for start in range(len(full) - len(plain) + 1):
+        if full[start : start + len(plain)] == plain:
+            return list(full[:start])
+    return []
+
+
 def add_step_tag(tokenizer, model=None) -> int:
     """Make the step tag one token of a pretrained tokenizer (Llama and Pythia tokenizers split `ки`) and grow
-    the model's embeddings to match; returns the tag's id. Pad falls back to end-of-text."""
+    the model's embeddings to match; returns the tag's id. Pad falls back to end-of-text. Under FSDP's
+    cpu_ram_efficient_loading ranks other than 0 hold meta tensors: their new rows are not mean-initialised (that
+    reads values, which meta tensors lack); FSDP overwrites them with rank 0's when it syncs module states."""
     from infscale.core.stepformat import STEP_TAG
 
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if len(tokenizer.encode(STEP_TAG, add_special_tokens=False)) != 1:
         tokenizer.add_tokens([STEP_TAG])
-    if model is not None and model.get_input_embeddings().weight.shape[0] < len(tokenizer):
-        model.resize_token_embeddings(len(tokenizer))
+    embeddings = None if model is None else model.get_input_embeddings().weight
+    if embeddings is not None and embeddings.shape[0] < len(tokenizer):
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=embeddings.device.type != "meta")
     return tokenizer.convert_tokens_to_ids(STEP_TAG)
 
 

@@ -22,10 +22,11 @@ class TransformersEngine:
     """Batched Hugging Face generation; deterministic for a seed and batch size."""
 
     def __init__(self, model_path: str, batch_size: int = 64, threads: int | None = None, device: str | None = None):
-        from infscale.core.models import load_for_inference
+        from infscale.core.models import leading_special_ids, load_for_inference
 
         self.tokenizer, self.model, self.device = load_for_inference(model_path, "AutoModelForCausalLM", "left",
                                                                      threads, device)
+        self.prefix = leading_special_ids(self.tokenizer)  # the tokenizer's BOS, where it adds one
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 2048))
         self.batch_size = batch_size
 
@@ -33,7 +34,7 @@ class TransformersEngine:
         import torch
 
         tok = self.tokenizer
-        encoded = [tok.encode(p, add_special_tokens=False) for p in prompts]
+        encoded = [self.prefix + tok.encode(p, add_special_tokens=False) for p in prompts]
         for i, ids in enumerate(encoded):
             if not ids:
                 ids.append(tok.eos_token_id)  # an empty prompt starts from end-of-text, as in pretraining

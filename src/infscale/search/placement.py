@@ -2,7 +2,8 @@
 
 A job with k GPUs (its `gpu` resource; SLURM or infscale.core.gpus makes devices 0..k-1 visible) and a PRM puts the
 PRM on the last device and the policy on the others, tensor parallel over a power of two of them (vLLM splits
-attention heads evenly); with one GPU both share it. vLLM refuses to start when less than
+attention heads evenly); with one GPU both share it. A job asks for exactly what these use (`check_job_gpus`, at
+planning): a GPU left over would be held and idle for the whole job. vLLM refuses to start when less than
 `gpu_memory_utilization` x total memory is free on its devices, so the share it is given is sized from what is
 really free once the PRM is loaded (minus a margin), never above the configured share.
 """
@@ -53,6 +54,42 @@ def plan_devices(gpus: int, with_prm: bool, tensor_parallel_size: int | None = N
     return Placement(gpus, tuple(range(tp)), tp, prm_device)
 
 
+def gpus_used(placement: Placement, engine: str = "vllm") -> int:
+    """Devices a job with this placement computes on: the policy's (vLLM: its tensor-parallel group; the
+    transformers engine: one) and the PRM's own, if it has one."""
+    if not placement.gpus:
+        return 0
+    policy = placement.tensor_parallel_size if engine == "vllm" else 1
+    return policy + (1 if placement.prm_device is not None and not placement.shared else 0)
+
+
+def check_job_gpus(config: dict) -> None:
+    """Every GPU a generate job asks for is used: a job holds all its GPUs for its whole time, so one that asks
+    for more than its policy (tensor parallel over a power of two) and its PRM take would pay for idle devices.
+    Checked per model for sampled runs (`generate`) and tree searches (`generate_tree`: the PRM's GPU too)."""
+    from infscale.core import config as cfg
+
+    for model in config["models"]:
+        engine = cfg.engine_params(config, model)
+        for strategy in (None, cfg.TREE_STRATEGIES[0]):
+            asked = cfg.job_resources(config, "generate", model, strategy)["gpu"]
+            if asked <= 0:
+                continue
+            tree = strategy is not None
+            key = cfg.resource_key(config, "generate", model, strategy, "gpu")
+            try:
+                used = gpus_used(plan_devices(asked, tree, engine.get("tensor_parallel_size")), engine["name"])
+            except ValueError as e:
+                raise cfg.ConfigError(f"config key {key} (model {model}): {e}") from None
+            if used != asked:
+                what = "the policy" + (" and the PRM" if tree else "")
+                raise cfg.ConfigError(
+                    f"config key {key}: {asked} GPUs "
+                    f"asked for a {'tree-search' if tree else 'sampled'} generate job of {model}, but {what} use "
+                    f"{used} (policy tensor parallel over a power of two, engine {engine['name']}"
+                    f"{', PRM on its own GPU' if tree else ''}); ask for {used}")
+
+
 def memory_share(requested: float, free_bytes: int, total_bytes: int, margin: float = MEMORY_MARGIN,
                  where: str = "") -> float:
     """The gpu_memory_utilization vLLM can be given: the configured share, or less when less is free."""
@@ -85,7 +122,7 @@ def load_policy_and_prm(engine: dict, policy_path: str, prm_path: str | None, gp
                         log=None, verifier: dict | None = None):
     """(engine, PRM or None) placed on the job's devices: the PRM first on its own device, then the policy
     engine with the memory share that is really free on its devices and its tensor parallel size. `verifier`
-    says what kind of verifier `prm_path` holds (prm_scoring.load_verifier)."""
+    says what kind of verifier `prm_path` holds (verifiers.load_verifier)."""
     import torch
 
     from infscale.search.engines import engine_from_config

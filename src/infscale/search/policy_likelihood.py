@@ -14,8 +14,8 @@ log-likelihood: it falls at every step too, and counts every doubtful token, not
 The token score is the policy's log-probability of the token (`token_score: logprob`), or that minus the
 log-probability of the policy's most likely token at that position (`margin`: a step that takes one of several
 equally valid operations is not penalised for the choice). The last step's score is the minimum over steps, so
-the `last` and `min` reductions agree. Prompt and solution are encoded separately and concatenated, as SFT trained
-the policy (training/sft.encode_sft_example).
+the `last` and `min` reductions agree. The tokenizer's leading special tokens (its BOS, where it adds one), the prompt
+and the solution are encoded separately and concatenated, as SFT trained the policy (training/sft.encode_sft_example).
 """
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ class PolicyLikelihoodVerifier:
                  device: str | None = None, max_batch_tokens: int | None = None, dtype=None):
         import torch
 
-        from infscale.core.models import load_for_inference
+        from infscale.core.models import leading_special_ids, load_for_inference
 
         if token_score not in TOKEN_SCORES:
             raise ValueError(f"config key prm.token_score: {token_score!r}; known: {', '.join(TOKEN_SCORES)}")
@@ -69,6 +69,7 @@ class PolicyLikelihoodVerifier:
         self.tokenizer, self.model, self.device = load_for_inference(
             path, "AutoModelForCausalLM", "right", threads, device, dtype=dtype or inference_dtype(device))
         self.a, self.b, self.token_score, self.step_reduction = float(a), float(b), token_score, step_reduction
+        self.prefix = leading_special_ids(self.tokenizer)  # its BOS, where it adds one, as SFT trained it
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 2048))
         self.batch_size, self.max_batch_tokens = batch_size, max_batch_tokens
         self.reading = f"policy_likelihood/{token_score}/{step_reduction}"
@@ -80,7 +81,7 @@ class PolicyLikelihoodVerifier:
         """(token ids of prompt + solution, where the solution starts, its step tags' positions in the solution),
         cut from the left of the prompt when longer than the policy's context."""
         tok = self.tokenizer
-        prompt = tok.encode(format_prompt(question), add_special_tokens=False)
+        prompt = self.prefix + tok.encode(format_prompt(question), add_special_tokens=False)
         solution_ids, tags = tag_token_positions(tok, normalise_step_tags(close_last_step(solution)))
         prompt = prompt[max(0, len(prompt) + len(solution_ids) - self.context_length):] or prompt[-1:]
         return prompt + solution_ids, len(prompt), tags

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from infscale.core.stepformat import STEP_TAG, check_step_tag_agreement, close_last_step, format_prompt
+from infscale.search.prefix_scoring import forward_at
 
 
 def normalise_step_tags(text: str, tag: str = STEP_TAG) -> str:
@@ -99,7 +100,8 @@ def length_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: in
 
 class ProcessRewardModel:
     """Scores solutions: one probability per step tag. Reads `format_prompt(question) + solution`, with the
-    tag spacing normalised (`normalise_step_tags`); tags are found from the text (offset mapping).
+    tag spacing normalised (`normalise_step_tags`), after the tokenizer's leading special tokens (its BOS, where
+    it adds one: `models.leading_special_ids`); tags are found from the text (offset mapping).
 
     Three kinds of checkpoints, told apart from the checkpoint itself (`reading`):
     * tag_head: ours, a scalar token-classification head; score = sigmoid at the tag token;
@@ -107,13 +109,14 @@ class ProcessRewardModel:
       `+` and `-` at the tag;
     * mean_logit: a causal LM whose output rows all repeat one reward head (the paper authors' release);
       score = sigmoid(mean of the logits) at the tag, as their hf_score.py reads it.
-    Batches hold at most `batch_size` rows and `max_batch_tokens` tokens (rows x longest row)."""
+    Batches hold at most `batch_size` rows and `max_batch_tokens` tokens (rows x longest row, a shared prefix
+    counted in each row that reads it)."""
 
     def __init__(self, path: str, batch_size: int = 64, threads: int | None = None, device: str | None = None,
                  max_batch_tokens: int | None = None, dtype=None):
         import torch
 
-        from infscale.core.models import load_for_inference
+        from infscale.core.models import leading_special_ids, load_for_inference
 
         causal = is_causal_lm_prm(path)
         auto_class = "AutoModelForCausalLM" if causal else "AutoModelForTokenClassification"
@@ -128,44 +131,36 @@ class ProcessRewardModel:
             self.reading = "plus_minus"
             self.label_ids = [_last_token_id(self.tokenizer, " +"), _last_token_id(self.tokenizer, " -")]
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 2048))
+        self.prefix = leading_special_ids(self.tokenizer)  # the tokenizer's BOS, where it adds one
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
 
-    def batches(self, lengths: Sequence[int]) -> list[list[int]]:
-        return length_batches(lengths, self.batch_size, self.max_batch_tokens)
+    def read(self, logits):
+        """Step probabilities (rows x positions, on CPU) from the model's logits, by `reading`."""
+        import torch
+
+        if self.reading == "plus_minus":
+            return torch.softmax(logits[..., self.label_ids].float(), dim=-1)[..., 0].cpu()
+        if self.reading == "mean_logit":
+            return torch.sigmoid(logits.float().mean(-1)).cpu()
+        return torch.sigmoid(logits.squeeze(-1).float()).cpu()
 
     def score(self, questions: Sequence[str], solutions: Sequence[str]) -> tuple[list[list[float]], list[int]]:
         """Per-step scores of each (question, solution) and the number of tokens the PRM read for it.
 
         Every step is scored, a trailing one without a tag too (`close_last_step`). Solutions longer than the
-        PRM's context are cut from the left of the question, never the steps."""
-        import torch
-
+        PRM's context are cut from the left of the question, never the steps. Prefixes the texts share (a
+        problem's prompt; a tree node's siblings' path) are read once (`prefix_scoring`); the token counts are
+        the paper's convention, every text read whole."""
         encoded, tag_positions = [], []
         for q, s in zip(questions, solutions):
             text = format_prompt(q) + normalise_step_tags(close_last_step(s))
             ids, positions = tag_token_positions(self.tokenizer, text)
-            cut = max(0, len(ids) - self.context_length)
-            encoded.append(ids[cut:])
-            tag_positions.append([p - cut for p in positions if p >= cut])
-        scores: list[list[float]] = [[] for _ in encoded]
-        for idx in self.batches([len(e) for e in encoded]):
-            width = max(len(encoded[i]) for i in idx)
-            ids = torch.full((len(idx), width), self.tokenizer.pad_token_id, dtype=torch.long)
-            mask = torch.zeros_like(ids)
-            for r, i in enumerate(idx):
-                ids[r, : len(encoded[i])] = torch.tensor(encoded[i])
-                mask[r, : len(encoded[i])] = 1
-            with torch.inference_mode():
-                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
-            if self.reading == "plus_minus":
-                probs = torch.softmax(logits[..., self.label_ids].float(), dim=-1)[..., 0].cpu()
-            elif self.reading == "mean_logit":
-                probs = torch.sigmoid(logits.float().mean(-1)).cpu()
-            else:
-                probs = torch.sigmoid(logits.squeeze(-1).float()).cpu()
-            for r, i in enumerate(idx):
-                scores[i] = probs[r][tag_positions[i]].tolist()
+            cut, k = max(0, len(self.prefix) + len(ids) - self.context_length), len(self.prefix)
+            encoded.append(self.prefix + ids[cut:])
+            tag_positions.append([p - cut + k for p in positions if p >= cut])
+        scores = forward_at(self.model, encoded, tag_positions, self.tokenizer.pad_token_id, self.device, self.read,
+                            self.batch_size, self.max_batch_tokens)
         return scores, [len(e) for e in encoded]
 
 

@@ -4,8 +4,9 @@ transformers engine (see engine_base.py). vLLM is imported lazily: it is not a d
 * One request per prompt with `n` samples; a request's seed is `derived_seed(seed, prompt index)`, so a
   prompt repeated k times with n=1 (tree-search expansion) gets k different samples, and a run is
   deterministic for a seed.
-* Prompts are tokenised here, as the transformers engine does (no special tokens; an empty prompt starts from
-  end-of-text), and sent as token ids: `prompt_tokens` and the context-length check mean the same in both.
+* Prompts are tokenised here, as the transformers engine does (the tokenizer's leading special tokens, its BOS
+  where it adds one; an empty prompt without them starts from end-of-text), and sent as token ids:
+  `prompt_tokens` and the context-length check mean the same in both.
 * `tokens` is the length of vLLM's generated ids, which include the end-of-text or stop token. The text is
   those ids decoded by the same tokenizer as the transformers engine, cut after the first stop string (kept):
   vLLM's incremental detokenizer holds back an unfinished UTF-8 sequence at the end, which the next tree-search
@@ -92,7 +93,10 @@ class VLLMEngine:
             # "CPU Generator does not use offset"); unchunked, vLLM raises the step's token budget to the context
             kwargs["enable_chunked_prefill"] = False
         self.llm = vllm.LLM(**kwargs)
+        from infscale.core.models import leading_special_ids
+
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+        self.prefix = leading_special_ids(self.tokenizer)  # sent as ids: vLLM adds no BOS itself
         self.context_length = int(self.llm.llm_engine.model_config.max_model_len)
         self.prefix_cache = {"prompt_tokens": 0, "cached_tokens": 0}
 
@@ -104,7 +108,7 @@ class VLLMEngine:
         from vllm import SamplingParams as VLLMSamplingParams
 
         tok = self.tokenizer
-        encoded = [tok.encode(p, add_special_tokens=False) or [tok.eos_token_id] for p in prompts]
+        encoded = [(self.prefix + tok.encode(p, add_special_tokens=False)) or [tok.eos_token_id] for p in prompts]
         for i, ids in enumerate(encoded):
             if len(ids) + params.max_new_tokens > self.context_length:
                 raise ValueError(

@@ -37,14 +37,22 @@ def free_port(seed: int | None = None) -> int:
 
 
 def accelerate_command(spec_path: str | Path, num_processes: int, config_file: str | Path = ACCELERATE_CONFIG,
-                       python: str = sys.executable, train: dict | None = None, port: int | None = None) -> list[str]:
+                       python: str = sys.executable, train: dict | None = None, port: int | None = None,
+                       threads: int | None = None) -> list[str]:
     """`accelerate launch` of this module on one node with `num_processes` GPUs, on a free rendezvous port;
-    `train.offload` moves the FSDP shards (weights, gradients, optimizer state) to CPU memory and
-    `train.mixed_precision: bf16` has FSDP compute and gather in bf16 over fp32 weights."""
+    `train.offload` (true, as `train` resolved by `resolve_offload`) moves the FSDP shards (weights, gradients,
+    optimizer state) to CPU memory and `train.mixed_precision: bf16` has FSDP compute and gather in bf16 over fp32
+    weights; `threads` (the job's CPUs) are shared among the processes (OMP_NUM_THREADS of each)."""
+    from infscale.training.memory import threads_per_rank
+
     if num_processes < 2:
         raise ValueError(f"accelerate launch is for several GPUs, got {num_processes}")
     train = train or {}
     options = ["--main_process_port", str(port or free_port())]
+    if threads:
+        options += ["--num_cpu_threads_per_process", str(threads_per_rank(threads, num_processes))]
+    if train.get("offload") == "auto":
+        raise ValueError("train.offload auto must be resolved (launch.resolve_offload) before launching")
     if train.get("offload"):
         options += ["--fsdp_offload_params", "true"]
     if train.get("mixed_precision") == "bf16" or train.get("dtype") == "bf16":
@@ -66,13 +74,67 @@ def init_distributed() -> None:
         PartialState()
 
 
+def model_size(spec: dict) -> tuple[int, int | None, int | None, int]:
+    """(parameters, hidden size, layers, logit width) of the model a spec trains, from its base's or init's
+    config.json (built on the meta device: no weights read), else from its `arch` (12 L h^2)."""
+    source = spec.get("base") or spec.get("init")
+    width = 1 if spec["kind"] == "prm" else None  # a PRM's token-classification head has one output
+    if source:
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        config = AutoConfig.from_pretrained(source)
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config)
+        params = sum(p.numel() for p in model.parameters())
+        return params, config.hidden_size, config.num_hidden_layers, width or config.vocab_size
+    arch = spec["arch"]
+    h, layers = int(arch["hidden_size"]), int(arch["num_layers"])
+    return 12 * layers * h * h, h, layers, width or 1024
+
+
+def resolve_offload(spec: dict, gpus: int, gpu_bytes: float | None, log=print) -> dict:
+    """The spec's train block with `offload: auto` decided (infscale.training.memory): offload when the memory
+    plan does not fit `gpu_bytes` (the job's GPUs, measured) or an earlier attempt ran out of GPU memory."""
+    from infscale.training import memory
+
+    train = spec["train"]
+    if train.get("offload") != "auto":
+        return train
+    params, hidden, layers, width = model_size(spec)
+    plan = memory.plan(params, train, gpus, vocab=width, hidden=hidden, layers=layers)
+    oom = memory.oom_marker(spec["out"]).exists()
+    offload = memory.use_offload(train, plan, gpu_bytes, oom_before=oom)
+    log(f"memory plan: {params / 1e9:.1f}B parameters on {gpus} GPU(s): {plan.per_gpu / memory.GIB:.1f} GiB a GPU "
+        f"without offload, {'unknown' if gpu_bytes is None else f'{gpu_bytes / memory.GIB:.1f} GiB'} per GPU"
+        f"{', an earlier attempt ran out of GPU memory' if oom else ''}: offload {'on' if offload else 'off'}")
+    return {**train, "offload": offload}
+
+
 def run_spec(spec: dict) -> dict:
-    """Train what the spec describes (kind policy or prm) and save it to spec["out"]; returns the summary."""
+    """Train what the spec describes (kind policy or prm) and save it to spec["out"]; returns the summary. A rank
+    that runs out of GPU memory leaves `memory.oom_marker` (so `offload: auto` offloads on the next attempt)."""
+    import torch
+
+    from infscale.training.memory import oom_marker
+
+    try:
+        return _run_spec(spec)
+    except torch.OutOfMemoryError:
+        oom_marker(spec["out"]).touch()
+        raise
+
+
+def _run_spec(spec: dict) -> dict:
+    import os
+
     from infscale.core.io import read_jsonl
     from infscale.core.models import build_causal_lm, load_pretrained_for_training
+    from infscale.training.memory import threads_per_rank
     from infscale.training.tokenizer import load_tokenizer
 
     train, seed = spec["train"], spec["seed"]
+    spec = {**spec, "threads": threads_per_rank(spec["threads"], int(os.environ.get("LOCAL_WORLD_SIZE", "1")))}
     init_distributed()
     if spec["kind"] == "policy":
         from infscale.training.sft import train_policy
@@ -104,17 +166,22 @@ def train(spec: dict, gpus: int = 0) -> dict | None:
     unknown = set(spec) - set(SPEC_KEYS)
     if unknown:
         raise ValueError(f"unknown training spec key(s) {', '.join(sorted(unknown))}")
+    from infscale.core.gpus import device_memory_bytes
+    from infscale.training.memory import oom_marker
+
     if gpus <= 1:
-        return run_spec(spec)
+        return run_spec(spec)  # one process: nothing to offload (memory.use_offload)
     out = Path(spec["out"])
     out.parent.mkdir(parents=True, exist_ok=True)
+    spec = {**spec, "train": resolve_offload(spec, gpus, device_memory_bytes())}
     spec_path = out.parent / f".{out.name}.spec.json"
     spec_path.write_text(json.dumps(spec, indent=1))
     try:
-        subprocess.run(accelerate_command(spec_path, gpus, train=spec["train"]), check=True, stdout=sys.stdout,
-                       stderr=sys.stderr)
+        subprocess.run(accelerate_command(spec_path, gpus, train=spec["train"], threads=spec.get("threads")),
+                       check=True, stdout=sys.stdout, stderr=sys.stderr)
     finally:
         spec_path.unlink(missing_ok=True)
+    oom_marker(out).unlink(missing_ok=True)
     summary = out / "training_summary.json"
     return json.loads(summary.read_text()) if summary.exists() else None
 

@@ -27,9 +27,16 @@ def prm_targets(row: dict, use: str = "hard", where: str = "") -> list[float]:
     return hard
 
 
-def encode_prm_example(tokenizer, text: str, targets: Sequence[float], max_length: int, where: str = "") -> dict:
-    """Token ids and per-token targets: the step's label at each tag token, -100 (ignored) elsewhere."""
+def encode_prm_example(tokenizer, text: str, targets: Sequence[float], max_length: int, where: str = "",
+                       prefix: list[int] | None = None) -> dict:
+    """Token ids and per-token targets: the step's label at each tag token, -100 (ignored) elsewhere. The text
+    follows the tokenizer's leading special tokens (`prefix`, default `models.leading_special_ids`), as the PRM
+    reads it when scoring."""
+    from infscale.core.models import leading_special_ids
+
+    prefix = leading_special_ids(tokenizer) if prefix is None else prefix
     ids, positions = tag_token_positions(tokenizer, text)
+    ids, positions = prefix + ids, [p + len(prefix) for p in positions]
     ids = ids[:max_length]
     cut = [p for p in positions if p < max_length]
     if len(positions) != len(targets):
@@ -73,10 +80,12 @@ def load_prm_for_training(init_from: str | None, arch: dict | None, tokenizer, s
 
 def train_prm(rows: list[dict], tokenizer, model, train: dict, out_dir: str | Path, seed: int, threads: int = 1,
               label: str = "hard", source: str = "prm data") -> dict:
-    max_length = int(train.get("max_length", 256))
+    from infscale.core.models import leading_special_ids
+
+    max_length, prefix = int(train.get("max_length", 256)), leading_special_ids(tokenizer)
     examples = [
         encode_prm_example(tokenizer, r["input"], prm_targets(r, label, f"{source}: row {i + 1}: "), max_length,
-                           f"{source}: row {i + 1}: ")
+                           f"{source}: row {i + 1}: ", prefix)
         for i, r in enumerate(rows)
     ]
     collator = PadCollator(tokenizer.pad_token_id, label_pad=-100.0)

@@ -12,9 +12,15 @@ from infscale.core.stepformat import STEP_TAG, format_prompt
 log = logging.getLogger(__name__)
 
 
-def encode_sft_example(tokenizer, question: str, solution: str, max_length: int) -> dict:
-    """Prompt tokens get label -100 so the loss covers the solution (and its end-of-text) only."""
-    prompt_ids = tokenizer.encode(format_prompt(question), add_special_tokens=False)
+def encode_sft_example(tokenizer, question: str, solution: str, max_length: int,
+                       prefix: list[int] | None = None) -> dict:
+    """Prompt tokens get label -100 so the loss covers the solution (and its end-of-text) only. The prompt starts
+    with the tokenizer's leading special tokens (`prefix`, default `models.leading_special_ids`: its BOS, where
+    it adds one), as generation and the PRM read it."""
+    from infscale.core.models import leading_special_ids
+
+    prefix = leading_special_ids(tokenizer) if prefix is None else prefix
+    prompt_ids = prefix + tokenizer.encode(format_prompt(question), add_special_tokens=False)
     completion_ids = tokenizer.encode(solution, add_special_tokens=False) + [tokenizer.eos_token_id]
     ids = (prompt_ids + completion_ids)[:max_length]
     labels = ([-100] * len(prompt_ids) + completion_ids)[:max_length]
@@ -183,11 +189,22 @@ def _train(trainer, n_examples: int, summary_extra: dict, resume: str | None = N
     return out
 
 
+def cast_state_dict(state: dict, dtype) -> dict:
+    """Cast the floating tensors of `state` to `dtype` in place, one at a time: each full-precision tensor goes as
+    soon as its copy exists, so rank 0 holds the gathered model once (34B in fp32: 133 GB), not in both dtypes."""
+    for key in list(state):
+        tensor = state[key]
+        if tensor.is_floating_point() and tensor.dtype != dtype:
+            state[key] = tensor.to(dtype)
+        del tensor
+    return state
+
+
 def _run_distributed(trainer_class, model, tokenizer, examples, collator, train, out_dir: Path, seed, threads,
                      **summary_extra) -> dict:
     """Several processes: a fixed temp directory beside out_dir that every rank agrees on; the full state dict
-    is gathered (FSDP FULL_STATE_DICT), cast to `save_dtype` and written by the main process only, which then
-    renames into place."""
+    is gathered (FSDP FULL_STATE_DICT, on rank 0's CPU), cast to `save_dtype` tensor by tensor and written by the
+    main process only, which then renames into place."""
     import os
     import shutil
 
@@ -198,8 +215,7 @@ def _run_distributed(trainer_class, model, tokenizer, examples, collator, train,
     summary = _train(trainer, len(examples), summary_extra, _resume_point(train, checkpoints))
     state = trainer.accelerator.get_state_dict(trainer.model)  # every rank takes part in the gather
     if trainer.is_world_process_zero():
-        dtype = save_dtype(train)
-        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+        cast_state_dict(state, save_dtype(train))
         trainer.accelerator.unwrap_model(trainer.model).save_pretrained(tmp, state_dict=state)
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
         tokenizer.save_pretrained(tmp)
@@ -217,7 +233,9 @@ def train_policy(rows: list[dict], tokenizer, model, train: dict, out_dir: str |
     """Train `model` on rows with `question` and `solution`; save model + tokenizer atomically to out_dir."""
     from transformers import Trainer
 
-    max_length = int(train.get("max_length", 256))
-    examples = [encode_sft_example(tokenizer, r["question"], r["solution"], max_length) for r in rows]
+    from infscale.core.models import leading_special_ids
+
+    max_length, prefix = int(train.get("max_length", 256)), leading_special_ids(tokenizer)
+    examples = [encode_sft_example(tokenizer, r["question"], r["solution"], max_length, prefix) for r in rows]
     return run_training(Trainer, model, tokenizer, examples, PadCollator(tokenizer.pad_token_id), train, out_dir,
                         seed, threads)
