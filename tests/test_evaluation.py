@@ -1,3 +1,4 @@
+import json
 import math
 
 import pytest
@@ -181,8 +182,8 @@ def test_problem_rows_and_the_theorem_halves():
 def test_model_shape_reads_a_checkpoint_config_without_weights(tmp_path):
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
+    from infscale.core.models import non_embedding_params_of
     from infscale.evaluation.evaluation import model_shape
-    from infscale.evaluation.flops import non_embedding_params_of
 
     config = GPTNeoXConfig(vocab_size=50, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
                            intermediate_size=32, max_position_embeddings=64)
@@ -190,6 +191,29 @@ def test_model_shape_reads_a_checkpoint_config_without_weights(tmp_path):
     shape = model_shape(str(tmp_path))
     assert (shape.n_layer, shape.d_attn) == (3, 16)
     assert shape.non_embedding_params == non_embedding_params_of(GPTNeoXForCausalLM(config)) > 0
+
+
+def test_model_shape_takes_the_count_training_recorded(tmp_path, tokenizer_dir):
+    """A trained checkpoint's summary holds its exact count (taken before any sharding): the metrics read it
+    instead of building the model, and it is the count the model has."""
+    from transformers import GPTNeoXForCausalLM
+
+    from infscale.core.models import build_causal_lm, non_embedding_params_of
+    from infscale.evaluation.evaluation import model_shape
+    from infscale.training.sft import train_policy
+    from infscale.training.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(tokenizer_dir)
+    model = build_causal_lm({"hidden_size": 16, "num_layers": 2, "num_heads": 2}, tok, 0)
+    rows = [{"question": "Compute 2 + 3.", "solution": "Step 1: 2 + 3 = 5 ки\nThe answer is: 5 ки"}] * 4
+    train_policy(rows, tok, model, {"steps": 1, "batch_size": 2, "lr": 1e-3}, tmp_path / "m", seed=0)
+    summary = json.loads((tmp_path / "m" / "training_summary.json").read_text())
+    exact = non_embedding_params_of(GPTNeoXForCausalLM.from_pretrained(tmp_path / "m"))
+    assert summary["non_embedding_params"] == exact
+    summary["non_embedding_params"] = 12345  # what model_shape reads, not a recount
+    (tmp_path / "m" / "training_summary.json").write_text(json.dumps(summary))
+    shape = model_shape(str(tmp_path / "m"))
+    assert (shape.non_embedding_params, shape.n_layer, shape.d_attn) == (12345, 2, 16)
 
 
 def test_the_configured_reduction_weighs_the_candidates():

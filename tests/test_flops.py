@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from infscale.core.models import non_embedding_params_of
 from infscale.evaluation.flops import (
     FlopsCount,
     ModelShape,
     decode_flops,
-    non_embedding_params_of,
     prefill_flops,
     scoring_flops,
 )

@@ -90,3 +90,21 @@ def test_unknown_options_name_the_config_key(tiny_policy_dir):
         PolicyLikelihoodVerifier(str(tiny_policy_dir), token_score="entropy")
     with pytest.raises(ValueError, match="prm.step_reduction"):
         PolicyLikelihoodVerifier(str(tiny_policy_dir), step_reduction="mean")
+
+
+def test_tree_siblings_read_their_shared_path_once_with_the_same_scores(tiny_policy_dir):
+    """Siblings in a tree share the prompt and their parent's path: read once (prefix_scoring), scored as if each
+    were read alone."""
+    from infscale.search.prefix_scoring import plan_groups
+
+    path = "Step 1: 40 + 3 = 43 ки\nStep 2: 43 - 2 = 41 ки\n"
+    children = [path + f"Step 3: 41 + {k} = {41 + k} ки" for k in range(1, 6)] + [path + "The answer is: 41 ки"]
+    v = PolicyLikelihoodVerifier(str(tiny_policy_dir), batch_size=16, token_score="margin")
+    encoded = [v.encode(QUESTION, c)[0] for c in children]
+    assert all(g.shared >= 20 for g in plan_groups(encoded) if len(g.members) > 1)  # they do share
+    together, tokens = v.raw_step_scores([QUESTION] * len(children), children)
+    alone = [PolicyLikelihoodVerifier(str(tiny_policy_dir), batch_size=1, token_score="margin")
+             .raw_step_scores([QUESTION], [c])[0][0] for c in children]
+    for a, b in zip(alone, together):
+        assert a == pytest.approx(b, abs=1e-4)
+    assert tokens == [len(e) for e in encoded]  # the paper's convention: every text counted whole

@@ -159,3 +159,19 @@ def fetch_checkpoint(source: str, out_dir: str | Path) -> dict:
             record = {"source": source, "kind": "hub", "path": str(path)}
         (Path(tmp) / "source.json").write_text(json.dumps(record, indent=1))
     return record
+
+
+def non_embedding_params_of(model) -> int:
+    """Parameters of a torch module, excluding nn.Embedding modules and the output projection."""
+    import torch
+
+    excluded: set[int] = set()
+    for m in model.modules():
+        if isinstance(m, torch.nn.Embedding):
+            excluded.update(id(p) for p in m.parameters())
+    get_out = getattr(model, "get_output_embeddings", None)
+    out = get_out() if callable(get_out) else None
+    if out is not None:
+        excluded.update(id(p) for p in out.parameters())
+    # model.parameters() yields shared (tied) parameters once.
+    return sum(p.numel() for p in model.parameters() if id(p) not in excluded)

@@ -23,11 +23,21 @@ VOTES = ("majority", "weighted_majority")  # the aggregations Theorems 1-2 predi
 
 
 def model_shape(path: str) -> ModelShape:
-    """Shape of a checkpoint with its exact non-embedding parameter count, built on the meta device (no weights)."""
+    """Shape of a checkpoint with its exact non-embedding parameter count: the count its training recorded
+    (training_summary.json; read without importing torch, seconds a metrics job), else the model built on the meta
+    device (no weights)."""
+    import json
+    from pathlib import Path
+
+    summary = Path(path) / "training_summary.json"
+    recorded = json.loads(summary.read_text()).get("non_embedding_params") if summary.exists() else None
+    if recorded is not None:
+        config = json.loads((Path(path) / "config.json").read_text())
+        return ModelShape.from_hf_config(config, non_embedding_params=int(recorded))
     import torch
     from transformers import AutoConfig, AutoModel
 
-    from infscale.evaluation.flops import non_embedding_params_of
+    from infscale.core.models import non_embedding_params_of
 
     config = AutoConfig.from_pretrained(path)
     with torch.device("meta"):

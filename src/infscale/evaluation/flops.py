@@ -43,22 +43,6 @@ class ModelShape:
         return cls(non_embedding_params=non_embedding_params, n_layer=n_layer, d_attn=d_model)
 
 
-def non_embedding_params_of(model: Any) -> int:
-    """Parameters of a torch module, excluding nn.Embedding modules and the output projection."""
-    import torch
-
-    excluded: set[int] = set()
-    for m in model.modules():
-        if isinstance(m, torch.nn.Embedding):
-            excluded.update(id(p) for p in m.parameters())
-    get_out = getattr(model, "get_output_embeddings", None)
-    out = get_out() if callable(get_out) else None
-    if out is not None:
-        excluded.update(id(p) for p in out.parameters())
-    # model.parameters() yields shared (tied) parameters once.
-    return sum(p.numel() for p in model.parameters() if id(p) not in excluded)
-
-
 def _attn(shape: ModelShape) -> int:
     return 2 * shape.n_layer * shape.d_attn
 

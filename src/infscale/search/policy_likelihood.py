@@ -23,7 +23,7 @@ import math
 from typing import Sequence
 
 from infscale.core.stepformat import close_last_step, format_prompt
-from infscale.search.prm_scoring import inference_dtype, length_batches, normalise_step_tags, tag_token_positions
+from infscale.search.prm_scoring import inference_dtype, normalise_step_tags, tag_token_positions
 
 TOKEN_SCORES = ("logprob", "margin")
 STEP_REDUCTIONS = ("min", "sum")
@@ -74,9 +74,6 @@ class PolicyLikelihoodVerifier:
         self.batch_size, self.max_batch_tokens = batch_size, max_batch_tokens
         self.reading = f"policy_likelihood/{token_score}/{step_reduction}"
 
-    def batches(self, lengths: Sequence[int]) -> list[list[int]]:
-        return length_batches(lengths, self.batch_size, self.max_batch_tokens)
-
     def encode(self, question: str, solution: str) -> tuple[list[int], int, list[int]]:
         """(token ids of prompt + solution, where the solution starts, its step tags' positions in the solution),
         cut from the left of the prompt when longer than the policy's context."""
@@ -87,29 +84,20 @@ class PolicyLikelihoodVerifier:
         return prompt + solution_ids, len(prompt), tags
 
     def token_scores(self, rows: list[tuple[list[int], int]]) -> list[list[float]]:
-        """Per row (ids, solution start): the score of every solution token given all before it."""
+        """Per row (ids, solution start): the score of every solution token given all before it. Prefixes the rows
+        share (a problem's prompt; a tree node's siblings' path) are read once (search/prefix_scoring.py)."""
         import torch
 
-        out: list[list[float]] = [[] for _ in rows]
-        pad = self.tokenizer.pad_token_id
-        for idx in self.batches([len(ids) for ids, _ in rows]):
-            width = max(len(rows[i][0]) for i in idx)
-            ids = torch.full((len(idx), width), pad, dtype=torch.long)
-            mask = torch.zeros_like(ids)
-            for r, i in enumerate(idx):
-                ids[r, : len(rows[i][0])] = torch.tensor(rows[i][0])
-                mask[r, : len(rows[i][0])] = 1
-            with torch.inference_mode():
-                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
-            logp = torch.log_softmax(logits.float(), dim=-1)[:, :-1]  # position t predicts token t + 1
-            chosen = logp.gather(-1, ids[:, 1:].unsqueeze(-1).to(logp.device)).squeeze(-1)
-            if self.token_score == "margin":
-                chosen = chosen - logp.max(-1).values
-            chosen = chosen.cpu()
-            for r, i in enumerate(idx):
-                n, start = len(rows[i][0]), rows[i][1]
-                out[i] = chosen[r, start - 1 : n - 1].tolist()
-        return out
+        from infscale.search.prefix_scoring import forward_at
+
+        def read(logits):  # rows x positions x vocab: log-probabilities, less the best one's for margin
+            logp = torch.log_softmax(logits.float(), dim=-1)
+            return logp - logp.max(-1, keepdim=True).values if self.token_score == "margin" else logp
+
+        # the logits at position t - 1 give token t's probability
+        positions = [list(range(start - 1, len(ids) - 1)) for ids, start in rows]
+        return forward_at(self.model, [ids for ids, _ in rows], positions, self.tokenizer.pad_token_id, self.device,
+                          read, self.batch_size, self.max_batch_tokens, pick=[ids[start:] for ids, start in rows])
 
     def raw_step_scores(self, questions: Sequence[str], solutions: Sequence[str]) -> tuple[list[list[float]],
                                                                                          list[int]]:

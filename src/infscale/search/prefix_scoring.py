@@ -96,9 +96,11 @@ def _batches(groups: list[Group], lengths: Sequence[int], batch_size: int, max_t
 
 def forward_at(model, seqs: Sequence[Sequence[int]], positions: Sequence[Sequence[int]], pad_id: int, device,
                read: Callable, batch_size: int = 64, max_batch_tokens: int | None = None,
-               min_shared: int = MIN_SHARED) -> list[list[float]]:
+               min_shared: int = MIN_SHARED, pick: Sequence[Sequence[int]] | None = None) -> list[list[float]]:
     """`read(logits)` (rows x positions x outputs -> rows x positions scores) at `positions[i]` of each sequence
-    i, with shared prefixes read once (module doc)."""
+    i, with shared prefixes read once (module doc). With `pick`, `read` keeps an output axis (rows x positions x
+    outputs) and the score at `positions[i][j]` is its output `pick[i][j]` (e.g. the log-probability of the token
+    that follows)."""
     import torch
     from transformers import DynamicCache
 
@@ -142,5 +144,24 @@ def forward_at(model, seqs: Sequence[Sequence[int]], positions: Sequence[Sequenc
         scores = read(logits)
         for r, (gi, i) in enumerate(members):
             p = shared[gi]
-            out[i] = [float(prefix_scores[gi][q]) if q < p else float(scores[r][q - p]) for q in positions[i]]
+            if pick is None:
+                out[i] = [float(prefix_scores[gi][q]) if q < p else float(scores[r][q - p]) for q in positions[i]]
+            else:
+                out[i] = _picked(prefix_scores[gi] if p else None, scores[r], p, positions[i], pick[i])
     return out
+
+
+def _picked(prefix_scores, own_scores, shared: int, positions: Sequence[int], pick: Sequence[int]) -> list[float]:
+    """Output pick[j] at each positions[j], from the prefix's rows below `shared`, the sequence's own after."""
+    import torch
+
+    pos, idx = torch.tensor(list(positions), dtype=torch.long), torch.tensor(list(pick), dtype=torch.long)
+    inside = pos < shared
+    values = torch.empty(len(pos), dtype=torch.float32)
+    if inside.any():
+        values[inside] = prefix_scores[pos[inside].to(prefix_scores.device),
+                                       idx[inside].to(prefix_scores.device)].float().cpu()
+    if (~inside).any():
+        values[~inside] = own_scores[(pos[~inside] - shared).to(own_scores.device),
+                                     idx[~inside].to(own_scores.device)].float().cpu()
+    return values.tolist()

@@ -83,21 +83,6 @@ def _last_token_id(tokenizer, text: str) -> int:
 READINGS = ("tag_head", "plus_minus", "mean_logit")
 
 
-def length_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int | None = None) -> list[list[int]]:
-    """Row indices per batch, rows of similar length together: at most batch_size rows and, when set,
-    max_batch_tokens padded tokens (a single longer row goes alone)."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    out: list[list[int]] = []
-    for i in order:
-        cur = out[-1] if out else None
-        if cur is not None and len(cur) < batch_size and (
-                max_batch_tokens is None or (len(cur) + 1) * lengths[i] <= max_batch_tokens):
-            cur.append(i)
-        else:
-            out.append([i])
-    return out
-
-
 class ProcessRewardModel:
     """Scores solutions: one probability per step tag. Reads `format_prompt(question) + solution`, with the
     tag spacing normalised (`normalise_step_tags`), after the tokenizer's leading special tokens (its BOS, where

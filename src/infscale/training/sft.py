@@ -156,6 +156,10 @@ def run_training(trainer_class, model, tokenizer, examples: list[dict], collator
     import os
     import shutil
 
+    from infscale.core.models import non_embedding_params_of
+
+    # the exact count the FLOPs need, taken before any sharding: metrics read it without building the model
+    summary_extra = {"non_embedding_params": non_embedding_params_of(model), **summary_extra}
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         return _run_distributed(trainer_class, model, tokenizer, examples, collator, train, Path(out_dir), seed,
                                 threads, **summary_extra)
