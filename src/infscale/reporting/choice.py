@@ -252,7 +252,7 @@ def strategy_colors(strategies) -> dict[str, object]:
 def plot_frontier(configs: pd.DataFrame, png: PathLike, pdf: PathLike, x: str = "policy_flops", *,
                   grid: np.ndarray | None = None, source: str = "") -> None:
     """Error (%) against FLOPs (log x) of every configuration of one data set and subset (frontier_table's rows):
-    colour = strategy, marker = model size, the Pareto frontier as a step line, the budget grid as ticks on top."""
+    colour = strategy, marker = model size, the Pareto frontier as a step line, the budget grid as marks on top."""
     rank = {s: i for i, s in enumerate(STRATEGIES)}
     strategies = sorted(set(configs["strategy"]), key=lambda s: (rank.get(s, len(rank)), s))
     models = configs.groupby("model")["params"].first().sort_values(kind="stable")
@@ -264,9 +264,9 @@ def plot_frontier(configs: pd.DataFrame, png: PathLike, pdf: PathLike, x: str = 
     ax.step(np.append(f["flops"], configs["flops"].max()), 100 * np.append(f["error"], f["error"].iloc[-1]),
             where="post", color="0.2", lw=1.2, zorder=4)
     ax.scatter(f["flops"], 100 * f["error"], facecolor="none", edgecolor="black", s=70, lw=0.8, zorder=5)
-    if grid is not None:
-        for c in grid:
-            ax.axvline(c, color="0.6", lw=0.5, ls=":", zorder=0)
+    if grid is not None:  # the table's budgets, as marks along the top
+        ax.plot(grid, np.full(len(grid), 0.995), transform=ax.get_xaxis_transform(), ls="", marker="v", ms=4,
+                color="0.4", clip_on=False)
     handles = [Line2D([], [], ls="", marker="o", color=color[s], label=STRATEGY_LABELS.get(s, s)) for s in strategies]
     handles += [Line2D([], [], ls="", marker=marker[m], color="0.4", label=f"{m} (N = {p:.3g})")
                 for m, p in models.items()]
@@ -276,6 +276,6 @@ def plot_frontier(configs: pd.DataFrame, png: PathLike, pdf: PathLike, x: str = 
     ax.grid(True, which="both", alpha=0.3)
     ds, subset = configs["dataset"].iloc[0], configs["subset"].iloc[0]
     title = f"{ds}: compute-optimal choice, every configuration ({subset} problems)"
-    ax.set_title("colour: strategy, marker: model size; dotted: the table's budgets", fontsize=8)
+    ax.set_title("colour: strategy, marker: model size; triangles on top: the table's budgets", fontsize=8)
     fig.suptitle(title, fontsize=10)
     save_figure(fig, png, pdf, title, source)
