@@ -106,6 +106,7 @@ rule compute_optimal_choice:
         md=f"{R}/tables/compute_optimal_choice.md",
     log:
         f"{R}/logs/compute_optimal_choice.log",
+    localrule: True
     conda:
         CONDA_ENV
     params:
@@ -128,6 +129,7 @@ rule figure_compute_optimal_choice:
         ),
     log:
         f"{R}/logs/figure_compute_optimal_choice/{{dataset}}.log",
+    localrule: True
     conda:
         CONDA_ENV
     params:
