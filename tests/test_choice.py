@@ -203,6 +203,12 @@ def test_subsets_can_change_the_best_strategy():
     # every subset's rows use the data set's one grid: budgets line up
     grids = t.groupby("subset")["budget_flops"].apply(tuple)
     assert grids["all"] == grids["easy"] == grids["hard"]
+    md = choice.to_markdown(t)
+    side = md.split("## toy: does the choice change with difficulty?")[1].splitlines()
+    assert side[2] == "| budget (FLOPs) | all | easy | hard |"
+    assert side[4] == ("| 8.00e+10 | m rebase weighted_majority n=4* | m sampling weighted_majority n=8* | "
+                       "m rebase weighted_majority n=4* |")
+    assert "difficulty" not in choice.to_markdown(t[t["subset"] == "all"])
 
 
 def test_greedy_is_one_configuration_and_unknown_names_pass():

@@ -213,7 +213,24 @@ def to_markdown(table: pd.DataFrame) -> str:
             lines.append(f"| {r.budget_flops:.2e} | {r.model} | {r.strategy} | {r.aggregation} | {int(r.n)} | "
                          f"{r.flops:.2e} | {err} | {ru} | {_pct(r.runner_up_error)} | {lead} | {sig} |")
         lines.append("")
+    for ds, g in table.groupby("dataset", sort=False):
+        lines += by_difficulty(g, ds)
     return "\n".join(lines)
+
+
+def by_difficulty(table: pd.DataFrame, dataset: str) -> list[str]:
+    """Markdown lines: the winner per budget on all, easy and hard problems side by side (nothing without
+    subsets); `*` marks a winner whose lead is significant."""
+    subsets = [s for s in SUBSETS if s in set(table["subset"])]
+    if subsets == ["all"]:
+        return []
+    cell = {(r.subset, r.budget_flops): _config(r.model, r.strategy, r.aggregation, r.n)
+            + ("*" if r.lead_significant else "") for r in table.itertuples(index=False)}
+    lines = [f"## {dataset}: does the choice change with difficulty?", "",
+             "| budget (FLOPs) | " + " | ".join(subsets) + " |", "|---|" + "---|" * len(subsets)]
+    for c in sorted(set(table["budget_flops"])):
+        lines.append(f"| {c:.2e} | " + " | ".join(cell.get((s, c), "none fits") for s in subsets) + " |")
+    return lines + ["", "`*`: the lead over the runner-up is significant (95% interval excludes 0).", ""]
 
 
 def write_choice(table: pd.DataFrame, csv: PathLike, md: PathLike) -> None:
