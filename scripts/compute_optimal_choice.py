@@ -7,4 +7,4 @@ p, out = snakemake.params, snakemake.output
 with job(snakemake.log[0]):
     table = compute_optimal_choice(load_metrics(snakemake.input.metrics), load_problems(snakemake.input.problems),
                                    x=p.x, draws=p.claims["draws"], seed=p.claims["seed"])
-    write_choice(table, out.csv, out.md)
+    write_choice(table, out.csv, out.md, x=p.x)

@@ -240,11 +240,12 @@ def test_markdown_and_files(tmp_path):
     m.to_csv(tmp_path / "metrics.csv", index=False)
     t = choice.compute_optimal_choice(load_metrics(tmp_path / "metrics.csv"), p, draws=200)
     assert list(t.columns) == choice.COLUMNS
-    choice.write_choice(t, tmp_path / "c.csv", tmp_path / "c.md")
+    choice.write_choice(t, tmp_path / "c.csv", tmp_path / "c.md", x="total_flops")
     back = pd.read_csv(tmp_path / "c.csv")
     assert len(back) == len(t) == 3 * choice.BUDGET_POINTS
     md = (tmp_path / "c.md").read_text()
     assert "## toy, all problems" in md and "## toy, hard problems" in md
+    assert "Per FLOPs budget per problem (`total_flops`)" in md
     lines = md.splitlines()
     head = next(i for i, line in enumerate(lines) if line.startswith("| budget (FLOPs)"))
     assert lines[head + 1].count("---") == lines[head].count("|") - 1

@@ -191,13 +191,13 @@ def _config(model: object, strategy: object, aggregation: object, n: object) -> 
     return f"{model} {strategy}" + ("" if strategy == "greedy" else f" {aggregation} n={int(n)}")
 
 
-def to_markdown(table: pd.DataFrame) -> str:
+def to_markdown(table: pd.DataFrame, x: str = "policy_flops") -> str:
     """A section per data set and subset: budget (FLOPs, scientific), the winner with its error and 95% interval,
     the runner-up, the lead in points with its interval, and whether it is significant."""
     lines = ["# Compute-optimal choice", "",
-             "Per FLOPs budget per problem: the configuration with the lowest error among those that cost at most "
-             "the budget; the runner-up is the best one of another model or strategy. Intervals: 95% paired "
-             "bootstrap over problems and seeds.", ""]
+             f"Per FLOPs budget per problem (`{x}`): the configuration with the lowest error among those that cost "
+             "at most the budget; the runner-up is the best one of another model or strategy. Intervals: 95% "
+             "paired bootstrap over problems and seeds.", ""]
     if table.empty:
         return "\n".join(lines + ["No configuration measured.", ""])
     head = ("| budget (FLOPs) | model | strategy | aggregation | n | FLOPs | error [95% CI] | runner-up | "
@@ -233,9 +233,9 @@ def by_difficulty(table: pd.DataFrame, dataset: str) -> list[str]:
     return lines + ["", "`*`: the lead over the runner-up is significant (95% interval excludes 0).", ""]
 
 
-def write_choice(table: pd.DataFrame, csv: PathLike, md: PathLike) -> None:
+def write_choice(table: pd.DataFrame, csv: PathLike, md: PathLike, x: str = "policy_flops") -> None:
     atomic_write_csv(table, csv)
-    write_text(md, to_markdown(table))
+    write_text(md, to_markdown(table, x))
 
 
 def frontier_table(metrics: pd.DataFrame, dataset: str, x: str = "policy_flops", subset: str = "all") -> pd.DataFrame:
