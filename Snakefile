@@ -28,7 +28,8 @@ include: "rules/prm_quality.smk"
 # (train_policy, label_prm_data, train_prm, generate, score, fetch_model/fetch_prm) are submitted. Data
 # preparation stays here too: login nodes can reach the network (hub data sets), compute nodes often cannot.
 # Rules defined only for some studies (train_tokenizer, fetch_base, fetch_model, fetch_prm, paper_figure,
-# paper_table) and the tree-search pass-through (tree_scores) say `localrule: True` themselves.
+# paper_table), the tree-search pass-through (tree_scores) and the compute-optimal choice say `localrule: True`
+# themselves.
 localrules:
     all,
     prepare_data,

@@ -181,9 +181,11 @@ def all_targets():
             if "rebase" in tree and "sampling" in EVAL["strategies"] and has_levels(d):
                 targets += figure_files(f"easy_hard_{d}_{m}")
         targets += figure_files(f"compute_optimal_{d}")
+        targets += figure_files(f"compute_optimal_choice_{d}")
         targets += [f"{R}/tables/table4_{d}.csv", f"{R}/tables/table4_{d}.md"]
         if "rebase" in tree and "sampling" in EVAL["strategies"]:
             targets += [f"{R}/tables/table1_{d}.csv", f"{R}/tables/table1_{d}.md"]
+    targets += [f"{R}/tables/compute_optimal_choice.csv", f"{R}/tables/compute_optimal_choice.md"]
     return targets + [f"{R}/claims.csv"] + paper_targets() + prm_quality_targets()  # prm_quality.smk
 
 

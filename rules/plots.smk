@@ -1,5 +1,9 @@
 # Figures, tables and the claims scorecard: one target per figure, each with the table of its numbers.
 REPORT = config["report"]
+# results/tables/compute_optimal_choice.csv is the choice table, not compute_optimal_{dataset} of a data set "choice".
+NOT_CHOICE = rf"{SLUG}(?<!_choice)"
+if "choice" in config["datasets"]:
+    raise ValueError("a data set may not be named 'choice' (results/tables/compute_optimal_choice.csv is the table)")
 
 
 rule figure_error_vs_flops:
@@ -36,6 +40,8 @@ rule figure_compute_optimal:
         ),
     log:
         f"{R}/logs/figure_compute_optimal/{{dataset}}.log",
+    wildcard_constraints:
+        dataset=NOT_CHOICE,
     conda:
         CONDA_ENV
     params:
@@ -82,6 +88,54 @@ rule claims:
         claims=REPORT["claims"],
     script:
         "../scripts/claims.py"
+
+
+# The compute-optimal choice: per FLOPs budget, the configuration (model, strategy, aggregation, n) with the lowest
+# error, with the runner-up and paired-bootstrap intervals (the claims' draws and seed); the Pareto frontier figure.
+rule compute_optimal_choice:
+    input:
+        metrics=all_metrics(),
+        problems=all_problems(),
+    output:
+        csv=report(
+            f"{R}/tables/compute_optimal_choice.csv",
+            caption="../report/compute_optimal_choice.rst",
+            category="Tables",
+            subcategory="Compute-optimal choice",
+        ),
+        md=f"{R}/tables/compute_optimal_choice.md",
+    log:
+        f"{R}/logs/compute_optimal_choice.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    params:
+        x=REPORT["x"],
+        claims=REPORT["claims"],
+    script:
+        "../scripts/compute_optimal_choice.py"
+
+
+rule figure_compute_optimal_choice:
+    input:
+        checked(lambda wc: metrics_for_dataset(wc.dataset)),
+    output:
+        **figure_outputs(
+            "compute_optimal_choice_{dataset}",
+            caption="../report/compute_optimal_choice_figure.rst",
+            category="Compute-optimal choice",
+            subcategory="{dataset}",
+            table_subcategory="Compute-optimal choice",
+        ),
+    log:
+        f"{R}/logs/figure_compute_optimal_choice/{{dataset}}.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    params:
+        x=REPORT["x"],
+    script:
+        "../scripts/figure_compute_optimal_choice.py"
 
 
 rule figure_strategies:
