@@ -15,8 +15,8 @@ from collections.abc import Iterable
 
 from infscale.core.grading import is_correct, normalize_answer
 from infscale.evaluation.aggregation import aggregate, reduce_step_scores, subsample
-from infscale.evaluation.pass_at_k import problem_coverage
 from infscale.evaluation.flops import FlopsCount, ModelShape, decode_flops, prefill_flops, scoring_flops
+from infscale.evaluation.pass_at_k import problem_coverage
 from infscale.evaluation.verifier import within_problem_auc
 
 EASY_LEVELS, HARD_LEVELS = (1, 2), (3, 4, 5)
