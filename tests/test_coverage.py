@@ -10,7 +10,7 @@ import pytest
 
 from infscale.evaluation.evaluation import limit_correct, metrics_rows, problem_correct, vote_limit
 from infscale.evaluation.flops import ModelShape
-from infscale.evaluation.pass_at_k import pass_at_k, problem_coverage
+from infscale.evaluation.pass_at_k import pass_at_k, problem_coverage, right_flags
 from infscale.reporting.coverage import coverage_fit_table, fit_coverage
 from infscale.reporting.plotting import draw_error_vs_flops
 from infscale.reporting.report import seed_summary
@@ -53,12 +53,13 @@ def test_pass_at_k_known_values_and_bad_input():
 
 
 def test_problem_coverage_reads_all_samples_or_the_first_n():
-    r = rec(["7", "7", "5", None])  # one right of four drawn, third in order
-    assert problem_coverage(r, 1, "toy", tree=False) == (pytest.approx(0.25), 0.0)
-    assert problem_coverage(r, 3, "toy", tree=False) == (pytest.approx(0.75), 1.0)
-    assert problem_coverage(r, 2, "toy", tree=True) == (1.0, 1.0)  # a tree search: any of its candidates
+    right = right_flags(rec(["7", "7", "5", None]), "toy")  # one right of four drawn, third in order
+    assert right == [False, False, True, False]
+    assert problem_coverage(right, 1, tree=False) == (pytest.approx(0.25), 0.0)
+    assert problem_coverage(right, 3, tree=False) == (pytest.approx(0.75), 1.0)
+    assert problem_coverage(right, 2, tree=True) == (1.0, 1.0)  # a tree search: any of its candidates
     with pytest.raises(ValueError, match="budget 5 but 4 candidates"):
-        problem_coverage(r, 5, "toy", tree=False)
+        problem_coverage(right, 5, tree=False)
 
 
 def random_records(seed, count=12, n_samples=8):
@@ -90,8 +91,9 @@ def test_unbiased_coverage_can_fall_below_a_vote_in_one_run_but_not_in_expectati
     r = rec(["5", "7", "7", "5", "9"], [0.9, 0.4, 0.8, 0.2, 0.6])
     orders = list(itertools.permutations(r["candidates"]))
     for n in range(1, 6):
-        cov = problem_coverage(r, n, "toy", tree=False)[0]
-        first = np.mean([problem_coverage({**r, "candidates": list(o)}, n, "toy", tree=False)[1] for o in orders])
+        cov = problem_coverage(right_flags(r, "toy"), n, tree=False)[0]
+        first = np.mean([problem_coverage(right_flags({**r, "candidates": list(o)}, "toy"), n, tree=False)[1]
+                         for o in orders])
         assert first == pytest.approx(cov)
         for agg in AGGS:
             acc = np.mean([problem_correct({**r, "candidates": list(o)}, n, agg, "toy", "last") for o in orders])

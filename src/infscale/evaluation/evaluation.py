@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from infscale.core.grading import is_correct, normalize_answer
 from infscale.evaluation.aggregation import aggregate, reduce_step_scores, subsample
 from infscale.evaluation.flops import FlopsCount, ModelShape, decode_flops, prefill_flops, scoring_flops
-from infscale.evaluation.pass_at_k import problem_coverage
+from infscale.evaluation.pass_at_k import problem_coverage, right_flags
 from infscale.evaluation.verifier import within_problem_auc
 
 EASY_LEVELS, HARD_LEVELS = (1, 2), (3, 4, 5)
@@ -188,6 +188,7 @@ def metrics_rows(records: list[dict], *, dataset: str, model: str, strategy: str
     graded = graded if graded is not None else outcomes(records, budgets, aggregations, grader, reduction)
     position = {id(r): i for i, r in enumerate(records)}
     limits: dict[tuple[str, str], float] = {}  # (subset, vote) -> vote_limit: the same at every n
+    right = {id(r): right_flags(r, grader) for r in records}  # each candidate graded once
     rows = []
     for n in budgets:
         auc, auc_problems = verifier_auc(records, n, grader, reduction)
@@ -198,7 +199,7 @@ def metrics_rows(records: list[dict], *, dataset: str, model: str, strategy: str
             flops["policy_flops_prefix_shared"] = shared.policy / len(recs)
             flops["total_flops_prefix_shared"] = shared.total / len(recs)
             tokens = sum(generated_tokens(r, n) for r in recs) / len(recs)
-            cover = [problem_coverage(r, n, grader, tree=is_tree_record(r)) for r in recs]
+            cover = [problem_coverage(right[id(r)], n, tree=is_tree_record(r)) for r in recs]
             coverage = {"coverage": math.fsum(c for c, _ in cover) / len(recs),
                         "coverage_first_n": math.fsum(f for _, f in cover) / len(recs)}
             for aggregation in aggregations:

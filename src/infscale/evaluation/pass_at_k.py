@@ -32,12 +32,12 @@ def right_flags(record: dict, grader: str) -> list[bool]:
     return [is_correct(c["answer"], record["reference"], grader) for c in record["candidates"]]
 
 
-def problem_coverage(record: dict, n: int, grader: str, *, tree: bool) -> tuple[float, float]:
-    """(coverage, coverage_first_n) of one problem at budget n (module docstring)."""
-    right = right_flags(record, grader)
+def problem_coverage(right: list[bool], n: int, *, tree: bool) -> tuple[float, float]:
+    """(coverage, coverage_first_n) at budget n of one problem whose candidates are `right` (right_flags), in
+    their order (module docstring)."""
     if tree:
         any_right = float(any(right))
         return any_right, any_right
     if not 1 <= n <= len(right):
-        raise ValueError(f"problem {record['id']}: budget {n} but {len(right)} candidates drawn")
+        raise ValueError(f"budget {n} but {len(right)} candidates drawn")
     return pass_at_k(len(right), sum(right), n), float(any(right[:n]))
