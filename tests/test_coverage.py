@@ -176,8 +176,9 @@ def synthetic_metrics(models=("small", "large"), ks=(1, 2, 4, 8, 16)):
                                      "aggregation": agg, "subset": "all", "n_problems": 10, "accuracy": acc,
                                      "error": 1 - acc, "coverage": cov, "coverage_first_n": cov,
                                      "vote_limit": limit if strategy == "sampling" else math.nan,
-                                     "params": 1000 if m == "small" else 5000, "policy_flops": 100.0 * n,
-                                     "total_flops": 130.0 * n})
+                                     "params": 1000 if m == "small" else 5000, "policy_prefill_flops": 10.0 * n,
+                                     "policy_decode_flops": 90.0 * n, "prm_flops": 30.0 * n,
+                                     "policy_flops": 100.0 * n, "total_flops": 130.0 * n, "generated_tokens": 5.0 * n})
     return pd.DataFrame(rows), truth
 
 
