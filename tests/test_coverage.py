@@ -210,6 +210,9 @@ def test_the_figure_draws_the_oracle_and_each_votes_limit_on_the_sampling_panel(
     legend = [t.get_text() for t in sampling.get_legend().get_texts()]
     assert "Oracle (1 - coverage)" in legend and "Majority vote limit, n→∞ (Thm 1)" in legend
     assert set(numbers[numbers["panel"] == "sampling"]["aggregation"]) >= {"oracle", "majority_limit"}
+    limit_rows = numbers[numbers["aggregation"] == "majority_limit"]
+    assert list(limit_rows["n"]) == [16] and limit_rows["error_mean_pct"].iloc[0] == pytest.approx(70)
+    assert list(limit_rows["params"]) == [1000] and limit_rows["policy_flops"].isna().all()
     oracle_rows = numbers[numbers["aggregation"] == "oracle"].sort_values("n")
     assert np.allclose(oracle_rows["error_mean_pct"], expected)
     # metrics written before coverage existed still draw, without the added lines

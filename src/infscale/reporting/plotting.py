@@ -96,8 +96,9 @@ def _vote_limits(ax: Axes, d: pd.DataFrame, x: str, panel: str) -> list[pd.DataF
         theorem = "Thm 1" if agg == "majority" else "Thm 2"
         ax.axhline(error, ls=":", lw=1.2, color=AGG_COLORS.get(agg, "0.5"),
                    label=f"{AGG_LABELS.get(agg, agg)} limit, n→∞ ({theorem})")
+        # n: the samples the limit was predicted from (all drawn: the largest budget)
         rows.append(pd.DataFrame([{"panel": panel, "strategy": g["strategy"].iloc[0], "aggregation": f"{agg}_limit",
-                                   "n": np.nan, "params": g["params"].iloc[0], x: np.nan,
+                                   "n": int(g["n"].max()), "params": g["params"].iloc[0], x: np.nan,
                                    "n_seeds": g["n_seeds"].iloc[0], "error_mean_pct": error}]))
     return rows
 
