@@ -22,6 +22,7 @@ include: "rules/generate.smk"
 include: "rules/aggregate.smk"
 include: "rules/plots.smk"
 include: "rules/prm_quality.smk"
+include: "rules/coverage.smk"
 
 
 # Light rules run where Snakemake runs, also under a cluster executor (profiles/slurm); only the model jobs
@@ -42,6 +43,7 @@ localrules:
     table1,
     claims,
     prm_quality,
+    coverage_fit,
     paper,
 
 

@@ -186,7 +186,7 @@ def all_targets():
         if "rebase" in tree and "sampling" in EVAL["strategies"]:
             targets += [f"{R}/tables/table1_{d}.csv", f"{R}/tables/table1_{d}.md"]
     targets += [f"{R}/tables/compute_optimal_choice.csv", f"{R}/tables/compute_optimal_choice.md"]
-    return targets + [f"{R}/claims.csv"] + paper_targets() + prm_quality_targets()  # prm_quality.smk
+    return targets + [f"{R}/claims.csv"] + paper_targets() + prm_quality_targets() + coverage_targets()
 
 
 # Input functions and names of the data, fine-tuning and PRM-quality rules (rules/*.smk hold rules only).
@@ -268,6 +268,13 @@ def prm_quality_groups():
                 ]
                 groups.append((name, d, m, files))
     return groups
+
+
+def coverage_targets():
+    """The coverage fit (rules/coverage.smk) where the study samples."""
+    if "sampling" not in EVAL["strategies"]:
+        return []
+    return [f"{R}/tables/coverage_fit.csv", f"{R}/tables/coverage_fit.md"]
 
 
 def prm_quality_targets():

@@ -96,6 +96,12 @@ def test_metrics_are_consistent(run):
         per_sample = g["policy_flops"] / g["n"]
         assert per_sample.max() == pytest.approx(per_sample.min(), rel=1e-9)
     assert (m["invalid_share"].dropna().between(0, 1)).all()
+    # coverage never falls with n; its first-n share bounds every aggregation at n (docs/design.md, "Coverage")
+    for _, g in m[m.strategy == "sampling"].groupby(["model", "seed", "aggregation", "subset"]):
+        assert g.sort_values("n")["coverage"].is_monotonic_increasing
+    assert (m["coverage_first_n"] >= m["accuracy"] - 1e-12).all()
+    fit = pd.read_csv(run / "results" / "tables" / "coverage_fit.csv")
+    assert set(fit["model"]) == {"tiny-a", "tiny-b"} and (fit["n_points"] + fit["n_dropped"] == 3).all()
     problems = pd.read_csv(run / "results" / "metrics" / "toy" / "tiny-a" / "sampling.problems.csv")
     budget = problems[(problems.kind == "budget") & (problems.aggregation == "majority")]
     # the per-problem outcomes average to the metrics' accuracy
@@ -133,7 +139,7 @@ def test_changing_one_models_temperature_reruns_only_its_jobs(run, tmp_path):
     # prm_quality reads every policy's sampled candidates, tiny-b's among them
     assert jobs == {"generate": 2, "score": 2, "metrics": 1, "figure_error_vs_flops": 1, "figure_strategies": 3,
                     "figure_easy_hard": 1, "figure_compute_optimal": 1, "table4": 1, "table1": 1, "claims": 1,
-                    "score_ablation": 2, "prm_quality": 1, "all": 1}
+                    "score_ablation": 2, "prm_quality": 1, "coverage_fit": 1, "all": 1}
 
 
 def test_one_figure_target_builds_only_what_it_needs(tmp_path):

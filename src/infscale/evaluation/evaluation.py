@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from infscale.core.grading import is_correct, normalize_answer
 from infscale.evaluation.aggregation import aggregate, reduce_step_scores, subsample
 from infscale.evaluation.flops import FlopsCount, ModelShape, decode_flops, prefill_flops, scoring_flops
+from infscale.evaluation.pass_at_k import problem_coverage, right_flags
 from infscale.evaluation.verifier import within_problem_auc
 
 EASY_LEVELS, HARD_LEVELS = (1, 2), (3, 4, 5)
@@ -118,6 +119,20 @@ def problem_correct(record: dict, n: int, aggregation: str, grader: str, reducti
     return chosen_correct(record, candidates_for(record, n), aggregation, grader, reduction)
 
 
+def limit_correct(record: dict, candidates: list[dict], aggregation: str, grader: str, reduction: str) -> bool:
+    """Theorems 1-2: whether the answer the vote converges to as n -> infinity is right, predicted from the
+    empirical answer distribution of `candidates` (Theorem 1: its mode; Theorem 2: the answer of largest
+    probability x mean weight, i.e. of largest total weight). As a plug-in it is the vote over these candidates."""
+    if aggregation not in VOTES:
+        raise ValueError(f"no limit theorem for {aggregation!r}; only for {', '.join(VOTES)}")
+    return chosen_correct(record, candidates, aggregation, grader, reduction)
+
+
+def vote_limit(records: list[dict], aggregation: str, grader: str, reduction: str) -> float:
+    """Share of problems whose vote limit (limit_correct) is right, predicted from all candidates drawn."""
+    return sum(limit_correct(r, r["candidates"], aggregation, grader, reduction) for r in records) / len(records)
+
+
 def generated_tokens(record: dict, n: int) -> int:
     if is_tree_record(record):
         return sum(gen for _, gen in record["cost"]["decode"])
@@ -166,10 +181,14 @@ def metrics_rows(records: list[dict], *, dataset: str, model: str, strategy: str
                  aggregations: Iterable[str], reduction: str, grader: str, policy: ModelShape,
                  prm: ModelShape | None, graded: Outcomes | None = None) -> list[dict]:
     """Metrics table rows of one seed's scored records (see docs/design.md for the columns); `graded` is
-    `outcomes(...)` of the same arguments when the caller has it already."""
+    `outcomes(...)` of the same arguments when the caller has it already. `coverage` and `coverage_first_n` are
+    infscale.evaluation.pass_at_k's; `vote_limit` is the accuracy Theorems 1-2 predict for majority and weighted
+    majority as n -> infinity from all candidates drawn (sampling; NaN for other rows)."""
     budgets, aggregations = list(budgets), list(aggregations)
     graded = graded if graded is not None else outcomes(records, budgets, aggregations, grader, reduction)
     position = {id(r): i for i, r in enumerate(records)}
+    limits: dict[tuple[str, str], float] = {}  # (subset, vote) -> vote_limit: the same at every n
+    right = {id(r): right_flags(r, grader) for r in records}  # each candidate graded once
     rows = []
     for n in budgets:
         auc, auc_problems = verifier_auc(records, n, grader, reduction)
@@ -180,11 +199,17 @@ def metrics_rows(records: list[dict], *, dataset: str, model: str, strategy: str
             flops["policy_flops_prefix_shared"] = shared.policy / len(recs)
             flops["total_flops_prefix_shared"] = shared.total / len(recs)
             tokens = sum(generated_tokens(r, n) for r in recs) / len(recs)
+            cover = [problem_coverage(right[id(r)], n, tree=is_tree_record(r)) for r in recs]
+            coverage = {"coverage": math.fsum(c for c, _ in cover) / len(recs),
+                        "coverage_first_n": math.fsum(f for _, f in cover) / len(recs)}
             for aggregation in aggregations:
+                if strategy == "sampling" and aggregation in VOTES and (subset, aggregation) not in limits:
+                    limits[subset, aggregation] = vote_limit(recs, aggregation, grader, reduction)
+                limit = limits.get((subset, aggregation), math.nan)
                 accuracy = sum(graded[n, aggregation][position[id(r)]] for r in recs) / len(recs)
                 rows.append({"dataset": dataset, "model": model, "strategy": strategy, "n": n, "seed": seed,
                              "aggregation": aggregation, "subset": subset, "n_problems": len(recs),
-                             "accuracy": accuracy, "error": 1.0 - accuracy,
+                             "accuracy": accuracy, "error": 1.0 - accuracy, **coverage, "vote_limit": limit,
                              "params": policy.non_embedding_params, **flops, "generated_tokens": tokens,
                              "invalid_share": invalid_share(recs, n), "prm_auc": auc,
                              "prm_auc_problems": auc_problems})
@@ -220,6 +245,6 @@ def problem_rows(records: list[dict], *, dataset: str, model: str, strategy: str
         for aggregation in (a for a in aggregations if a in VOTES):
             for r in records:
                 first, other = r["candidates"][:half], r["candidates"][half:2 * half]
-                add("limit_predicted", half, aggregation, r, chosen_correct(r, first, aggregation, grader, reduction))
+                add("limit_predicted", half, aggregation, r, limit_correct(r, first, aggregation, grader, reduction))
                 add("half_measured", half, aggregation, r, chosen_correct(r, other, aggregation, grader, reduction))
     return rows

@@ -76,13 +76,36 @@ def _plotted(d: pd.DataFrame, x: str, panel: str) -> pd.DataFrame:
     return out
 
 
-def plot_error_vs_flops(summary: pd.DataFrame, dataset: str, model: str, png: PathLike,
-                        pdf: PathLike, x: str = "policy_flops", *, subset: str = "all",
-                        source: str = "") -> pd.DataFrame:
-    """One panel per search strategy; one curve per aggregation; greedy as a star on every panel.
+def _oracle(ax: Axes, d: pd.DataFrame, x: str, panel: str) -> pd.DataFrame:
+    """Coverage as a dashed "oracle" curve (error = 1 - coverage, mean over seeds): the error of a perfect
+    verifier on the same candidates. `d` is one aggregation's rows (coverage is the same under every one)."""
+    d = d.sort_values(x)
+    ax.plot(d[x], 100 * (1 - d["coverage"]), ls="--", marker=".", ms=3, color="0.3", label="Oracle (1 - coverage)")
+    out = d[["strategy", "n", "params", x, "n_seeds"]].copy()
+    out["aggregation"], out["error_mean_pct"] = "oracle", 100 * (1 - d["coverage"]).to_numpy()
+    out.insert(0, "panel", panel)
+    return out
 
-    Returns the plotted numbers (errors in %), one row per point and panel.
-    """
+
+def _vote_limits(ax: Axes, d: pd.DataFrame, x: str, panel: str) -> list[pd.DataFrame]:
+    """The error each vote converges to (Theorems 1-2: metrics column vote_limit, mean over seeds) as a dotted
+    horizontal line in the vote's colour."""
+    rows = []
+    for agg, g in d.dropna(subset=["vote_limit"]).groupby("aggregation", sort=False):
+        error = 100 * (1 - float(g["vote_limit"].iloc[0]))  # the same at every n
+        theorem = "Thm 1" if agg == "majority" else "Thm 2"
+        ax.axhline(error, ls=":", lw=1.2, color=AGG_COLORS.get(agg, "0.5"),
+                   label=f"{AGG_LABELS.get(agg, agg)} limit, n→∞ ({theorem})")
+        # n: the samples the limit was predicted from (all drawn: the largest budget)
+        rows.append(pd.DataFrame([{"panel": panel, "strategy": g["strategy"].iloc[0], "aggregation": f"{agg}_limit",
+                                   "n": int(g["n"].max()), "params": g["params"].iloc[0], x: np.nan,
+                                   "n_seeds": g["n_seeds"].iloc[0], "error_mean_pct": error}]))
+    return rows
+
+
+def draw_error_vs_flops(summary: pd.DataFrame, dataset: str, model: str, x: str = "policy_flops", *,
+                        subset: str = "all") -> tuple[Figure, str, pd.DataFrame]:
+    """The figure of plot_error_vs_flops, its title and its numbers, not yet saved."""
     s = summary[(summary["dataset"] == dataset) & (summary["model"] == model)
                 & (summary["subset"] == subset)]
     if s.empty:
@@ -101,6 +124,12 @@ def plot_error_vs_flops(summary: pd.DataFrame, dataset: str, model: str, png: Pa
             if strat != "greedy" and not d.empty:
                 _band(ax, d, x, AGG_COLORS[agg], AGG_LABELS[agg])
                 rows.append(_plotted(d.sort_values(x), x, strat))
+        sampled = s[s["strategy"] == strat]
+        if strat == "sampling" and "coverage" in s.columns and sampled["coverage"].notna().any():
+            first = sampled[sampled["aggregation"] == sampled["aggregation"].iloc[0]]
+            rows.append(_oracle(ax, first, x, strat))
+        if strat == "sampling" and "vote_limit" in s.columns:
+            rows += _vote_limits(ax, sampled, x, strat)
         if not greedy.empty:
             _greedy_star(ax, greedy, x)
             rows.append(_plotted(greedy, x, strat))
@@ -113,8 +142,22 @@ def plot_error_vs_flops(summary: pd.DataFrame, dataset: str, model: str, png: Pa
     params = int(s["params"].iloc[0])
     title = f"{dataset} / {model} (N = {params:.3g})" + ("" if subset == "all" else f", {subset} problems")
     fig.suptitle(title, fontsize=10)
+    return fig, title, pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+def plot_error_vs_flops(summary: pd.DataFrame, dataset: str, model: str, png: PathLike,
+                        pdf: PathLike, x: str = "policy_flops", *, subset: str = "all",
+                        source: str = "") -> pd.DataFrame:
+    """One panel per search strategy; one curve per aggregation; greedy as a star on every panel. The sampling
+    panel adds the oracle (1 - coverage, dashed) and each vote's limit as n -> infinity (dotted, Theorems 1-2)
+    where the metrics carry them.
+
+    Returns the plotted numbers (errors in %), one row per point and panel (aggregation "oracle" and
+    "<vote>_limit" for the added lines).
+    """
+    fig, title, numbers = draw_error_vs_flops(summary, dataset, model, x, subset=subset)
     save_figure(fig, png, pdf, title, source)
-    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    return numbers
 
 
 def plot_compute_optimal(summary: pd.DataFrame, dataset: str, strategy: str, aggregation: str,

@@ -22,7 +22,8 @@ FLOPS_COLUMNS: tuple[str, ...] = (
     "policy_flops_prefix_shared", "total_flops_prefix_shared",
 )
 # Means over seeds carried into the summary when the metrics have them.
-EXTRA_MEAN_COLUMNS: tuple[str, ...] = ("generated_tokens", "invalid_share", "prm_auc")
+EXTRA_MEAN_COLUMNS: tuple[str, ...] = ("generated_tokens", "invalid_share", "prm_auc", "coverage", "coverage_first_n",
+                                       "vote_limit")
 # One point of a curve: error is averaged over seeds within each group.
 GROUP_KEYS: list[str] = ["dataset", "model", "strategy", "aggregation", "subset", "n"]
 _STR_COLS = ("dataset", "model", "strategy", "aggregation", "subset")
