@@ -2,6 +2,7 @@
 expanded, finished paths leaving the beam, the stop rules, DVTS's independent subtrees, cost bookkeeping."""
 from __future__ import annotations
 
+import copy
 import re
 
 import pytest
@@ -240,3 +241,38 @@ def test_cost_and_the_beam_rule_on_random_outcomes(strategy, n, width):
                 assert all(x["width"] == width for x in grown)
                 assert all(n_["width"] == 0 for n_ in level if n_ not in grown)
     assert records == run(strategy, _mixed, n=n, width=width, rows=ROWS, max_depth=7)[0]  # deterministic
+
+
+# ---------------------------------------------------------------- config
+
+
+def test_the_config_checks_the_beam_width_against_every_budget():
+    from pathlib import Path
+
+    import yaml
+
+    from infscale.core.config import ConfigError, generation_runs, resource_parts
+    from infscale.core.validation import validate_config
+
+    ci = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "ci.yaml").read_text())
+    c = validate_config(copy.deepcopy(ci))
+    assert "beam_width" not in c["strategies"]["rebase"]  # no schema default: REBASE's params stay as they were
+    assert generation_runs(c, "tiny-a", "dvts") == [(4, [4])]  # a tree search: one run a budget
+    assert resource_parts("generate", "beam_search")[-1] == "generate_tree"  # the PRM is in the job
+    bad = copy.deepcopy(ci)
+    bad["strategies"]["dvts"].update(budgets=[4, 6, 9], beam_width=4)
+    with pytest.raises(ConfigError, match=r"config key strategies\.dvts\.beam_width: 4 does not divide the "
+                                          r"budget\(s\) 6, 9 \(strategies\.dvts\.budgets\)"):
+        validate_config(bad)
+    bad = copy.deepcopy(ci)
+    bad["strategies"]["beam_search"].pop("beam_width")  # the default M = 4 does not divide 2
+    with pytest.raises(ConfigError, match=r"strategies\.beam_search\.beam_width: 4 does not divide the budget\(s\) 2"):
+        validate_config(bad)
+    bad = copy.deepcopy(ci)
+    bad["strategies"]["beam_search"]["beam_width"] = 0
+    with pytest.raises(ConfigError, match=r"strategies\.beam_search\.beam_width: 0 is less than the minimum"):
+        validate_config(bad)
+    bad = copy.deepcopy(ci)
+    bad["report"] = {"table1": {"dvts_budget": 8}}
+    with pytest.raises(ConfigError, match=r"report\.table1\.dvts_budget: 8 is not a dvts budget of model tiny-a"):
+        validate_config(bad)

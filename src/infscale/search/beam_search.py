@@ -16,10 +16,9 @@ Dropped nodes (see treesearch) are never kept. Each depth is one engine call for
 """
 from __future__ import annotations
 
+from infscale.core.config import DEFAULT_BEAM_WIDTH
 from infscale.search.engine_base import Engine, derived_seed
 from infscale.search.treesearch import Node, SearchParams, Tree, evaluate, expand
-
-DEFAULT_BEAM_WIDTH = 4  # search-and-learn's m
 
 
 def beam_width(strategy: str, n: int, params: dict) -> int:
