@@ -195,9 +195,9 @@ def prm_tokens_computed(config: dict, dataset: str, strategy: str, n: int) -> fl
     solution, prompt, steps = SOLUTION_TOKENS[dataset], PROMPT_TOKENS[dataset], SOLUTION_STEPS[dataset]
     if strategy in cfg.PREFIX_STRATEGIES:
         return problems * (prompt + n * solution)
-    if strategy in ("rebase", *cfg.BEAM_STRATEGIES):  # a path's nodes: their prefixes over the siblings, then their step
-        siblings = SIBLINGS if strategy == "rebase" else int(
-            config["strategies"][strategy].get("beam_width", cfg.DEFAULT_BEAM_WIDTH))
+    if strategy in ("rebase", *cfg.BEAM_STRATEGIES):  # a path's nodes: prefixes over the siblings, then own step
+        beam = config["strategies"][strategy].get("beam_width", cfg.DEFAULT_BEAM_WIDTH)
+        siblings = SIBLINGS if strategy == "rebase" else int(beam)
         path = (steps * prompt + solution * (steps - 1) / 2) / siblings + solution
         return problems * TREE_OVERHEAD * n * path
     children = int(config["strategies"][strategy].get("children", 2))
