@@ -276,3 +276,69 @@ def test_the_config_checks_the_beam_width_against_every_budget():
     bad["report"] = {"table1": {"dvts_budget": 8}}
     with pytest.raises(ConfigError, match=r"report\.table1\.dvts_budget: 8 is not a dvts budget of model tiny-a"):
         validate_config(bad)
+
+
+# ---------------------------------------------------------------- Table 1 and figures
+
+
+def _with_beam_rows(metrics, strategies=("beam_search", "dvts"), ns=(4, 8, 16)):
+    """Synthetic metrics plus beam search / DVTS rows: REBASE's at budgets `ns`, 5% more FLOPs and 1 point more
+    error for each."""
+    import pandas as pd
+
+    reb = metrics[(metrics["strategy"] == "rebase") & metrics["n"].isin(ns)]
+    extra = []
+    for i, s in enumerate(strategies, 1):
+        rows = reb.assign(strategy=s, error=reb["error"] + 0.01 * i, accuracy=reb["accuracy"] - 0.01 * i)
+        for col in ("policy_flops", "total_flops"):
+            rows[col] = rows[col] * (1 + 0.05 * i)
+        extra.append(rows)
+    return pd.concat([metrics, *extra], ignore_index=True)
+
+
+def test_table1_has_beam_search_and_dvts_at_their_configured_budgets():
+    from test_reporting import make_metrics
+
+    from infscale.reporting.report import seed_summary
+    from infscale.reporting.tables import table1
+
+    s = seed_summary(_with_beam_rows(make_metrics(rebase=True)))
+    t = table1(s)
+    assert list(t["strategy"]) == ["sampling", "rebase", "beam_search", "dvts"] * 3
+    assert list(t["samples"]) == [16, 1, 4, 4] * 3  # defaults: sampling's largest, the searches' smallest
+    t = table1(s, rebase_n=4, beam_search_n=8, dvts_n=16)
+    assert list(t["samples"]) == [16, 4, 8, 16] * 3
+    # beam search without REBASE still makes a table; a budget the run lacks leaves that row out
+    only = seed_summary(_with_beam_rows(make_metrics(rebase=True), ("beam_search",)))
+    only = only[only["strategy"] != "rebase"]
+    assert list(table1(only)["strategy"]) == ["sampling", "beam_search"] * 3
+    assert list(table1(only, beam_search_n=32)["strategy"]) == []
+
+
+def test_figures_draw_beam_search_and_dvts_in_their_own_colours(tmp_path):
+    from test_reporting import make_metrics
+
+    from infscale.core.config import STRATEGIES
+    from infscale.reporting.plotting import (
+        STRATEGY_COLORS,
+        STRATEGY_LABELS,
+        STRATEGY_MARKERS,
+        plot_error_vs_flops,
+        plot_grid,
+        plot_strategies,
+    )
+    from infscale.reporting.report import seed_summary
+
+    searched = [s for s in STRATEGIES if s != "greedy"]
+    assert set(searched) <= set(STRATEGY_COLORS) and set(STRATEGIES) <= set(STRATEGY_LABELS)
+    assert len({STRATEGY_COLORS[s] for s in searched}) == len(searched)  # no two strategies share a colour
+    assert STRATEGY_MARKERS["beam_search"] != STRATEGY_MARKERS["dvts"]
+    s = seed_summary(_with_beam_rows(make_metrics(rebase=True)))
+    got = plot_error_vs_flops(s, "toy", "small", tmp_path / "e.png", tmp_path / "e.pdf")
+    assert list(dict.fromkeys(got["panel"])) == ["sampling", "rebase", "beam_search", "dvts"]
+    got = plot_strategies(s, "toy", "small", "weighted_majority", tmp_path / "s.png", tmp_path / "s.pdf")
+    assert set(got["strategy"]) == {"greedy", "sampling", "rebase", "beam_search", "dvts"}
+    got = plot_grid(s[s["model"] == "small"], "aggregation", tmp_path / "g.png", tmp_path / "g.pdf")
+    curves = set(got["curve"])
+    assert any(c.startswith("Beam search") for c in curves) and any(c.startswith("DVTS") for c in curves)
+    assert (tmp_path / "g.png").stat().st_size > 1000
