@@ -144,8 +144,9 @@ def test_one_figure_target_builds_only_what_it_needs(tmp_path):
     # Math-Shepherd PRM is an ablation only the verifier quality report needs) and nothing else of tiny-b runs
     assert "train_prm" not in jobs and "label_prm_data" not in jobs
     assert jobs["train_policy"] == 2
-    # greedy (1 seed) + sampling (once at n=4, 2 seeds) + REBASE and MCTS (2 budgets x 2 seeds each), tiny-a's only
-    assert jobs["generate"] == 1 + 2 + 4 + 4 and jobs["metrics"] == 4
+    # greedy (1 seed) + sampling (once at n=4, 2 seeds) + REBASE and MCTS (2 budgets x 2 seeds each) + beam search
+    # and DVTS (1 budget x 2 seeds each), tiny-a's only
+    assert jobs["generate"] == 1 + 2 + 4 + 4 + 2 + 2 and jobs["metrics"] == 6
     assert "claims" not in jobs and "table4" not in jobs
 
 
