@@ -128,6 +128,11 @@ def metrics_for_dataset(dataset):
     return [metrics_path(dataset, m, s) for m in EVAL["models"] for s in EVAL["strategies"]]
 
 
+def table1_strategies():
+    """Table 1: sampling against REBASE, and beam search and DVTS where the study evaluates them."""
+    return ["sampling", "rebase"] + [s for s in cfg.BEAM_STRATEGIES if s in EVAL["strategies"]]
+
+
 def all_metrics():
     return [p for d in EVAL["datasets"] for p in metrics_for_dataset(d)]
 

@@ -189,7 +189,7 @@ rule figure_easy_hard:
 
 rule table1:
     input:
-        checked(lambda wc: [metrics_path(wc.dataset, m, s) for m in EVAL["models"] for s in ("sampling", "rebase")]),
+        checked(lambda wc: [metrics_path(wc.dataset, m, s) for m in EVAL["models"] for s in table1_strategies()]),
     output:
         csv=report(
             f"{R}/tables/table1_{{dataset}}.csv",

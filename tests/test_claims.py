@@ -26,11 +26,13 @@ from infscale.reporting.claims import (
     claim7,
     claim8,
     claim9,
+    claim10,
     claim34,
     combine,
     equal_flops_difference,
     evaluate_claims,
     load_problems,
+    nearest_not_lower_difference,
     sign_verdict,
     write_claims,
 )
@@ -39,7 +41,7 @@ PARAMS = {"tiny": 100_000, "small": 300_000, "base": 1_000_000}
 # (accuracy of one sample, accuracy it saturates at): small models are better per FLOP at small budgets,
 # large ones at large budgets, so the compute-optimal size grows.
 CURVES = {"tiny": (0.40, 0.60), "small": (0.35, 0.72), "base": (0.30, 0.78)}
-SAMPLING, REBASE, MCTS = [1, 2, 4, 8, 16, 32], [4, 8, 16], [8, 16]
+SAMPLING, REBASE, MCTS, BEAM = [1, 2, 4, 8, 16, 32], [4, 8, 16], [8, 16], [4, 8, 16]
 P, SEEDS = 400, (0, 1)
 LEVELS = np.arange(P) % 5 + 1
 HARD = LEVELS >= 3
@@ -51,7 +53,7 @@ def sampling_accuracy(model, n):
 
 
 def default_effects():
-    return dict(wmv=+0.05, rebase=+0.08, rebase_where="hard", rebase_growth=0.06, mcts=-0.10, auc=0.9,
+    return dict(wmv=+0.05, rebase=+0.08, rebase_where="hard", rebase_growth=0.06, mcts=-0.10, beam=+0.01, auc=0.9,
                 theorem_gap=0.0, flat_sampling=False)
 
 
@@ -71,17 +73,20 @@ def accuracy(model, strategy, agg, n, effects):
         base = base + np.where(where, bonus, 0.3 * bonus)
     if strategy == "mcts":
         base = base + e["mcts"]
+    if strategy == "beam_search":
+        base = base + e["beam"]
     return np.clip(base, 0, 1)
 
 
-def build(effects=None, models=("tiny", "small", "base"), strategies=("greedy", "sampling", "rebase", "mcts")):
+def build(effects=None, models=("tiny", "small", "base"),
+          strategies=("greedy", "sampling", "rebase", "mcts", "beam_search")):
     """(metrics, problems) of a synthetic run. Outcomes use common random numbers per (problem, seed), as a
     real run does (a hard problem is hard for every strategy): curves differ only where their accuracy does."""
     effects = {**default_effects(), **(effects or {})}
     rng = np.random.default_rng(7)
     u = rng.random((P, len(SEEDS)))
-    budgets = {"greedy": [1], "sampling": SAMPLING, "rebase": REBASE, "mcts": MCTS}
-    cost = {"greedy": 1.0, "sampling": 1.0, "rebase": 1.1, "mcts": 1.2}
+    budgets = {"greedy": [1], "sampling": SAMPLING, "rebase": REBASE, "mcts": MCTS, "beam_search": BEAM}
+    cost = {"greedy": 1.0, "sampling": 1.0, "rebase": 1.1, "mcts": 1.2, "beam_search": 1.05}
     ids, levels = np.array([f"p{p}" for p in range(P)]), LEVELS.astype(int)
     problems, metrics = [], []
 
@@ -118,11 +123,11 @@ def build(effects=None, models=("tiny", "small", "base"), strategies=("greedy", 
 
 
 CLAIM_FUNCS = {1: claim1, 2: claim2, 3: lambda ev: claim34(ev, 3, "rebase"), 4: lambda ev: claim34(ev, 4, "mcts"),
-               5: claim5, 6: claim6, 7: claim7, 8: claim8, 9: claim9}
+               5: claim5, 6: claim6, 7: claim7, 8: claim8, 9: claim9, 10: claim10}
 
 
 def verdicts(effects=None, cids=None, **kw):
-    """(verdict per claim, claims table) of a synthetic run; `cids`: only these claims (all nine by default)."""
+    """(verdict per claim, claims table) of a synthetic run; `cids`: only these claims (all of them by default)."""
     metrics, problems = build(effects, **kw)
     if cids is None:
         claims = evaluate_claims(metrics, problems, Settings(draws=100))
@@ -140,16 +145,16 @@ def holding():
 
 def test_every_claim_holds_when_the_effects_are_there(holding):
     v, claims = holding
-    assert v == {i: "holds" for i in range(1, 10)}
+    assert v == {i: "holds" for i in range(1, 11)}
     # every verdict carries its interval; the table's columns are the CSV's
-    assert all("[" in claims.loc[i, "measured"] for i in range(1, 10))
+    assert all("[" in claims.loc[i, "measured"] for i in range(1, 11))
     assert list(claims.reset_index().columns) == ["claim_id", "claim", "verdict", "measured", "detail"]
 
 
 def test_claims_fail_when_the_effects_are_reversed():
     v, _ = verdicts(dict(wmv=-0.08, rebase=-0.15, rebase_growth=-0.05, mcts=+0.15, theorem_gap=0.2),
-                    cids=(2, 3, 4, 7, 8, 9), models=("small", "base"))
-    assert v[2] == v[3] == v[4] == v[9] == "fails"
+                    cids=(2, 3, 4, 7, 8, 9, 10), models=("small", "base"))
+    assert v[2] == v[3] == v[4] == v[9] == v[10] == "fails"
     assert v[7] == "fails"  # REBASE gains less than sampling at its last doubling
     assert v[8] == "fails"  # the smaller model with REBASE never reaches the largest's sampling accuracy
     v, _ = verdicts(dict(rebase_where="easy"), cids=(3, 6), models=("base",), strategies=("sampling", "rebase"))
@@ -167,7 +172,7 @@ def test_a_flat_curve_is_inconclusive_not_holds():
 
 def test_a_verifier_below_the_gate_makes_prm_claims_cannot_check(holding):
     v, claims = verdicts(dict(auc=0.47))
-    for cid in (2, 3, 4, 6, 7, 8):
+    for cid in (2, 3, 4, 6, 7, 8, 10):
         assert v[cid] == "cannot_check", cid
         assert "AUC 0.47 < 0.6" in claims.loc[cid, "measured"]
     # claims that do not rest on the PRM keep their verdicts
@@ -191,7 +196,8 @@ def test_one_failing_or_unsure_model_decides_the_row():
 
 def test_claims_without_their_strategies_cannot_be_checked():
     v, claims = verdicts(strategies=("greedy", "sampling"))
-    assert v[3] == v[4] == v[6] == v[7] == v[8] == "cannot_check"
+    assert v[3] == v[4] == v[6] == v[7] == v[8] == v[10] == "cannot_check"
+    assert claims.loc[10, "measured"] == "no beam_search rows in the metrics" and claims.loc[10, "detail"] == METHOD[10]
     assert v[1] == "holds"
     # a claim without any unit says why, and still says how it would be measured
     assert claims.loc[3, "measured"] == "no rebase rows in the metrics"
@@ -410,6 +416,58 @@ def test_claims_3_and_4_numbers():
     row = hand_row(3, two, draws=20, auc={"m": 0.1, "z": 0.9})
     assert row["verdict"] == "holds" and row["measured"].startswith("d/m: cannot_check, PRM")
     assert "d/z: holds, mean rebase - sampling error at equal FLOPs -50.00pp [-50.00pp, -50.00pp]" in row["measured"]
+
+
+# the verifier gate reads the PRM's AUC on sampled candidates: a claim-10 run needs a sampling row for it
+SAMPLED = {("m", "sampling", "weighted_majority"): {1: (1e2, same(0))}}
+
+
+def test_claim10_rebase_against_beam_search_numbers():
+    beam = {**SAMPLED, ("m", "beam_search", "weighted_majority"): {4: (1e2, same(0)), 64: (1e4, same(1))}}
+    # REBASE at 1e3, half way (log10 FLOPs) between beam search's points: beam search interpolated there is .5
+    better = {**beam, ("m", "rebase", "weighted_majority"): {8: (1e3, same(1))}}
+    row = hand_row(10, better, draws=20, auc={"m": 0.8})
+    assert row["verdict"] == "holds"
+    assert row["measured"] == ("d/m: holds, mean rebase - beam_search error at equal FLOPs -50.00pp [-50.00pp, "
+                               "-50.00pp] (interpolated; AUC 0.80)")
+    worse = {**beam, ("m", "rebase", "weighted_majority"): {8: (1e3, same(0))}}
+    assert hand_row(10, worse, draws=20)["verdict"] == "fails"
+    # REBASE exactly as good as interpolated beam search on every draw: the interval is [0, 0]
+    half = {**SAMPLED, ("m", "beam_search", "weighted_majority"): {4: (1e2, frac(2)), 64: (1e4, frac(2))},
+            ("m", "rebase", "weighted_majority"): {8: (1e3, frac(2))}}
+    assert hand_row(10, half, draws=20)["verdict"] == "inconclusive"
+    # noise: REBASE right on other problems than beam search, 2 of 4 against 1 of 4 -> the interval straddles 0
+    noisy = {**SAMPLED, ("m", "beam_search", "weighted_majority"): {4: (1e2, [0, 0, 1, 0]), 64: (1e4, [0, 0, 1, 0])},
+             ("m", "rebase", "weighted_majority"): {8: (1e3, [1, 1, 0, 0])}}
+    row = hand_row(10, noisy, draws=200)
+    assert row["verdict"] == "inconclusive" and "-25.00pp [" in row["measured"]
+    # the verifier gate: a PRM that cannot rank leaves nothing to check
+    row = hand_row(10, better, draws=20, auc={"m": 0.55})
+    assert row["verdict"] == "cannot_check"
+    assert row["measured"].startswith("d/m: cannot_check, PRM within-problem AUC 0.55 < 0.6 on m's sampled")
+
+
+def test_claim10_matches_one_beam_search_budget_at_its_nearest_not_lower_flops():
+    # one beam search budget (the default study's): no range to interpolate in. REBASE's points at 1e2 and 5e2
+    # meet beam search at 6e2 (not lower); the one at 1e3 has no beam search point that spends as much
+    pts = {**SAMPLED, ("m", "beam_search", "weighted_majority"): {4: (6e2, same(0))},
+           ("m", "rebase", "weighted_majority"): {2: (1e2, same(1)), 4: (5e2, frac(2)), 8: (1e3, same(0))}}
+    row = hand_row(10, pts, draws=20)
+    assert row["measured"].startswith("d/m: holds, mean rebase - beam_search error at equal FLOPs -75.00pp")
+    assert "(at the nearest not-lower beam search FLOPs; AUC 0.90)" in row["measured"]
+    late = {**SAMPLED, ("m", "beam_search", "weighted_majority"): {4: (1e2, same(0))},
+            ("m", "rebase", "weighted_majority"): {4: (5e2, same(1))}}
+    assert hand_row(10, late)["measured"] == "d/m: cannot_check, no rebase point at or below beam search's FLOPs"
+    # a model with beam search but no REBASE; and no beam search at all
+    alone = {**SAMPLED, ("m", "beam_search", "weighted_majority"): {4: (1e2, same(0))}}
+    assert hand_row(10, alone)["measured"] == "d/m: cannot_check, no rebase rows for this model"
+    none = {("m", "rebase", "weighted_majority"): {4: (1e2, same(0))}}
+    assert hand_row(10, none)["measured"] == "no beam_search rows in the metrics"
+    # the pairing itself: each other point against the cheapest base point that spends at least as much
+    got = nearest_not_lower_difference(np.array([3.0, 1.0, 10.0]), np.array([[0.3, 0.1, 1.0]]),
+                                       np.array([0.5, 2.0, 3.0, 11.0]), np.array([[0.0, 0.0, 0.0, 0.0]]))
+    assert got[0] == pytest.approx(-(0.1 + 0.3 + 0.3) / 3)
+    assert nearest_not_lower_difference(np.array([1.0]), np.array([[0.5]]), np.array([2.0]), np.array([[0.5]])) is None
 
 
 def test_claim5_fit_on_a_hand_example():

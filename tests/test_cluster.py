@@ -18,7 +18,7 @@ from workflow_runs import ROOT, snakemake
 pytestmark = [pytest.mark.workflow, pytest.mark.cluster]
 
 # jobs of ci.yaml (tree_scores: local); the PRM is the verifier ablation (its label, train and score_ablation jobs)
-HEAVY = {"train_policy": 2, "label_prm_data": 1, "train_prm": 1, "generate": 22, "score": 6, "score_ablation": 4}
+HEAVY = {"train_policy": 2, "label_prm_data": 1, "train_prm": 1, "generate": 30, "score": 6, "score_ablation": 4}
 # Wall-clock facts, not results: per-job timings and logs. PDFs carry their creation time (compared without it).
 NOT_RESULTS = ("logs/", "benchmarks/")
 TIMING_KEYS = re.compile(r"seconds|runtime|per_second")

@@ -87,11 +87,13 @@ def test_whole_paper_dag_plans_offline_and_fast(tmp_path, paper):
     expected_generate = sum(runs(paper, d, m, s) for d in ev["datasets"] for m in ev["models"] for s in ev["strategies"])
     expected_generate += sum(runs(paper, "gsm8k", m, "sampling") for m in paper["models"] if m.startswith("pythia"))
     expected_generate += sum(runs(paper, "math500", m, "mcts") for m in ("llemma-7b", "llemma-34b"))
-    assert jobs["generate"] == jobs["score"] + jobs["tree_scores"] == expected_generate == 257
+    assert jobs["generate"] == jobs["score"] + jobs["tree_scores"] == expected_generate == 545
     # tree search carries its step scores from the search: no job loads the 34B PRM only to find nothing to score
     tree = sum(runs(paper, d, m, s) for d in ev["datasets"] for m in ev["models"] for s in ev["strategies"]
-               if s in ("rebase", "mcts")) + sum(runs(paper, "math500", m, "mcts") for m in ("llemma-7b", "llemma-34b"))
-    assert jobs["tree_scores"] == tree == 210 and jobs["score"] == 47
+               if s in cfg.TREE_STRATEGIES) + sum(runs(paper, "math500", m, "mcts") for m in ("llemma-7b", "llemma-34b"))
+    # beam search and DVTS: 6 budgets x 3 seeds x 4 models x 2 data sets each
+    assert sum(runs(paper, d, m, s) for d in ev["datasets"] for m in ev["models"] for s in cfg.BEAM_STRATEGIES) == 288
+    assert jobs["tree_scores"] == tree == 498 and jobs["score"] == 47
     assert jobs["train_policy"] == 9 and jobs["train_prm"] == 1 and jobs["prepare_data"] == 5
     assert jobs["fetch_base"] == 9  # nine hub bases (the PRM shares Llemma-34B's), downloaded by local jobs
     assert jobs["paper_figure"] == 11 and jobs["paper_table"] == 3
@@ -142,7 +144,7 @@ def test_each_paper_target_plans_only_its_jobs(tmp_path, paper, name):
     combos = [(d, m, s) for d in spec["datasets"] for m in spec["models"] for s in spec["strategies"]]
     assert jobs["metrics"] == len(combos)
     assert jobs["generate"] == jobs.get("score", 0) + jobs.get("tree_scores", 0) == sum(runs(paper, *c) for c in combos)
-    assert jobs.get("tree_scores", 0) == sum(runs(paper, *c) for c in combos if c[2] in ("rebase", "mcts"))
+    assert jobs.get("tree_scores", 0) == sum(runs(paper, *c) for c in combos if c[2] in cfg.TREE_STRATEGIES)
     assert jobs["train_policy"] == len(spec["models"]) and jobs["train_prm"] == 1
     sft = {paper["models"][m]["sft_dataset"] for m in spec["models"]}
     assert jobs["prepare_data"] == len(spec["datasets"]) + len(sft) + 1  # + Math-Shepherd for the PRM

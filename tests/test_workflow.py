@@ -36,13 +36,13 @@ def test_every_output_is_there_and_sound(run):
     assert {"majority", "weighted_majority", "best_of_n"} <= set(t4.columns)
 
     t1 = pd.read_csv(r / "tables" / "table1_toy.csv")
-    assert set(t1["strategy"]) == {"sampling", "rebase"} and set(t1["model"]) == {"tiny-a", "tiny-b"}
+    assert set(t1["strategy"]) == {"sampling", "rebase", "beam_search", "dvts"} and set(t1["model"]) == {"tiny-a", "tiny-b"}
 
     t1 = t1.set_index("strategy")
     assert set(t1.loc["rebase", "samples"]) == {2} and set(t1.loc["sampling", "samples"]) == {4}  # the config's
 
     claims = pd.read_csv(r / "claims.csv").set_index("claim_id")
-    assert list(claims.index) == list(range(1, 10))
+    assert list(claims.index) == list(range(1, 11))
     assert set(claims["verdict"]) <= {"holds", "fails", "inconclusive", "cannot_check"}
     # The run has REBASE and MCTS: their claims are decided per model, or set aside by the verifier gate with the
     # AUC that closed it (the CI study's PRM is barely trained), never skipped silently.
@@ -81,8 +81,9 @@ def test_metrics_are_consistent(run):
     files = (run / "results" / "metrics").rglob("*.csv")
     m = pd.concat(pd.read_csv(p) for p in files if not p.name.endswith(".problems.csv"))
     assert set(m["model"]) == {"tiny-a", "tiny-b"} and set(m["subset"]) == {"all", "easy", "hard"}
-    assert set(m["strategy"]) == {"greedy", "sampling", "rebase", "mcts"}
+    assert set(m["strategy"]) == {"greedy", "sampling", "rebase", "mcts", "beam_search", "dvts"}
     assert set(m[m.strategy == "rebase"]["n"]) == {2, 4} and set(m[m.strategy == "mcts"]["n"]) == {4, 8}
+    assert set(m[m.strategy == "beam_search"]["n"]) == {2} and set(m[m.strategy == "dvts"]["n"]) == {4}
     assert ((m["accuracy"] >= 0) & (m["accuracy"] <= 1)).all()
     assert (m["error"] == 1 - m["accuracy"]).all()
     sampling = m[(m.strategy == "sampling") & (m.subset == "all") & (m.aggregation == "majority")]
@@ -149,8 +150,9 @@ def test_one_figure_target_builds_only_what_it_needs(tmp_path):
     # Math-Shepherd PRM is an ablation only the verifier quality report needs) and nothing else of tiny-b runs
     assert "train_prm" not in jobs and "label_prm_data" not in jobs
     assert jobs["train_policy"] == 2
-    # greedy (1 seed) + sampling (once at n=4, 2 seeds) + REBASE and MCTS (2 budgets x 2 seeds each), tiny-a's only
-    assert jobs["generate"] == 1 + 2 + 4 + 4 and jobs["metrics"] == 4
+    # greedy (1 seed) + sampling (once at n=4, 2 seeds) + REBASE and MCTS (2 budgets x 2 seeds each) + beam search
+    # and DVTS (1 budget x 2 seeds each), tiny-a's only
+    assert jobs["generate"] == 1 + 2 + 4 + 4 + 2 + 2 and jobs["metrics"] == 6
     assert "claims" not in jobs and "table4" not in jobs
 
 

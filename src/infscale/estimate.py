@@ -39,6 +39,7 @@ SOLUTION_STEPS = {"math500": 8, "gsm8k": 5}  # steps a solution: a tree search s
 STEP_TOKENS = 50  # MCTS: one expansion generates about one step
 TREE_OVERHEAD = 1.2  # REBASE generates ~1.2x the tokens of sampling at equal n (Table 4: 148.0 / 125.4)
 SIBLINGS = 3.4  # REBASE children per expanded node: `allocate` at T_b 0.1 over uniform rewards, widths 8-128
+# Beam search and DVTS keep N paths a depth as REBASE does (counted like it); their siblings are `beam_width`.
 UTILISATION = {"train": 0.35, "generate": 0.15, "score": 0.4}  # share of the precision's peak reached
 H100_BF16_TFLOPS = 989.0  # dense
 H100_FP32_TFLOPS = 67.0  # non-tensor-core FP32
@@ -179,7 +180,7 @@ def run_tokens(config: dict, dataset: str, strategy: str, n: int) -> tuple[float
     path_reads = steps * prompt + solution * (steps + 1) / 2  # a path's nodes, each read with its prefix
     if strategy in cfg.PREFIX_STRATEGIES:
         g, r = n * solution, n * (prompt + solution)
-    elif strategy == "rebase":
+    elif strategy in ("rebase", *cfg.BEAM_STRATEGIES):
         g, r = TREE_OVERHEAD * n * solution, TREE_OVERHEAD * n * path_reads
     else:  # mcts: about root children + 2 per further expansion, one step each, each node read with its path
         g, r = 2 * n * STEP_TOKENS, 2 * n * (prompt + solution / 2)
@@ -189,13 +190,15 @@ def run_tokens(config: dict, dataset: str, strategy: str, n: int) -> tuple[float
 def prm_tokens_computed(config: dict, dataset: str, strategy: str, n: int) -> float:
     """Tokens the PRM computes in one run, its shared prefixes read once (search/prefix_scoring.py): a problem's
     sampled candidates share the prompt; a tree node shares the prompt and its parent's path with its siblings
-    (REBASE: SIBLINGS a parent on average; MCTS: its `children`)."""
+    (REBASE: SIBLINGS a parent on average; beam search, DVTS: `beam_width`; MCTS: its `children`)."""
     problems = config["datasets"][dataset].get("limit") or TEST_PROBLEMS[dataset]
     solution, prompt, steps = SOLUTION_TOKENS[dataset], PROMPT_TOKENS[dataset], SOLUTION_STEPS[dataset]
     if strategy in cfg.PREFIX_STRATEGIES:
         return problems * (prompt + n * solution)
-    if strategy == "rebase":  # a path's nodes: their prefixes over the siblings, then their own step
-        path = (steps * prompt + solution * (steps - 1) / 2) / SIBLINGS + solution
+    if strategy in ("rebase", *cfg.BEAM_STRATEGIES):  # a path's nodes: prefixes over the siblings, then own step
+        beam = config["strategies"][strategy].get("beam_width", cfg.DEFAULT_BEAM_WIDTH)
+        siblings = SIBLINGS if strategy == "rebase" else int(beam)
+        path = (steps * prompt + solution * (steps - 1) / 2) / siblings + solution
         return problems * TREE_OVERHEAD * n * path
     children = int(config["strategies"][strategy].get("children", 2))
     return problems * 2 * n * ((prompt + solution / 2 - STEP_TOKENS) / children + STEP_TOKENS)

@@ -3,9 +3,11 @@ runs of a strategy, the engine block and scheduler resources of a job, and the n
 strategies). Validation against the schema is core/validation.py."""
 from __future__ import annotations
 
-STRATEGIES = ("greedy", "sampling", "rebase", "mcts")  # also the order of tables and figure panels
+STRATEGIES = ("greedy", "sampling", "rebase", "mcts", "beam_search", "dvts")  # also the order of tables and panels
 PREFIX_STRATEGIES = ("greedy", "sampling")  # a smaller budget is a prefix of the candidates of a larger one
-TREE_STRATEGIES = ("rebase", "mcts")  # need the PRM while generating; one run per budget
+TREE_STRATEGIES = ("rebase", "mcts", "beam_search", "dvts")  # need the PRM while generating; one run per budget
+BEAM_STRATEGIES = ("beam_search", "dvts")  # budget N = paths, split into beams of `beam_width` M (M divides N)
+DEFAULT_BEAM_WIDTH = 4  # search-and-learn's m
 
 
 class ConfigError(ValueError):
@@ -92,7 +94,8 @@ def strategy_params(config: dict, model: str, strategy: str) -> dict:
 
 
 def budgets(config: dict, model: str, strategy: str) -> list[int]:
-    """The budgets n measured: samples (sampling), width (REBASE) or expansions (MCTS); greedy is n = 1."""
+    """The budgets n measured: samples (sampling), width (REBASE, beam search, DVTS) or expansions (MCTS); greedy
+    is n = 1."""
     return [1] if strategy == "greedy" else sorted(set(strategy_params(config, model, strategy)["budgets"]))
 
 

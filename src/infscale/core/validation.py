@@ -7,7 +7,16 @@ from pathlib import Path
 
 import yaml
 
-from infscale.core.config import STRATEGIES, ConfigError, budgets, model_kind, needs_tokenizer, strategy_params
+from infscale.core.config import (
+    BEAM_STRATEGIES,
+    DEFAULT_BEAM_WIDTH,
+    STRATEGIES,
+    ConfigError,
+    budgets,
+    model_kind,
+    needs_tokenizer,
+    strategy_params,
+)
 
 # Package data (importlib.resources), so validation works from an installed wheel as from a checkout.
 SCHEMA_PATH = Path(str(resources.files("infscale") / "resources" / "config.schema.yaml"))
@@ -107,14 +116,30 @@ def check_references(config: dict) -> None:
             raise ConfigError(f"config key datasets.{slug}.toy.carry_free: every_order draws questions that carry in "
                               f"no order; it needs carry_rate 0 (found {toy.get('carry_rate', 0.5)})")
     check_figures(config, need)
+    check_beam_widths(config)
     check_table1(config)
     check_local_paths(config)
+
+
+def check_beam_widths(config: dict) -> None:
+    """Beam search and DVTS split a budget N into beams of M = beam_width: M must divide every budget."""
+    for strategy in BEAM_STRATEGIES:
+        block = config["strategies"].get(strategy)
+        if block is None:
+            continue
+        m = block.get("beam_width", DEFAULT_BEAM_WIDTH)
+        bad = [n for n in block.get("budgets", []) if n % m]
+        if bad:
+            raise ConfigError(f"config key strategies.{strategy}.beam_width: {m} does not divide the budget(s) "
+                              f"{', '.join(map(str, bad))} (strategies.{strategy}.budgets); every budget must be a "
+                              "multiple of the beam width")
 
 
 def check_table1(config: dict) -> None:
     """Table 1's budgets, when set, must be budgets the study runs."""
     ev, t1 = config["evaluate"], config["report"]["table1"]
-    for strategy, key in (("rebase", "rebase_budget"), ("sampling", "sampling_budget")):
+    for strategy in ("rebase", "sampling", *BEAM_STRATEGIES):
+        key = f"{strategy}_budget"
         n = t1.get(key)
         if n is None or strategy not in ev["strategies"]:
             continue

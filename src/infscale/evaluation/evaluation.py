@@ -52,7 +52,7 @@ def is_tree_record(record: dict) -> bool:
 
 def candidates_for(record: dict, n: int) -> list[dict]:
     """The candidates of budget n: the first n of a sampling run; all finished paths of a tree search
-    (run at that budget, it may have fewer than n)."""
+    (run at that budget, it may have fewer than n; beam search and DVTS may have more)."""
     return record["candidates"] if is_tree_record(record) else subsample(record["candidates"], n)
 
 

@@ -36,6 +36,7 @@ CLAIMS = {
     7: "REBASE saturates later than sampling (it still gains where sampling has stopped)",
     8: "a smaller model with REBASE reaches the largest model's best sampling accuracy with fewer FLOPs",
     9: "majority and weighted voting converge to the accuracy their answer distributions predict (Theorems 1-2)",
+    10: "REBASE reaches a lower error than beam search at equal FLOPs (not in the paper: Snell et al.'s search)",
 }
 # How each claim is measured and decided: the `detail` column of its row (str.format fields filled per run).
 METHOD = {
@@ -62,8 +63,12 @@ METHOD = {
         "distribution; Theorem 2: the answer of largest probability x mean weight) predicted from the first half of "
         "each problem's candidates, against the vote measured on the other half; holds when the interval of "
         "measured - predicted accuracy lies within +/-{points:.0f} points, fails when it lies outside"),
+    10: ("weighted majority, all problems: REBASE's error minus beam search's interpolated (log10 FLOPs) at REBASE's "
+         "FLOPs, over REBASE's points inside beam search's FLOPs range; when none is (e.g. one beam search budget), "
+         "against the beam search point of the nearest FLOPs not lower than REBASE's (beam search never spends "
+         "less); interval below zero: holds"),
 }
-NEEDS_VERIFIER = (2, 3, 4, 6, 7, 8)
+NEEDS_VERIFIER = (2, 3, 4, 6, 7, 8, 10)
 COLUMNS = ["claim_id", "claim", "verdict", "measured", "detail"]
 WMV = "weighted_majority"
 VERDICTS = ("holds", "fails", "inconclusive", "cannot_check")
@@ -190,6 +195,21 @@ def equal_flops_difference(base_x: np.ndarray, base_err: np.ndarray, other_x: np
         return None
     interp = np.vstack([np.interp(ox[inside], bx, row) for row in be])
     return (other_err[:, inside] - interp).mean(axis=1)
+
+
+def nearest_not_lower_difference(base_x: np.ndarray, base_err: np.ndarray, other_x: np.ndarray,
+                                 other_err: np.ndarray) -> np.ndarray | None:
+    """Per draw: mean over `other`'s points of other's error minus base's error at the base point of the lowest
+    FLOPs >= the other point's (base never spends less); None when no other point has one."""
+    pairs = []
+    for j, x in enumerate(other_x):
+        above = np.nonzero(base_x >= x * (1 - 1e-9))[0]
+        if len(above):
+            pairs.append((j, above[np.argmin(base_x[above])]))
+    if not pairs:
+        return None
+    o, b = (np.array(v) for v in zip(*pairs))
+    return (other_err[:, o] - base_err[:, b]).mean(axis=1)
 
 
 def _gain_per_doubling(ns: np.ndarray, err: np.ndarray, i: int, j: int) -> np.ndarray:
@@ -417,13 +437,37 @@ def claim9(ev: Evidence) -> dict[str, object]:
     return _row(9, units, METHOD[9].format(points=100 * tol), "no sampling run with at least 4 candidates")
 
 
+def claim10(ev: Evidence) -> dict[str, object]:
+    units = {}
+    searched = set(ev.units("rebase"))
+    for ds, m in ev.units("beam_search"):
+        if (ds, m) not in searched:
+            units[f"{ds}/{m}"] = Unit("cannot_check", "no rebase rows for this model")
+            continue
+        if (g := ev.gate(ds, m)) is not None:
+            units[f"{ds}/{m}"] = g
+            continue
+        _, bx, be = ev.curve(ds, m, "beam_search", WMV)
+        _, rx, rerr = ev.curve(ds, m, "rebase", WMV)
+        d, how = equal_flops_difference(bx, be, rx, rerr), "interpolated"
+        if d is None:
+            d, how = nearest_not_lower_difference(bx, be, rx, rerr), "at the nearest not-lower beam search FLOPs"
+        if d is None:
+            units[f"{ds}/{m}"] = Unit("cannot_check", "no rebase point at or below beam search's FLOPs")
+            continue
+        _, lo, hi, txt = _ci(d)
+        units[f"{ds}/{m}"] = Unit(sign_verdict(lo, hi, False), f"mean rebase - beam_search error at equal FLOPs {txt} "
+                                                             f"({how}; {ev.auc_text(ds, m)})")
+    return _row(10, units, METHOD[10], "no beam_search rows in the metrics")
+
+
 def evaluate_claims(metrics: pd.DataFrame, problems: pd.DataFrame, settings: Settings | None = None,
                     **overrides) -> pd.DataFrame:
-    """The nine claims of a run: `metrics` as load_metrics returns them, `problems` the per-problem outcomes."""
+    """The claims of a run (CLAIMS): `metrics` as load_metrics returns them, `problems` the per-problem outcomes."""
     s = settings or Settings(**overrides)
     ev = Evidence(metrics, problems, s)
     rows = [claim1(ev), claim2(ev), claim34(ev, 3, "rebase"), claim34(ev, 4, "mcts"), claim5(ev), claim6(ev),
-            claim7(ev), claim8(ev), claim9(ev)]
+            claim7(ev), claim8(ev), claim9(ev), claim10(ev)]
     return pd.DataFrame(rows)
 
 

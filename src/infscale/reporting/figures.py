@@ -58,7 +58,8 @@ def make_figure(metrics: pd.DataFrame, name: str, spec: dict, *, x: str, csv: Pa
     elif kind == "table1":
         t1 = table1_budgets or {}
         table = table1(s, x=x, aggregation=aggregation, sampling_n=t1.get("sampling_budget"),
-                       rebase_n=t1.get("rebase_budget"))
+                       rebase_n=t1.get("rebase_budget"), beam_search_n=t1.get("beam_search_budget"),
+                       dvts_n=t1.get("dvts_budget"))
     elif kind == "table4":
         table = table4(s, x=x, strategies=spec.get("strategies", ("greedy", "sampling")), ns=spec.get("samples"))
     else:

@@ -20,7 +20,8 @@ AGG_LABELS = {"majority": "Majority vote", "weighted_majority": "Weighted majori
               "best_of_n": "Best-of-n"}
 AGG_COLORS = {"majority": "tab:blue", "weighted_majority": "tab:orange", "best_of_n": "tab:green"}
 STRATEGY_ORDER = [s for s in STRATEGIES if s != "greedy"]  # panels; greedy is a star on each
-STRATEGY_LABELS = {"greedy": "Greedy", "sampling": "Sampling", "rebase": "REBASE", "mcts": "MCTS"}
+STRATEGY_LABELS = {"greedy": "Greedy", "sampling": "Sampling", "rebase": "REBASE", "mcts": "MCTS",
+                   "beam_search": "Beam search", "dvts": "DVTS"}
 
 
 def x_label(x: str) -> str:
@@ -52,10 +53,10 @@ def save_figure(fig: Figure, png: PathLike, pdf: PathLike, title: str, source: s
     fig.clear()
 
 
-def _band(ax: Axes, d: pd.DataFrame, x: str, color: str, label: str, **kw: object) -> None:
+def _band(ax: Axes, d: pd.DataFrame, x: str, color: str, label: str, marker: str = "o", **kw: object) -> None:
     """Mean over seeds as a line, min-max over seeds as a shaded band (error in %)."""
     d = d.sort_values(x)
-    ax.plot(d[x], 100 * d["error_mean"], marker="o", ms=3, color=color, label=label, **kw)
+    ax.plot(d[x], 100 * d["error_mean"], marker=marker, ms=3, color=color, label=label, **kw)
     ax.fill_between(d[x], 100 * d["error_min"], 100 * d["error_max"], color=color, alpha=0.2, lw=0)
 
 
@@ -212,7 +213,9 @@ def plot_compute_optimal(summary: pd.DataFrame, dataset: str, strategy: str, agg
     return table
 
 
-STRATEGY_COLORS = {"sampling": "tab:blue", "rebase": "tab:red", "mcts": "tab:purple"}
+STRATEGY_COLORS = {"sampling": "tab:blue", "rebase": "tab:red", "mcts": "tab:purple", "beam_search": "tab:green",
+                   "dvts": "tab:olive"}
+STRATEGY_MARKERS = {"beam_search": "D", "dvts": "v"}  # the others: "o"
 
 
 def _strategy_panel(ax: Axes, s: pd.DataFrame, x: str, strategies: list[str], panel: str) -> list[pd.DataFrame]:
@@ -221,7 +224,8 @@ def _strategy_panel(ax: Axes, s: pd.DataFrame, x: str, strategies: list[str], pa
     for strat in strategies:
         d = s[s["strategy"] == strat]
         if not d.empty:
-            _band(ax, d, x, STRATEGY_COLORS.get(strat, "tab:gray"), STRATEGY_LABELS.get(strat, strat))
+            _band(ax, d, x, STRATEGY_COLORS.get(strat, "tab:gray"), STRATEGY_LABELS.get(strat, strat),
+                  STRATEGY_MARKERS.get(strat, "o"))
             rows.append(_plotted(d.sort_values(x), x, panel))
     greedy = s[s["strategy"] == "greedy"]
     if not greedy.empty:
@@ -235,7 +239,8 @@ def _strategy_panel(ax: Axes, s: pd.DataFrame, x: str, strategies: list[str], pa
 
 def plot_strategies(summary: pd.DataFrame, dataset: str, model: str, aggregation: str, png: PathLike,
                     pdf: PathLike, x: str = "policy_flops", *, source: str = "") -> pd.DataFrame:
-    """Paper Fig. 4-7: sampling, REBASE and MCTS of one model under one aggregation, on one axis."""
+    """Paper Fig. 4-7: sampling, REBASE and MCTS (and beam search, DVTS) of one model under one aggregation, on one
+    axis."""
     s = summary[(summary["dataset"] == dataset) & (summary["model"] == model)
                 & (summary["aggregation"] == aggregation) & (summary["subset"] == "all")]
     if s.empty:
@@ -315,7 +320,8 @@ def plot_grid(s: pd.DataFrame, panels: str, png: PathLike, pdf: PathLike, x: str
             for combo, d in (d_s.groupby(styled, sort=False) if styled else [((), d_s)]):
                 combo = combo if isinstance(combo, tuple) else (combo,)
                 label = " ".join([_label("strategy", strat)] + [_label(k, v) for k, v in zip(styled, combo)])
-                _band(ax, d, x, STRATEGY_COLORS.get(strat, "tab:gray"), label, ls=style.get(combo, "-"))
+                _band(ax, d, x, STRATEGY_COLORS.get(strat, "tab:gray"), label, STRATEGY_MARKERS.get(strat, "o"),
+                      ls=style.get(combo, "-"))
                 rows.append(d.sort_values(x).assign(panel=pv, curve=label))
         greedy = p[p["strategy"] == "greedy"]
         for i, (model, g) in enumerate(greedy.groupby("model", sort=False)):

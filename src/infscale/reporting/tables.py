@@ -1,5 +1,5 @@
 """Paper-style tables from a seed_summary: Table 4 (accuracy per strategy/aggregation at each budget)
-and Table 1 (REBASE at a small budget against sampling at a large one)."""
+and Table 1 (REBASE, and beam search and DVTS where they ran, at a small budget against sampling at a large one)."""
 
 from __future__ import annotations
 
@@ -39,26 +39,31 @@ def table4(summary: pd.DataFrame, x: str = "policy_flops",
     return out[TABLE4_COLUMNS].reset_index(drop=True)
 
 
+TABLE1_SEARCHES = ("rebase", "beam_search", "dvts")  # each at a small budget (config report.table1.<s>_budget)
+
+
 def table1(summary: pd.DataFrame, x: str = "policy_flops", aggregation: str = "weighted_majority",
-           sampling_n: int | None = None, rebase_n: int | None = None) -> pd.DataFrame:
-    """Per (dataset, model): sampling at `sampling_n` (default: its largest n) and REBASE at `rebase_n`
-    (default: its smallest n). Both are fixed before the run (config report.table1), never picked by looking
-    at the accuracies. Accuracy in %; subset "all". Empty frame with TABLE1_COLUMNS when there is no REBASE row."""
+           sampling_n: int | None = None, rebase_n: int | None = None, beam_search_n: int | None = None,
+           dvts_n: int | None = None) -> pd.DataFrame:
+    """Per (dataset, model): sampling at `sampling_n` (default: its largest n), then REBASE, beam search and DVTS,
+    those that ran, each at its `<strategy>_n` (default: its smallest n). All are fixed before the run (config
+    report.table1), never picked by looking at the accuracies. Accuracy in %; subset "all". Empty frame with
+    TABLE1_COLUMNS when there is no tree-search row."""
+    searched_n = {"rebase": rebase_n, "beam_search": beam_search_n, "dvts": dvts_n}
     s = summary[(summary["subset"] == "all") & (summary["aggregation"] == aggregation)]
     rows = []
     for (ds, model), g in s.groupby(["dataset", "model"], sort=True):
-        samp, reb = g[g["strategy"] == "sampling"], g[g["strategy"] == "rebase"]
-        if samp.empty or reb.empty:
+        samp = g[g["strategy"] == "sampling"]
+        if samp.empty:
             continue
-        sr = samp[samp["n"] == (sampling_n or samp["n"].max())]
-        if sr.empty:
+        picked = [samp[samp["n"] == (sampling_n or samp["n"].max())]]
+        for strategy in TABLE1_SEARCHES:
+            t = g[g["strategy"] == strategy]
+            if not t.empty:
+                picked.append(t[t["n"] == (searched_n[strategy] or t["n"].min())])
+        if picked[0].empty or all(p.empty for p in picked[1:]):
             continue
-        sr = sr.iloc[0]
-        rr = reb[reb["n"] == (rebase_n or reb["n"].min())]
-        if rr.empty:
-            continue
-        rr = rr.iloc[0]
-        for r in (sr, rr):
+        for r in (p.iloc[0] for p in picked if not p.empty):
             rows.append({"dataset": ds, "model": model, "params": int(r["params"]),
                          "strategy": r["strategy"], "samples": int(r["n"]),
                          "flops": float(r[x]), "accuracy": 100 * float(r["accuracy_mean"])})

@@ -1,2 +1,2 @@
-"""Producing candidates: generation engines, sampling and tree search (REBASE, MCTS), the PRM that scores
-steps, device placement and checkpointed shards. Imports only from core."""
+"""Producing candidates: generation engines, sampling and tree search (REBASE, MCTS, beam search, DVTS), the PRM
+that scores steps, device placement and checkpointed shards. Imports only from core."""

@@ -1,7 +1,8 @@
 """Inference strategies that produce candidate solutions: greedy and temperature sampling.
 
 Sampling is generated once at the largest budget; a smaller budget n uses the first n candidates, so adding
-budgets costs no generation. Tree search (REBASE, MCTS) produces candidates per budget in its own module.
+budgets costs no generation. Tree search (REBASE, MCTS, beam search, DVTS) produces candidates per budget in its
+own module.
 """
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ def sampling_params(strategy: str, params: dict, n: int, seed: int) -> SamplingP
 
 def run_strategy(engine: Engine, prm, rows: list[dict], grader: str, strategy: str, params: dict, n: int,
                  seed: int) -> list[dict]:
-    """Candidate records of any strategy: n is samples (sampling), width (REBASE) or expansions (MCTS)."""
+    """Candidate records of any strategy: n is samples (sampling), width (REBASE, beam search, DVTS: paths) or
+    expansions (MCTS)."""
     if strategy == "rebase":
         from infscale.search.rebase import run_rebase
 
@@ -36,6 +38,14 @@ def run_strategy(engine: Engine, prm, rows: list[dict], grader: str, strategy: s
         from infscale.search.mcts import run_mcts
 
         return run_mcts(engine, prm, rows, grader, n, params, seed)
+    if strategy == "beam_search":
+        from infscale.search.beam_search import run_beam_search
+
+        return run_beam_search(engine, prm, rows, grader, n, params, seed)
+    if strategy == "dvts":
+        from infscale.search.dvts import run_dvts
+
+        return run_dvts(engine, prm, rows, grader, n, params, seed)
     return generate_candidates(engine, rows, grader, strategy, params, n, seed)
 
 

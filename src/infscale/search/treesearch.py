@@ -1,4 +1,5 @@
-"""Bookkeeping shared by the tree searches (REBASE, MCTS): nodes, trees, batched expansion and scoring, cost.
+"""Bookkeeping shared by the tree searches (REBASE, MCTS, beam search, DVTS): nodes, trees, batched expansion
+and scoring, cost.
 
 A node is one solution step generated after `format_prompt(question) + path text of its parent`, stopped at
 the step tag. Every expansion is one engine call for all requests of all problems (each prompt repeated once
@@ -31,7 +32,7 @@ ALLOCATION_RULES = ("ceil", "round")
 
 @dataclass(frozen=True)
 class SearchParams:
-    """Generation limits shared by both searches (paper App. C defaults)."""
+    """Generation limits shared by the tree searches (paper App. C defaults)."""
 
     temperature: float = 1.0
     top_p: float = 1.0
