@@ -25,7 +25,7 @@ def test_training_is_6n_per_token():
 def test_paper_estimate_has_every_stage(paper):
     stages = {s.stage: s for s in estimate(paper)}
     assert set(stages) == {"train_policy", "train_prm", "generate", "score"}
-    assert stages["generate"].jobs == 545 and stages["train_policy"].jobs == 9
+    assert stages["generate"].jobs == 401 and stages["train_policy"].jobs == 9
     assert stages["score"].jobs == 47  # sampled runs only: a tree search scores inside its generate job
     assert all(s.flops > 0 and s.gpu_hours() > 0 for s in stages.values())
 

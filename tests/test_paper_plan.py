@@ -87,13 +87,13 @@ def test_whole_paper_dag_plans_offline_and_fast(tmp_path, paper):
     expected_generate = sum(runs(paper, d, m, s) for d in ev["datasets"] for m in ev["models"] for s in ev["strategies"])
     expected_generate += sum(runs(paper, "gsm8k", m, "sampling") for m in paper["models"] if m.startswith("pythia"))
     expected_generate += sum(runs(paper, "math500", m, "mcts") for m in ("llemma-7b", "llemma-34b"))
-    assert jobs["generate"] == jobs["score"] + jobs["tree_scores"] == expected_generate == 545
+    assert jobs["generate"] == jobs["score"] + jobs["tree_scores"] == expected_generate == 401
     # tree search carries its step scores from the search: no job loads the 34B PRM only to find nothing to score
     tree = sum(runs(paper, d, m, s) for d in ev["datasets"] for m in ev["models"] for s in ev["strategies"]
                if s in cfg.TREE_STRATEGIES) + sum(runs(paper, "math500", m, "mcts") for m in ("llemma-7b", "llemma-34b"))
-    # beam search and DVTS: 6 budgets x 3 seeds x 4 models x 2 data sets each
-    assert sum(runs(paper, d, m, s) for d in ev["datasets"] for m in ev["models"] for s in cfg.BEAM_STRATEGIES) == 288
-    assert jobs["tree_scores"] == tree == 498 and jobs["score"] == 47
+    # beam search and DVTS: 3 budgets x 3 seeds x 4 models x 2 data sets each
+    assert sum(runs(paper, d, m, s) for d in ev["datasets"] for m in ev["models"] for s in cfg.BEAM_STRATEGIES) == 144
+    assert jobs["tree_scores"] == tree == 354 and jobs["score"] == 47
     assert jobs["train_policy"] == 9 and jobs["train_prm"] == 1 and jobs["prepare_data"] == 5
     assert jobs["fetch_base"] == 9  # nine hub bases (the PRM shares Llemma-34B's), downloaded by local jobs
     assert jobs["paper_figure"] == 11 and jobs["paper_table"] == 3
