@@ -140,7 +140,8 @@ def test_changing_one_models_temperature_reruns_only_its_jobs(run, tmp_path):
     # prm_quality reads every policy's sampled candidates, tiny-b's among them
     assert jobs == {"generate": 2, "score": 2, "metrics": 1, "figure_error_vs_flops": 1, "figure_strategies": 3,
                     "figure_easy_hard": 1, "figure_compute_optimal": 1, "table4": 1, "table1": 1, "claims": 1,
-                    "score_ablation": 2, "prm_quality": 1, "coverage_fit": 1, "all": 1}
+                    "score_ablation": 2, "prm_quality": 1, "coverage_fit": 1, "compute_optimal_choice": 1,
+                    "figure_compute_optimal_choice": 1, "all": 1}
 
 
 def test_one_figure_target_builds_only_what_it_needs(tmp_path):
