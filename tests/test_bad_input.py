@@ -23,7 +23,7 @@ def with_change(path, value):
 @pytest.mark.parametrize("path, value, message", [
     (["models", "tiny-a", "trian"], {"steps": 1}, "config key models.tiny-a: unknown key(s) trian"),
     (["models", "tiny-a", "train", "steps"], "many", "config key models.tiny-a.train.steps: 'many' is not of type"),
-    (["evaluate", "strategies"], ["greedy", "beam_search"], "config key evaluate.strategies[1]: unknown strategy"),
+    (["evaluate", "strategies"], ["greedy", "beam"], "config key evaluate.strategies[1]: unknown strategy"),
     (["evaluate", "models"], ["tiny-a", "tiny-z"], "config key evaluate.models[1]: unknown model slug 'tiny-z'"),
     (["strategies", "rebase", "budgets"], [2, 2, 4], "config key strategies.rebase.budgets: [2, 2, 4] has non-unique"),
     (["resources"], {"generate": {"gpu": -1}}, "config key resources.generate.gpu: -1 is less than the minimum"),
