@@ -2,8 +2,6 @@
 REPORT = config["report"]
 # results/tables/compute_optimal_choice.csv is the choice table, not compute_optimal_{dataset} of a data set "choice".
 NOT_CHOICE = rf"{SLUG}(?<!_choice)"
-if "choice" in config["datasets"]:
-    raise ValueError("a data set may not be named 'choice' (results/tables/compute_optimal_choice.csv is the table)")
 
 
 rule figure_error_vs_flops:

@@ -63,6 +63,7 @@ def _mutated(config, path, value):
     (["datasets", "toy", "toy", "order"], "sorted", r"datasets.toy.toy.order: 'sorted' is not one of"),
     (["resources"], {"genrate": {"gpu": 1}}, r"resources: 'genrate' is not one of"),
     (["resources"], {"generate": {"gpus": 1}}, r"resources.generate: unknown key\(s\) gpus"),
+    (["datasets", "choice"], {"source": "toy", "grader": "toy"}, r"datasets.choice: a data set may not be named"),
 ])
 def test_bad_config_names_the_key(ci_config, path, value, message):
     with pytest.raises(ConfigError, match=message):

@@ -61,6 +61,9 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict
 def check_references(config: dict) -> None:
     """Slugs used in one place must be defined in another; strategies must exist."""
     datasets, models = config["datasets"], config["models"]
+    if "choice" in datasets:  # its compute_optimal_<dataset> files would be the compute-optimal choice table's
+        raise ConfigError("config key datasets.choice: a data set may not be named 'choice' "
+                          "(results/tables/compute_optimal_choice.csv is the compute-optimal choice table)")
 
     def need(kind: str, known: dict, slug: str, key: str):
         if slug not in known:
