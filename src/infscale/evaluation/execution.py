@@ -258,11 +258,13 @@ def _classify(returncode: int | None, timed_out: bool, lines: list[str], token: 
 
 
 def run_program(program: str, tests: list[str], timeout_s: float = 4.0, *, memory_mb: int = MEMORY_MB,
-                isolation: str = "auto") -> ExecutionResult:
+                isolation: str = "auto", site_packages: bool = False) -> ExecutionResult:
     """Run `program` then each test (a statement, e.g. an assert) in a sandbox; passed only when all tests ran.
 
     isolation: "auto" applies every layer the machine allows; "no_namespaces" all but the namespaces: what a
-    machine without them gets (tests use it to cover that path)."""
+    machine without them gets (tests use it to cover that path). site_packages: whether the program may import
+    the installed packages (numpy, ...); by default the standard library only (`python -I -S`): less for a
+    program to reach (no torch, no infscale)."""
     if isolation not in ISOLATIONS:
         raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}, got {isolation!r}")
     if not isinstance(tests, (list, tuple)) or not all(isinstance(t, str) for t in tests):
@@ -286,7 +288,8 @@ def run_program(program: str, tests: list[str], timeout_s: float = 4.0, *, memor
         os.write(token_w, token.encode())
         os.close(token_w)
         output_path = os.path.join(outdir, "output")
-        command = [sys.executable, "-I", "-c", HARNESS, str(result_w), str(token_r), json.dumps(options)]
+        flags = ["-I"] if site_packages else ["-I", "-S"]
+        command = [sys.executable, *flags, "-c", HARNESS, str(result_w), str(token_r), json.dumps(options)]
         if namespaces:
             command = [shutil.which("unshare"), *NAMESPACE_FLAGS, *command]
         payload = json.dumps({"program": program, "tests": list(tests), "seccomp": _seccomp_source()}).encode()
