@@ -187,6 +187,20 @@ def test_writes_to_shared_temporary_folders_stay_inside():
         assert not os.path.exists(os.path.join(folder, name))
 
 
+@pytest.mark.skipif(not NAMESPACES, reason="the in-memory /tmp needs a mount namespace")
+def test_its_folder_is_capped_and_cannot_run_what_it_writes():
+    fill = run_program("for i in range(8):\n    open(f'f{i}', 'wb').write(b'x' * (15 << 20))", ["assert True"])
+    assert fill.status == "failed" and "No space left" in fill.detail, fill  # 64 MB, not the host's disk
+    dropped = src("""
+        import os, shutil, subprocess
+        shutil.copy("/bin/true", "dropped")
+        os.chmod("dropped", 0o755)
+        subprocess.run(["./dropped"], check=True)
+    """)
+    result = run_program(dropped, ["assert True"])
+    assert result.status == "failed" and "PermissionError" in result.detail, result  # noexec
+
+
 def test_stdin_reads_end_of_file():
     start = time.monotonic()
     result = run_program("line = input()", ["assert True"], timeout_s=3)

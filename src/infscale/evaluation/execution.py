@@ -12,7 +12,8 @@ per-run random token that it reads at that moment from a pipe the program was ne
   pid_ns      its own PID namespace (`unshare --pid --fork --kill-child`): every process it starts, also one that
               leaves the session with setsid, dies with it; it cannot see or signal the host's processes
   net_ns      its own network namespace: no interface but a loopback that is down, so no connection anywhere
-  mount_ns    its own mount namespace: a private /proc, and /tmp, /var/tmp and /dev/shm are its temporary directory
+  mount_ns    its own mount namespace: a private /proc, and /tmp, /var/tmp and /dev/shm one size-capped tmpfs (nosuid,
+              nodev, noexec) where it starts, gone with it
   uid         (as root) an unprivileged uid of its own, no groups, no_new_privs: it cannot write or delete what it
               does not own, and RLIMIT_NPROC (not enforced for root) bounds a fork bomb
   uid_sweep   (as root without a PID namespace) every process of that uid killed after the run
@@ -44,7 +45,8 @@ DETAIL_CHARS = 300
 MEMORY_MB = 1024
 FILE_MB = 16  # files it writes and its stdout + stderr together (one output file, RLIMIT_FSIZE)
 OPEN_FILES = 64
-PROCESSES = 32
+PROCESSES = 16  # with MEMORY_MB each: the most memory one candidate can hold
+TMPFS_MB = 64  # its /tmp in a mount namespace (in memory)
 # uids for candidates when running as root: a random one per run so that RLIMIT_NPROC counts only its own processes
 UID_BASE, UID_RANGE = 1_500_000_000, 1_000_000
 
@@ -104,13 +106,18 @@ def _harness():
     if options.get("mount_ns"):
         import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
-        here = os.open(options["workdir"], os.O_RDONLY | os.O_DIRECTORY)  # still reachable once /tmp is covered
-        source = ("/proc/self/fd/" + _str(here)).encode()
-        for target in ("/tmp", "/var/tmp", "/dev/shm"):
-            if os.path.isdir(target) and libc.mount(source, target.encode(), None, 4096 | 16384, None) != 0:
-                report("ERROR", "bind mount of " + target + " failed: " + os.strerror(ctypes.get_errno()))
+        # a size-capped tmpfs (nosuid, nodev, noexec) as /tmp, /var/tmp and /dev/shm: its files never reach the
+        # host's disk and vanish with the namespace
+        tmpfs_options = "size=" + _str(options["tmpfs_mb"]) + "m,nr_inodes=4096,mode=0700"
+        if uid is not None:
+            tmpfs_options += ",uid=" + _str(uid) + ",gid=" + _str(uid)
+        flags = 2 | 4 | 8  # MS_NOSUID | MS_NODEV | MS_NOEXEC
+        steps = [(b"tmpfs", "/tmp", b"tmpfs", flags, tmpfs_options.encode())]
+        steps += [(b"/tmp", t, None, 4096, None) for t in ("/var/tmp", "/dev/shm") if os.path.isdir(t)]  # MS_BIND
+        for source, target, kind, flag, data in steps:
+            if libc.mount(source, target.encode(), kind, flag, data) != 0:
+                report("ERROR", "mount on " + target + " failed: " + os.strerror(ctypes.get_errno()))
                 _exit(70)
-        os.close(here)
         os.chdir("/tmp")
         layers.append("mount_ns")
     if uid is not None:
@@ -282,7 +289,7 @@ def run_program(program: str, tests: list[str], timeout_s: float = 4.0, *, memor
         if uid is not None:
             os.chown(workdir, uid, uid)
         options = {"limits": _limits(timeout_s, memory_mb), "uid": uid, "mount_ns": namespaces,
-                   "workdir": workdir, "seccomp": True}
+                   "seccomp": True, "tmpfs_mb": TMPFS_MB}
         result_r, result_w = os.pipe()
         token_r, token_w = os.pipe()
         os.write(token_w, token.encode())
