@@ -51,7 +51,12 @@ TMPFS_MB = 64  # its /tmp in a mount namespace (in memory)
 UID_BASE, UID_RANGE = 1_500_000_000, 1_000_000
 
 ISOLATIONS = ("auto", "no_namespaces")
-NAMESPACE_FLAGS = ["--pid", "--fork", "--kill-child", "--net", "--mount", "--mount-proc"]
+# the namespaces tried, most first: a container may allow a network namespace but refuse to mount a new /proc
+NAMESPACE_SETS = (
+    (("pid_ns", "net_ns", "mount_ns"), ("--pid", "--fork", "--kill-child", "--net", "--mount", "--mount-proc")),
+    (("pid_ns", "net_ns"), ("--pid", "--fork", "--kill-child", "--net")),
+    (("net_ns",), ("--net",)),
+)
 
 
 @dataclass(frozen=True)
@@ -188,16 +193,20 @@ def _limits(timeout_s: float, memory_mb: int) -> dict[str, int]:
 
 
 @functools.lru_cache(maxsize=None)
-def namespaces_available() -> bool:
-    """Whether this machine lets us run in new PID, network and mount namespaces (root, or CAP_SYS_ADMIN)."""
+def namespaces_available() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(layers, unshare flags) of the most namespaces this machine lets us create (root, or CAP_SYS_ADMIN);
+    ((), ()) when none."""
     unshare = shutil.which("unshare")
     if unshare is None or os.geteuid() != 0:
-        return False
-    try:
-        done = subprocess.run([unshare, *NAMESPACE_FLAGS, "true"], capture_output=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
+        return (), ()
+    for layers, flags in NAMESPACE_SETS:
+        try:
+            done = subprocess.run([unshare, *flags, "true"], capture_output=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return (), ()
+        if done.returncode == 0:
+            return layers, flags
+    return (), ()
 
 
 @functools.lru_cache(maxsize=None)
@@ -277,7 +286,7 @@ def run_program(program: str, tests: list[str], timeout_s: float = 4.0, *, memor
     if not isinstance(tests, (list, tuple)) or not all(isinstance(t, str) for t in tests):
         raise TypeError("tests must be a list of strings (statements such as asserts)")
     started = time.monotonic()
-    namespaces = isolation == "auto" and namespaces_available()
+    ns_layers, ns_flags = namespaces_available() if isolation == "auto" else ((), ())
     as_root = os.geteuid() == 0
     uid = UID_BASE + secrets.randbelow(UID_RANGE) if as_root else None
     token = secrets.token_hex(TOKEN_BYTES)
@@ -288,7 +297,7 @@ def run_program(program: str, tests: list[str], timeout_s: float = 4.0, *, memor
         os.chmod(workdir, 0o700)
         if uid is not None:
             os.chown(workdir, uid, uid)
-        options = {"limits": _limits(timeout_s, memory_mb), "uid": uid, "mount_ns": namespaces,
+        options = {"limits": _limits(timeout_s, memory_mb), "uid": uid, "mount_ns": "mount_ns" in ns_layers,
                    "seccomp": True, "tmpfs_mb": TMPFS_MB}
         result_r, result_w = os.pipe()
         token_r, token_w = os.pipe()
@@ -297,10 +306,10 @@ def run_program(program: str, tests: list[str], timeout_s: float = 4.0, *, memor
         output_path = os.path.join(outdir, "output")
         flags = ["-I"] if site_packages else ["-I", "-S"]
         command = [sys.executable, *flags, "-c", HARNESS, str(result_w), str(token_r), json.dumps(options)]
-        if namespaces:
-            command = [shutil.which("unshare"), *NAMESPACE_FLAGS, *command]
+        if ns_flags:
+            command = [shutil.which("unshare"), *ns_flags, *command]
         payload = json.dumps({"program": program, "tests": list(tests), "seccomp": _seccomp_source()}).encode()
-        env = _scrubbed_env("/tmp" if namespaces else workdir)
+        env = _scrubbed_env("/tmp" if "mount_ns" in ns_layers else workdir)
         with open(output_path, "wb") as output:
             proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT,
                                     cwd=workdir, env=env, pass_fds=(result_w, token_r), start_new_session=True)
@@ -314,7 +323,7 @@ def run_program(program: str, tests: list[str], timeout_s: float = 4.0, *, memor
         except BrokenPipeError:  # it died before reading its program
             proc.wait(timeout=timeout_s)
         _kill_group(proc)
-        if uid is not None and not namespaces:
+        if uid is not None and "pid_ns" not in ns_layers:
             _kill_uid(uid)
         os.set_blocking(result_r, False)
         raw = b""
@@ -332,9 +341,8 @@ def run_program(program: str, tests: list[str], timeout_s: float = 4.0, *, memor
             if line.startswith("LAYERS "):
                 applied += [layer for layer in line[7:].split(",") if layer]
                 break
-        if namespaces:
-            applied += ["pid_ns", "net_ns"]
-        if uid is not None and not namespaces:
+        applied += [layer for layer in ns_layers if layer != "mount_ns"]  # the harness reports mount_ns
+        if uid is not None and "pid_ns" not in ns_layers:
             applied.append("uid_sweep")
         return ExecutionResult(status == "passed", status, detail[:DETAIL_CHARS], tuple(applied),
                                time.monotonic() - started, output_text)
