@@ -312,6 +312,51 @@ def test_network_namespace_alone(monkeypatch):
     assert processes_with(marker) == []
 
 
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+
+
+@pytest.mark.skipif(not AS_ROOT or not SYSTEM_PYTHON.exists(), reason="needs root (setpriv) and /usr/bin/python3")
+def test_without_root_a_user_namespace_holds_it(tmp_path):
+    """As an unprivileged user (uid 65534), where the sandbox works in a user namespace: the user's own files
+    are read-only to the program, a fork bomb is bounded, no network, no escaped child, the caller survives."""
+    import json
+    import subprocess
+
+    victim_dir = Path(__file__).resolve().parent / f".sandbox-victim-{secrets.token_hex(4)}"  # outside /tmp
+    marker = f"{secrets.randbelow(10**6) + 10**6}.{secrets.randbelow(1000):03d}"
+    try:
+        victim_dir.mkdir()
+        victim = victim_dir / "mine.txt"
+        victim.write_text("keep me")
+        for path in (victim_dir, victim):
+            os.chown(path, 65534, 65534)
+        home = tmp_path / "home"
+        home.mkdir()
+        os.chown(home, 65534, 65534)
+        done = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "env", "-i",
+                               "PATH=/usr/bin:/bin", f"HOME={home}", f"TMPDIR={home}", str(SYSTEM_PYTHON),
+                               str(Path(__file__).parent / "sandbox_as_user.py"), str(victim), marker],
+                              capture_output=True, text=True, timeout=120, cwd=home)
+        assert done.returncode == 0, done.stderr[-2000:]
+        out = json.loads(done.stdout.strip().splitlines()[-1])
+        if "user_ns" not in out["namespaces"]:
+            pytest.skip("no unprivileged user namespaces on this machine")
+        layers = set(out["right"]["layers"])
+        assert {"user_ns", "pid_ns", "net_ns", "mount_ns", "readonly_fs", "seccomp"} <= layers, layers
+        assert out["right"]["passed"] and out["wrong"]["status"] == "failed"
+        assert out["own_file"]["passed"] and victim.read_text() == "keep me"  # every attempt refused
+        assert oct(victim.stat().st_mode & 0o777) == "0o644"
+        assert out["fork_bomb"]["status"] == "timeout" and out["fork_bomb"]["output"].count("forked") <= 16
+        assert out["socket"]["status"] == "failed"
+        assert out["escape"]["passed"] and processes_with(marker) == []
+        assert out["kill_all"]["status"] in ("passed", "failed", "error")  # and this test still runs
+        assert out["remount"]["passed"]  # mount refused (no capabilities, seccomp)
+    finally:
+        import shutil
+
+        shutil.rmtree(victim_dir, ignore_errors=True)
+
+
 def test_pool_runs_in_order_and_sizes_from_the_job(monkeypatch):
     jobs = [(f"def f():\n    return {i}", [f"assert f() == {i if i % 2 else -1}"]) for i in range(5)]
     results = run_programs(jobs, timeout_s=4, threads=2)
@@ -323,7 +368,7 @@ def test_pool_runs_in_order_and_sizes_from_the_job(monkeypatch):
 
 
 def test_seccomp_filter_jumps_resolve():
-    from infscale.evaluation.seccomp import ARCHES, RET_K, filter_program
+    from infscale.evaluation.confinement import ARCHES, RET_K, filter_program
 
     for machine in ARCHES:
         rows = filter_program(machine)

@@ -16,8 +16,11 @@ per-run random token that it reads at that moment from a pipe the program was ne
               nodev, noexec) where it starts, gone with it
   uid         (as root) an unprivileged uid of its own, no groups, no_new_privs: it cannot write or delete what it
               does not own, and RLIMIT_NPROC (not enforced for root) bounds a fork bomb
+  user_ns     (without root) the namespaces above inside a user namespace, whose root keeps no capability
+  readonly_fs (in a user namespace, where the program owns our files) every mount but its tmpfs and /proc
+              read-only
   uid_sweep   (as root without a PID namespace) every process of that uid killed after the run
-  seccomp     a syscall filter: no sockets but AF_UNIX, no ptrace, mount, namespaces, kernel keyrings, bpf, modules
+  seccomp     a syscall filter: no sockets but AF_UNIX, no kill(-1), ptrace, mount, namespaces, keyrings, bpf, ...
 
 What the machine does not allow is left out and not reported; `ExecutionResult.layers` names those applied.
 """
@@ -57,6 +60,10 @@ NAMESPACE_SETS = (
     (("pid_ns", "net_ns"), ("--pid", "--fork", "--kill-child", "--net")),
     (("net_ns",), ("--net",)),
 )
+# without root: the same inside a user namespace (where the kernel allows unprivileged ones), its root mapped to us
+USER_NS = (("user_ns",), ("--user", "--map-root-user"))
+# in a user namespace the program is the owner of our files: every mount but these becomes read-only
+WRITABLE_MOUNTS = ("/tmp", "/var/tmp", "/dev/shm", "/proc")
 
 
 @dataclass(frozen=True)
@@ -97,8 +104,8 @@ def _harness():
         line = (kind + " " + text.replace("\n", " ")[:300] + "\n").encode("utf-8", "replace")
         _write(result_fd, line)
 
-    guard = {"__name__": "infscale_seccomp"}
-    _exec(_compile(payload["seccomp"], "infscale/evaluation/seccomp.py", "exec"), guard)
+    guard = {"__name__": "infscale_confinement"}
+    _exec(_compile(payload["confinement"], "infscale/evaluation/confinement.py", "exec"), guard)
     layers = []
     uid = options.get("uid")
     if uid is not None:
@@ -125,6 +132,15 @@ def _harness():
                 _exit(70)
         os.chdir("/tmp")
         layers.append("mount_ns")
+    if options.get("user_ns"):  # we are root of our own user namespace, and the program would be
+        if options.get("mount_ns"):
+            refused = guard["remount_read_only"](tuple(options["writable"]))
+            if refused:
+                report("ERROR", "could not make read-only: " + ", ".join(refused[:5]))
+                _exit(70)
+            layers.append("readonly_fs")
+        guard["drop_capabilities"]()
+        layers.append("user_ns")
     if uid is not None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
@@ -194,12 +210,14 @@ def _limits(timeout_s: float, memory_mb: int) -> dict[str, int]:
 
 @functools.lru_cache(maxsize=None)
 def namespaces_available() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(layers, unshare flags) of the most namespaces this machine lets us create (root, or CAP_SYS_ADMIN);
-    ((), ()) when none."""
+    """(layers, unshare flags) of the most namespaces this machine lets us create: as root, or else inside a
+    user namespace; ((), ()) when none."""
     unshare = shutil.which("unshare")
-    if unshare is None or os.geteuid() != 0:
+    if unshare is None:
         return (), ()
     for layers, flags in NAMESPACE_SETS:
+        if os.geteuid() != 0:
+            layers, flags = USER_NS[0] + layers, USER_NS[1] + flags
         try:
             done = subprocess.run([unshare, *flags, "true"], capture_output=True, timeout=10)
         except (OSError, subprocess.TimeoutExpired):
@@ -210,8 +228,8 @@ def namespaces_available() -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 @functools.lru_cache(maxsize=None)
-def _seccomp_source() -> str:
-    return (Path(__file__).parent / "seccomp.py").read_text()
+def _confinement_source() -> str:
+    return (Path(__file__).parent / "confinement.py").read_text()
 
 
 def _scrubbed_env(home: str) -> dict[str, str]:
@@ -302,8 +320,12 @@ def run_program(program: str, tests: list[str], timeout_s: float = 4.0, *, memor
         os.chmod(workdir, 0o700)
         if uid is not None:
             os.chown(workdir, uid, uid)
-        options = {"limits": _limits(timeout_s, memory_mb), "uid": uid, "mount_ns": "mount_ns" in ns_layers,
-                   "seccomp": True, "tmpfs_mb": TMPFS_MB}
+        limits = _limits(timeout_s, memory_mb)
+        if not as_root and "user_ns" not in ns_layers:  # RLIMIT_NPROC counts all of our processes
+            limits["RLIMIT_NPROC"] += len(_processes_of(os.getuid()))
+        options = {"limits": limits, "uid": uid, "mount_ns": "mount_ns" in ns_layers,
+                   "user_ns": "user_ns" in ns_layers, "writable": WRITABLE_MOUNTS, "seccomp": True,
+                   "tmpfs_mb": TMPFS_MB}
         result_r, result_w = os.pipe()
         token_r, token_w = os.pipe()
         os.write(token_w, token.encode())
@@ -313,7 +335,7 @@ def run_program(program: str, tests: list[str], timeout_s: float = 4.0, *, memor
         command = [sys.executable, *flags, "-c", HARNESS, str(result_w), str(token_r), json.dumps(options)]
         if ns_flags:
             command = [shutil.which("unshare"), *ns_flags, *command]
-        payload = json.dumps({"program": program, "tests": list(tests), "seccomp": _seccomp_source()}).encode()
+        payload = json.dumps({"program": program, "tests": list(tests), "confinement": _confinement_source()}).encode()
         env = _scrubbed_env("/tmp" if "mount_ns" in ns_layers else workdir)
         with open(output_path, "wb") as output:
             proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT,
@@ -346,7 +368,7 @@ def run_program(program: str, tests: list[str], timeout_s: float = 4.0, *, memor
             if line.startswith("LAYERS "):
                 applied += [layer for layer in line[7:].split(",") if layer]
                 break
-        applied += [layer for layer in ns_layers if layer != "mount_ns"]  # the harness reports mount_ns
+        applied += [layer for layer in ns_layers if layer not in ("mount_ns", "user_ns")]  # the harness reports those
         if uid is not None and "pid_ns" not in ns_layers:
             applied.append("uid_sweep")
         return ExecutionResult(status == "passed", status, detail[:DETAIL_CHARS], tuple(applied),
