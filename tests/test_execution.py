@@ -312,6 +312,18 @@ def test_network_namespace_alone(monkeypatch):
     assert processes_with(marker) == []
 
 
+@pytest.mark.skipif(not NAMESPACES, reason="no namespaces here")
+def test_a_refused_namespace_set_falls_back_to_the_next(monkeypatch):
+    refused = ((("pid_ns", "net_ns", "mount_ns"), ("--no-such-option",)),)
+    monkeypatch.setattr(execution, "NAMESPACE_SETS", refused + execution.NAMESPACE_SETS[1:])
+    execution.namespaces_available.cache_clear()
+    try:
+        layers, _ = execution.namespaces_available()
+        assert "mount_ns" not in layers and "net_ns" in layers
+    finally:
+        execution.namespaces_available.cache_clear()
+
+
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 
 

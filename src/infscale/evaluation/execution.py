@@ -222,7 +222,8 @@ def namespaces_available() -> tuple[tuple[str, ...], tuple[str, ...]]:
             done = subprocess.run([unshare, *flags, "true"], capture_output=True, timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             return (), ()
-        if done.returncode == 0:
+        # and the harness must set itself up there (mounts, read-only remounts): else every program would error
+        if done.returncode == 0 and _run("x = 1", ["assert x == 1"], 30, MEMORY_MB, (layers, flags), False).passed:
             return layers, flags
     return (), ()
 
@@ -308,8 +309,14 @@ def run_program(program: str, tests: list[str], timeout_s: float = 4.0, *, memor
         raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}, got {isolation!r}")
     if not isinstance(tests, (list, tuple)) or not all(isinstance(t, str) for t in tests):
         raise TypeError("tests must be a list of strings (statements such as asserts)")
+    namespaces = namespaces_available() if isolation == "auto" else ((), ())
+    return _run(program, list(tests), timeout_s, memory_mb, namespaces, site_packages)
+
+
+def _run(program: str, tests: list[str], timeout_s: float, memory_mb: int,
+         namespaces: tuple[tuple[str, ...], tuple[str, ...]], site_packages: bool) -> ExecutionResult:
     started = time.monotonic()
-    ns_layers, ns_flags = namespaces_available() if isolation == "auto" else ((), ())
+    ns_layers, ns_flags = namespaces
     as_root = os.geteuid() == 0
     uid = UID_BASE + secrets.randbelow(UID_RANGE) if as_root else None
     token = secrets.token_hex(TOKEN_BYTES)
