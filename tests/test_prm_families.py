@@ -1,0 +1,200 @@
+"""Verifier families (search/prm_families.py, docs/verifiers.md): each reads a tiny random checkpoint saved in
+its release's layout (core/tiny_checkpoints.py: the real special tokens, chat templates and weight names), and
+its scores agree with an independent computation of its recipe written here: the text or ids built by hand, the
+raw model run, the positions picked and the softmax or sigmoid taken by hand."""
+import pytest
+import torch
+
+from infscale.core.tiny_checkpoints import build_tiny_prm
+from infscale.search.prm_families import FamilyError, FamilyVerifier, math_shepherd_steps
+
+QUESTION = "Janet has 3 apples and buys 4 more. How many apples does she have?"
+PAPER = ["Step 1: 3 + 4 = 7 ки\nThe answer is: 7 ки", "Step 1: 3 + 4 = 12 ки\nStep 2: So 12 ки\nThe answer is: 12"]
+INSTRUCT = ["She has 3 + 4 = 7 apples.\n\nTherefore the final answer is $\\boxed{7}$.",
+            "She has 3 + 4 = 8 apples.\n\nSo 8.\n\nTherefore the final answer is $\\boxed{8}$."]
+QWEN_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
+
+
+def instruct_steps(text):
+    return [s.strip() for s in text.split("\n\n")]
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    root = tmp_path_factory.mktemp("prm_families")
+    return {f: build_tiny_prm(f, root / f) for f in ("qwen_prm", "rlhflow", "skywork", "token_classification")}
+
+
+def tensors(path):
+    from safetensors.torch import load_file
+
+    return load_file(str(path / "model.safetensors"))
+
+
+def test_canonical_steps_of_the_paper_format():
+    assert math_shepherd_steps(PAPER[0]) == ["Step 1: 3 + 4 = 7", "The answer is: 7"]
+    assert math_shepherd_steps(PAPER[1]) == ["Step 1: 3 + 4 = 12", "Step 2: So 12", "The answer is: 12"]
+
+
+# ---- qwen_prm -----------------------------------------------------------------------------------------------
+
+def qwen_prm_by_hand(path, question, steps):
+    """The model card's recipe written out: ChatML turns as text, each step then <extra_0>; the Qwen2 backbone,
+    then score.0 - ReLU - score.2 from the checkpoint's tensors; softmax, class 1, at each <extra_0>."""
+    from transformers import AutoTokenizer, Qwen2Model
+
+    tok = AutoTokenizer.from_pretrained(path)
+    text = (f"<|im_start|>system\n{QWEN_SYSTEM}<|im_end|>\n<|im_start|>user\n{question}<|im_end|>\n"
+            f"<|im_start|>assistant\n" + "".join(s + "<extra_0>" for s in steps) + "<|im_end|>\n")
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    sep = tok.convert_tokens_to_ids("<extra_0>")
+    hidden = Qwen2Model.from_pretrained(path).eval()(input_ids=torch.tensor([ids])).last_hidden_state[0]
+    w = tensors(path)
+    logits = torch.relu(hidden @ w["score.0.weight"].T + w["score.0.bias"]) @ w["score.2.weight"].T + w["score.2.bias"]
+    probs = torch.softmax(logits, dim=-1)[:, 1]
+    return [float(probs[i]) for i, t in enumerate(ids) if t == sep], len(ids)
+
+
+@pytest.mark.parametrize("solutions,split", [(PAPER, None), (INSTRUCT, instruct_steps)])
+def test_qwen_prm_agrees_with_the_model_card_recipe(checkpoints, solutions, split):
+    path = checkpoints["qwen_prm"]
+    prm = FamilyVerifier(str(path), "qwen_prm", device="cpu", split_steps=split)
+    scores, tokens = prm.score([QUESTION] * len(solutions), solutions)
+    for solution, got, n in zip(solutions, scores, tokens):
+        steps = (split or math_shepherd_steps)(solution)
+        want, n_want = qwen_prm_by_hand(path, QUESTION, steps)
+        assert len(got) == len(steps) == len(want)
+        assert got == pytest.approx(want, abs=1e-5)
+        assert n == n_want  # every token read, the template's included
+
+
+def test_qwen_prm_shares_prefixes_and_counts_template_tokens(checkpoints):
+    """Siblings of a tree node share the prompt and a path (read once by prefix_scoring): the same scores as each
+    read alone; the token count is the templated sequence's, well above the question's and steps' own."""
+    path = checkpoints["qwen_prm"]
+    prm = FamilyVerifier(str(path), "qwen_prm", device="cpu", split_steps=instruct_steps)
+    path_text = "She has 3 apples and buys 4 more apples, so she has 3 + 4 apples."
+    siblings = [f"{path_text}\n\n{tail}" for tail in ("That is 7.", "That is 8.", "That is 3 + 4 = 7.")]
+    shared, _ = prm.score([QUESTION] * 3, siblings)
+    for text, got in zip(siblings, shared):
+        assert got == pytest.approx(qwen_prm_by_hand(path, QUESTION, instruct_steps(text))[0], abs=1e-5)
+    _, (n,) = prm.score([QUESTION], [siblings[0]])
+    own = len(prm.tokenizer(QUESTION + "".join(instruct_steps(siblings[0])), add_special_tokens=False)["input_ids"])
+    template = len(prm.tokenizer(f"<|im_start|>system\n{QWEN_SYSTEM}<|im_end|>\n<|im_start|>user\n<|im_end|>\n"
+                                 "<|im_start|>assistant\n<|im_end|>\n", add_special_tokens=False)["input_ids"])
+    assert n >= own + template + 2  # + one <extra_0> a step
+
+
+def test_qwen_prm_refuses_a_tokenizer_without_extra_0(checkpoints, tmp_path):
+    import shutil
+
+    from infscale.core.tiny_checkpoints import mistral_tokenizer
+
+    bad = tmp_path / "no_extra_0"
+    shutil.copytree(checkpoints["qwen_prm"], bad)
+    for f in bad.glob("tokenizer*"):
+        f.unlink()
+    mistral_tokenizer().save_pretrained(bad)
+    with pytest.raises(FamilyError, match="<extra_0>"):
+        FamilyVerifier(str(bad), "qwen_prm", device="cpu")
+
+
+def test_qwen_prm_refuses_a_checkpoint_without_its_head(tmp_path):
+    from transformers import Qwen2Model
+
+    from infscale.core.tiny_checkpoints import TINY, qwen_tokenizer
+
+    tok = qwen_tokenizer()
+    from transformers import Qwen2Config
+
+    Qwen2Model(Qwen2Config(vocab_size=len(tok), **TINY)).save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    with pytest.raises(FamilyError, match="score.0.weight"):
+        FamilyVerifier(str(tmp_path), "qwen_prm", device="cpu")
+
+
+def test_qwen_prm_runs_no_downloaded_code_unless_trusted(checkpoints, tmp_path):
+    """The release's auto_map names modeling_qwen2_rm.py; without trust_remote_code it is never imported."""
+    import shutil
+    import sys
+
+    path = tmp_path / "with_remote_code"
+    shutil.copytree(checkpoints["qwen_prm"], path)
+    for name in ("modeling_qwen2_rm.py", "configuration_qwen2_rm.py"):
+        (path / name).write_text("raise RuntimeError('downloaded code ran')\n")
+    prm = FamilyVerifier(str(path), "qwen_prm", device="cpu")
+    assert prm.score([QUESTION], [PAPER[0]])[0][0]
+    assert not [m for m in sys.modules if "qwen2_rm" in m]
+
+
+# ---- configuration ------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def ci_config():
+    import yaml
+
+    from infscale.core.validation import SCHEMA_PATH
+
+    root = SCHEMA_PATH.parents[3]
+    return yaml.safe_load((root / "config" / "ci.yaml").read_text())
+
+
+def test_family_keys_validate_and_reach_the_jobs(ci_config):
+    import yaml
+
+    from infscale.core.config import verifier_params, verifiers
+    from infscale.core.validation import SCHEMA_PATH, validate_config
+    from infscale.search.prm_families import FAMILIES
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    assert tuple(schema["definitions"]["prm"]["properties"]["family"]["enum"]) == FAMILIES
+    ci_config["prm_ablations"]["qwen"] = {"source": "checkpoint", "checkpoint": "Qwen/Qwen2.5-Math-PRM-7B",
+                                          "family": "qwen_prm", "system_prompt": "Think."}
+    c = validate_config(ci_config)
+    assert verifier_params(verifiers(c)["prm-ci"]) == {"kind": "prm"}  # the default adds nothing: jobs keep theirs
+    assert verifier_params(verifiers(c)["qwen"]) == {"kind": "prm", "family": "qwen_prm",
+                                                     "trust_remote_code": False, "system_prompt": "Think."}
+
+
+@pytest.mark.parametrize("block, message", [
+    ({"family": "qwen_prm"}, r"prm.family: family qwen_prm reads a released PRM \(source checkpoint\); prm.source "
+                             "is policy_likelihood"),
+    ({"family": "skywork", "source": "checkpoint", "checkpoint": "x/y", "system_prompt": "Hi"},
+     r"prm.system_prompt: only for family qwen_prm"),
+    ({"family": "qwen_prm", "source": "checkpoint", "checkpoint": "x/y", "step_separator": "\n"},
+     r"prm.step_separator: only for family token_classification"),
+    ({"family": "llemma"}, r"prm.family: 'llemma' is not one of"),
+])
+def test_bad_family_keys_name_the_key(ci_config, block, message):
+    from infscale.core.config import ConfigError
+    from infscale.core.validation import validate_config
+
+    ci_config["prm"].update(block)
+    with pytest.raises(ConfigError, match=message):
+        validate_config(ci_config)
+
+
+def test_load_verifier_dispatches_on_the_family(checkpoints):
+    from infscale.search.verifiers import load_verifier
+
+    prm = load_verifier(str(checkpoints["qwen_prm"]), {"kind": "prm", "family": "qwen_prm",
+                                                       "trust_remote_code": False, "system_prompt": "Think."},
+                        device="cpu", split_steps=instruct_steps)
+    assert isinstance(prm, FamilyVerifier) and prm.family.system_prompt == "Think."
+    assert len(prm.score([QUESTION], [INSTRUCT[1]])[0][0]) == 3
+
+
+def test_math_shepherd_family_reads_other_formats_the_math_shepherd_way(tiny_policy_dir):
+    """math_shepherd keeps today's text for the paper's format (its steps written back give the same text, so the
+    same scores), and writes another format's steps one a line, each ended by ` ки`."""
+    from infscale.search.prm_scoring import ProcessRewardModel, as_math_shepherd_text
+
+    assert as_math_shepherd_text(math_shepherd_steps(PAPER[0])) == PAPER[0]
+    assert as_math_shepherd_text(instruct_steps(INSTRUCT[0])) == (
+        "She has 3 + 4 = 7 apples. ки\nTherefore the final answer is $\\boxed{7}$. ки")
+    today = ProcessRewardModel(str(tiny_policy_dir), device="cpu")
+    via_steps = ProcessRewardModel(str(tiny_policy_dir), device="cpu", split_steps=math_shepherd_steps)
+    assert via_steps.score([QUESTION] * 2, PAPER) == today.score([QUESTION] * 2, PAPER)
+    instruct = ProcessRewardModel(str(tiny_policy_dir), device="cpu", split_steps=instruct_steps)
+    assert instruct.score([QUESTION], [INSTRUCT[1]]) == today.score(
+        [QUESTION], [as_math_shepherd_text(instruct_steps(INSTRUCT[1]))])
