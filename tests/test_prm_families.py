@@ -127,6 +127,155 @@ def test_qwen_prm_runs_no_downloaded_code_unless_trusted(checkpoints, tmp_path):
     assert not [m for m in sys.modules if "qwen2_rm" in m]
 
 
+# ---- rlhflow -------------------------------------------------------------------------------------------------
+
+LLAMA31_SYSTEM = ("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+                  "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n<|eot_id|>")
+
+
+def rlhflow_by_hand(path, question, steps):
+    """RLHFlow's recipe written out: Llama-3.1 turns as text (user: question + step 1, then step k; assistant: +);
+    the causal LM's logits at the token before each assistant `+` (the text up to that `+` tokenised alone ends
+    there), softmax over `+` and `-`, the `+` share."""
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(path)
+    text, before_plus = LLAMA31_SYSTEM, []
+    for k, step in enumerate(steps):
+        user = f"{question} {step}" if k == 0 else step
+        text += f"<|start_header_id|>user<|end_header_id|>\n\n{user.strip()}<|eot_id|>"
+        text += "<|start_header_id|>assistant<|end_header_id|>\n\n"
+        before_plus.append(len(tok(text, add_special_tokens=False)["input_ids"]) - 1)
+        text += "+<|eot_id|>"
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    plus, minus = tok.convert_tokens_to_ids("+"), tok.convert_tokens_to_ids("-")
+    assert all(ids[p + 1] == plus for p in before_plus)
+    assert before_plus[-1] == len(ids) - 3  # the reference's "-3 position" of the last step
+    with torch.no_grad():
+        logits = LlamaForCausalLM.from_pretrained(path).eval()(input_ids=torch.tensor([ids])).logits[0]
+    probs = torch.softmax(logits[:, [plus, minus]], dim=-1)[:, 0]
+    return [float(probs[p]) for p in before_plus], len(ids)
+
+
+@pytest.mark.parametrize("solutions,split", [(PAPER, None), (INSTRUCT, instruct_steps)])
+def test_rlhflow_agrees_with_its_reference_recipe(checkpoints, solutions, split):
+    path = checkpoints["rlhflow"]
+    prm = FamilyVerifier(str(path), "rlhflow", device="cpu", split_steps=split)
+    scores, tokens = prm.score([QUESTION] * len(solutions), solutions)
+    for solution, got, n in zip(solutions, scores, tokens):
+        want, n_want = rlhflow_by_hand(path, QUESTION, (split or math_shepherd_steps)(solution))
+        assert got == pytest.approx(want, abs=1e-5) and len(got) == len(want)
+        assert n == n_want
+
+
+def test_rlhflow_refuses_a_tokenizer_without_a_chat_template(checkpoints, tmp_path):
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    bad = tmp_path / "no_template"
+    shutil.copytree(checkpoints["rlhflow"], bad)
+    tok = AutoTokenizer.from_pretrained(bad)
+    tok.chat_template = None
+    for f in bad.glob("*.jinja"):
+        f.unlink()
+    tok.save_pretrained(bad)
+    with pytest.raises(FamilyError, match="chat template"):
+        FamilyVerifier(str(bad), "rlhflow", device="cpu")
+
+
+# ---- skywork ------------------------------------------------------------------------------------------------
+
+def skywork_by_hand(path, question, steps):
+    """Skywork's recipe written out: ids of BOS + question + newline, then each step's ids and the newline id; the
+    causal LM's last hidden state (as their PRM_MODEL reads it), v_head.summary, sigmoid at each step's newline."""
+    from transformers import AutoTokenizer, Qwen2ForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(path)
+    newline = tok.convert_tokens_to_ids("\u010a")  # byte-level "\n"
+    ids = tok("<|endoftext|>" + question + "\n", add_special_tokens=False)["input_ids"]
+    flags = []
+    for step in steps:
+        ids += tok(step, add_special_tokens=False)["input_ids"] + [newline]
+        flags.append(len(ids) - 1)
+    with torch.no_grad():
+        out = Qwen2ForCausalLM.from_pretrained(path).eval()(input_ids=torch.tensor([ids]), output_hidden_states=True)
+    w = tensors(path)
+    value = out.hidden_states[-1][0] @ w["v_head.summary.weight"].T + w["v_head.summary.bias"]
+    return [float(torch.sigmoid(value[f, 0])) for f in flags], len(ids)
+
+
+@pytest.mark.parametrize("solutions,split", [(PAPER, None), (INSTRUCT, instruct_steps)])
+def test_skywork_agrees_with_its_reference_recipe(checkpoints, solutions, split):
+    path = checkpoints["skywork"]
+    prm = FamilyVerifier(str(path), "skywork", device="cpu", split_steps=split)
+    scores, tokens = prm.score([QUESTION] * len(solutions), solutions)
+    for solution, got, n in zip(solutions, scores, tokens):
+        want, n_want = skywork_by_hand(path, QUESTION, (split or math_shepherd_steps)(solution))
+        assert got == pytest.approx(want, abs=1e-5) and len(got) == len(want)
+        assert n == n_want
+
+
+def test_skywork_refuses_a_checkpoint_without_its_value_head_or_bos(checkpoints, tmp_path):
+    import shutil
+
+    from safetensors.torch import save_file
+
+    no_head = tmp_path / "no_head"
+    shutil.copytree(checkpoints["skywork"], no_head)
+    save_file({k: v for k, v in tensors(no_head).items() if not k.startswith("v_head.")},
+              str(no_head / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(FamilyError, match="v_head.summary.weight"):
+        FamilyVerifier(str(no_head), "skywork", device="cpu")
+    with pytest.raises(FamilyError, match="bos_token"):
+        FamilyVerifier(str(checkpoints["qwen_prm"]), "skywork", device="cpu")  # Qwen's tokenizer names none
+
+
+# ---- token_classification -----------------------------------------------------------------------------------
+
+def token_classification_by_hand(path, question, steps, separator="\n"):
+    """TRL PRMTrainer's rows written out: BOS, the question's ids, each step's ids then the separator's ids;
+    the token-classification logits, softmax, label 1, at each separator's last token."""
+    from transformers import AutoTokenizer, MistralForTokenClassification
+
+    tok = AutoTokenizer.from_pretrained(path)
+    sep = tok(separator, add_special_tokens=False)["input_ids"]
+    ids = [tok.convert_tokens_to_ids("<s>")] + tok(question, add_special_tokens=False)["input_ids"]
+    ends = []
+    for step in steps:
+        ids += tok(step, add_special_tokens=False)["input_ids"] + sep
+        ends.append(len(ids) - 1)
+    with torch.no_grad():
+        logits = MistralForTokenClassification.from_pretrained(path).eval()(input_ids=torch.tensor([ids])).logits[0]
+    return [float(torch.softmax(logits[e], dim=-1)[1]) for e in ends], len(ids)
+
+
+@pytest.mark.parametrize("separator", [None, " ки\n\n", ". "])
+def test_token_classification_agrees_with_trl_rows(checkpoints, separator):
+    """TRL concatenates ids: with separator ". " after steps ending in ".", the text joined as one string
+    tokenises differently (checked here), and the scores follow the ids, not the string."""
+    path = checkpoints["token_classification"]
+    options = {} if separator is None else {"step_separator": separator}
+    prm = FamilyVerifier(str(path), "token_classification", device="cpu", split_steps=instruct_steps, **options)
+    if separator == ". ":
+        steps = instruct_steps(INSTRUCT[1])
+        joined = prm.tokenizer("".join(s + separator for s in steps), add_special_tokens=False)["input_ids"]
+        assert prm.encode(QUESTION, INSTRUCT[1])[0][-len(joined):] != joined
+    scores, tokens = prm.score([QUESTION] * len(INSTRUCT), INSTRUCT)
+    for solution, got, n in zip(INSTRUCT, scores, tokens):
+        want, n_want = token_classification_by_hand(path, QUESTION, instruct_steps(solution), separator or "\n")
+        assert got == pytest.approx(want, abs=1e-5) and len(got) == len(want)
+        assert n == n_want
+
+
+def test_token_classification_refuses_a_one_label_head(tmp_path):
+    from infscale.core.tiny_checkpoints import build_token_classification_prm
+
+    path = build_token_classification_prm(tmp_path / "one_label", num_labels=1)
+    with pytest.raises(FamilyError, match="1 labels.*math_shepherd"):
+        FamilyVerifier(str(path), "token_classification", device="cpu")
+
+
 # ---- configuration ------------------------------------------------------------------------------------------
 
 @pytest.fixture
