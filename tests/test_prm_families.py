@@ -48,7 +48,8 @@ def qwen_prm_by_hand(path, question, steps):
             f"<|im_start|>assistant\n" + "".join(s + "<extra_0>" for s in steps) + "<|im_end|>\n")
     ids = tok(text, add_special_tokens=False)["input_ids"]
     sep = tok.convert_tokens_to_ids("<extra_0>")
-    hidden = Qwen2Model.from_pretrained(path).eval()(input_ids=torch.tensor([ids])).last_hidden_state[0]
+    with torch.no_grad():
+        hidden = Qwen2Model.from_pretrained(path).eval()(input_ids=torch.tensor([ids])).last_hidden_state[0]
     w = tensors(path)
     logits = torch.relu(hidden @ w["score.0.weight"].T + w["score.0.bias"]) @ w["score.2.weight"].T + w["score.2.bias"]
     probs = torch.softmax(logits, dim=-1)[:, 1]
@@ -122,9 +123,10 @@ def test_qwen_prm_runs_no_downloaded_code_unless_trusted(checkpoints, tmp_path):
     shutil.copytree(checkpoints["qwen_prm"], path)
     for name in ("modeling_qwen2_rm.py", "configuration_qwen2_rm.py"):
         (path / name).write_text("raise RuntimeError('downloaded code ran')\n")
+    before = set(sys.modules)
     prm = FamilyVerifier(str(path), "qwen_prm", device="cpu")
     assert prm.score([QUESTION], [PAPER[0]])[0][0]
-    assert not [m for m in sys.modules if "qwen2_rm" in m]
+    assert not [m for m in set(sys.modules) - before if "qwen2_rm" in m]
 
 
 # ---- rlhflow -------------------------------------------------------------------------------------------------
@@ -347,3 +349,49 @@ def test_math_shepherd_family_reads_other_formats_the_math_shepherd_way(tiny_pol
     instruct = ProcessRewardModel(str(tiny_policy_dir), device="cpu", split_steps=instruct_steps)
     assert instruct.score([QUESTION], [INSTRUCT[1]]) == today.score(
         [QUESTION], [as_math_shepherd_text(instruct_steps(INSTRUCT[1]))])
+
+
+REMOTE_CONFIG = """from transformers import Qwen2Config
+
+
+class Qwen2RMConfig(Qwen2Config):
+    model_type = "qwen2"
+"""
+REMOTE_MODEL = """import torch
+from transformers import Qwen2Model, Qwen2PreTrainedModel
+from transformers.modeling_outputs import TokenClassifierOutput
+
+from .configuration_qwen2_rm import Qwen2RMConfig
+
+
+class Qwen2ForProcessRewardModel(Qwen2PreTrainedModel):
+    config_class = Qwen2RMConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.model = Qwen2Model(config)
+        self.score = torch.nn.Sequential(torch.nn.Linear(config.hidden_size, config.hidden_size), torch.nn.ReLU(),
+                                         torch.nn.Linear(config.hidden_size, 2))
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, **kwargs):
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return TokenClassifierOutput(logits=self.score(hidden))
+"""
+
+
+def test_qwen_prm_with_trust_remote_code_runs_the_release_code(checkpoints, tmp_path):
+    """Opted in, the release's own class (AutoModel in its auto_map; here a stand-in written like Qwen's) scores,
+    each text read whole (its forward takes no cache): the same scores as the recipe by hand."""
+    import shutil
+
+    path = tmp_path / "remote"
+    shutil.copytree(checkpoints["qwen_prm"], path)
+    (path / "configuration_qwen2_rm.py").write_text(REMOTE_CONFIG)
+    (path / "modeling_qwen2_rm.py").write_text(REMOTE_MODEL)
+    prm = FamilyVerifier(str(path), "qwen_prm", device="cpu", trust_remote_code=True, split_steps=instruct_steps)
+    assert type(prm.family.model.model).__name__ == "Qwen2ForProcessRewardModel"
+    scores, tokens = prm.score([QUESTION] * 2, INSTRUCT)
+    for solution, got, n in zip(INSTRUCT, scores, tokens):
+        want, n_want = qwen_prm_by_hand(path, QUESTION, instruct_steps(solution))
+        assert got == pytest.approx(want, abs=1e-5) and n == n_want
