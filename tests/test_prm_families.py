@@ -115,7 +115,8 @@ def test_qwen_prm_refuses_a_checkpoint_without_its_head(tmp_path):
 
 
 def test_qwen_prm_runs_no_downloaded_code_unless_trusted(checkpoints, tmp_path):
-    """The release's auto_map names modeling_qwen2_rm.py; without trust_remote_code it is never imported."""
+    """The release's auto_map names modeling_qwen2_rm.py; without trust_remote_code it is never imported, by the
+    verifier or by the FLOPs count's model shape."""
     import shutil
     import sys
 
@@ -123,9 +124,13 @@ def test_qwen_prm_runs_no_downloaded_code_unless_trusted(checkpoints, tmp_path):
     shutil.copytree(checkpoints["qwen_prm"], path)
     for name in ("modeling_qwen2_rm.py", "configuration_qwen2_rm.py"):
         (path / name).write_text("raise RuntimeError('downloaded code ran')\n")
+    from infscale.evaluation.evaluation import model_shape
+
     before = set(sys.modules)
     prm = FamilyVerifier(str(path), "qwen_prm", device="cpu")
     assert prm.score([QUESTION], [PAPER[0]])[0][0]
+    shape = model_shape(str(path))  # the PRM's FLOPs: its backbone's shape, read without the release's code
+    assert (shape.n_layer, shape.d_attn) == (2, 32)
     assert not [m for m in set(sys.modules) - before if "qwen2_rm" in m]
 
 
