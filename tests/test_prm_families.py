@@ -400,3 +400,27 @@ def test_qwen_prm_with_trust_remote_code_runs_the_release_code(checkpoints, tmp_
     for solution, got, n in zip(INSTRUCT, scores, tokens):
         want, n_want = qwen_prm_by_hand(path, QUESTION, instruct_steps(solution))
         assert got == pytest.approx(want, abs=1e-5) and n == n_want
+
+
+def test_the_estimate_counts_each_family_template(ci_config):
+    """The compute estimate's PRM reads carry the family's template tokens, once a read and per step."""
+    from infscale.core.validation import validate_config
+    from infscale.estimate import (
+        PRM_TEMPLATE_TOKENS,
+        PROMPT_TOKENS,
+        SOLUTION_STEPS,
+        SOLUTION_TOKENS,
+        prm_tokens_computed,
+        run_tokens,
+    )
+
+    c = validate_config(ci_config)
+    c["datasets"]["gsm8k"] = {"limit": 10}
+    base_g, base_r = run_tokens(c, "gsm8k", "sampling", 4)
+    assert base_r == 10 * 4 * (PROMPT_TOKENS["gsm8k"] + SOLUTION_TOKENS["gsm8k"])  # the policy's likelihood: none
+    c["prm"].update(family="rlhflow")
+    g, r = run_tokens(c, "gsm8k", "sampling", 4)
+    fixed, per_step = PRM_TEMPLATE_TOKENS["rlhflow"]
+    assert g == base_g and r == base_r + 10 * 4 * (fixed + per_step * SOLUTION_STEPS["gsm8k"])
+    assert prm_tokens_computed(c, "gsm8k", "sampling", 4) == 10 * (
+        PROMPT_TOKENS["gsm8k"] + fixed + 4 * (SOLUTION_TOKENS["gsm8k"] + per_step * SOLUTION_STEPS["gsm8k"]))
