@@ -76,6 +76,10 @@ def test_qwen_prm_shares_prefixes_and_counts_template_tokens(checkpoints):
     prm = FamilyVerifier(str(path), "qwen_prm", device="cpu", split_steps=instruct_steps)
     path_text = "She has 3 apples and buys 4 more apples, so she has 3 + 4 apples."
     siblings = [f"{path_text}\n\n{tail}" for tail in ("That is 7.", "That is 8.", "That is 3 + 4 = 7.")]
+    from infscale.search.prefix_scoring import plan_groups
+
+    groups = plan_groups([prm.encode(QUESTION, t)[0] for t in siblings])
+    assert len(groups) == 1 and groups[0].shared > 60  # the template, question and path: read once
     shared, _ = prm.score([QUESTION] * 3, siblings)
     for text, got in zip(siblings, shared):
         assert got == pytest.approx(qwen_prm_by_hand(path, QUESTION, instruct_steps(text))[0], abs=1e-5)
@@ -281,6 +285,14 @@ def test_token_classification_refuses_a_one_label_head(tmp_path):
     path = build_token_classification_prm(tmp_path / "one_label", num_labels=1)
     with pytest.raises(FamilyError, match="1 labels.*math_shepherd"):
         FamilyVerifier(str(path), "token_classification", device="cpu")
+
+
+@pytest.mark.parametrize("family", ["qwen_prm", "rlhflow", "skywork", "token_classification"])
+def test_a_candidate_without_steps_gets_no_score_but_counts_its_tokens(checkpoints, family):
+    prm = FamilyVerifier(str(checkpoints[family]), family, device="cpu",
+                         split_steps=lambda text: [s for s in instruct_steps(text) if s])
+    scores, (n,) = prm.score([QUESTION], [""])
+    assert scores == [[]] and n > len(prm.tokenizer(QUESTION, add_special_tokens=False)["input_ids"])
 
 
 # ---- configuration ------------------------------------------------------------------------------------------
