@@ -66,11 +66,13 @@ def _bce_trainer_class():
 def load_prm_for_training(init_from: str | None, arch: dict | None, tokenizer, seed: int):
     """A 1-label token-classification model: from a policy checkpoint (as Math-Shepherd does) or from scratch."""
     import torch
-    from transformers import AutoModelForTokenClassification, GPTNeoXForTokenClassification
+    from transformers import GPTNeoXForTokenClassification
+
+    from infscale.core.models import from_pretrained_for_training
 
     torch.manual_seed(seed)
-    if init_from:
-        return AutoModelForTokenClassification.from_pretrained(init_from, num_labels=1)
+    if init_from:  # under FSDP: read on rank 0 only, the other ranks on the meta device
+        return from_pretrained_for_training("AutoModelForTokenClassification", init_from, num_labels=1)
     from infscale.core.models import gpt_neox_config
 
     config = gpt_neox_config(arch, tokenizer)
