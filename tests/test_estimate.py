@@ -154,3 +154,20 @@ def test_a_policy_likelihood_verifier_costs_its_policys_parameters(paper):
     score = {s.stage: s.flops for s in estimate(as_prm)}["score"]
     assert {s.stage: s.flops for s in estimate(likelihood)}["score"] == pytest.approx(score)
     assert score != pytest.approx({s.stage: s.flops for s in estimate(paper)}["score"])  # the size matters
+
+
+def test_host_memory_counts_every_rank_of_the_node_and_fits_each_job(paper):
+    """Rank 0 holds the model (at load and at the gathered save); every rank, rank 0 included, its process and its
+    copy of the encoded training data; an offloaded job also the shards. Every job fits what it asks even if
+    `offload: auto` offloads."""
+    from infscale.estimate import training_jobs
+    from infscale.training import memory
+
+    jobs = {j.name: j for j in training_jobs(paper)}
+    prm = jobs["llemma-34b-rm"]
+    rows, tokens = TRAIN_DATA["math-shepherd"]
+    per_rank = memory.RANK_PROCESS_GIB * memory.GIB + memory.DATA_HOST_BYTES_PER_TOKEN * rows * tokens
+    assert prm.plan.host(offload=False) == pytest.approx(4 * 33_214_316_544 + 8 * per_rank)
+    assert prm.plan.host(offload=True) == pytest.approx(prm.plan.host(offload=False) + 16 * 33_214_316_544)
+    for j in jobs.values():
+        assert j.host_ask is not None and j.plan.host(offload=True) < j.host_ask, j.name

@@ -124,6 +124,7 @@ class TrainingJob:
     rule: str  # train_policy | train_prm
     name: str
     gpus: int
+    host_ask: float | None  # bytes of host memory the job asks for (resources mem_mb)
     plan: memory.MemoryPlan
     offload: bool
     hours: dict  # wall hours: compute, offload, load, checkpoint
@@ -136,12 +137,12 @@ class TrainingJob:
 
 
 def training_job(rule: str, name: str, params: int, train: dict, dataset: str, gpus: int, hw: Hardware,
-                 vocab: int = memory.LOGIT_VOCAB) -> TrainingJob:
+                 vocab: int = memory.LOGIT_VOCAB, mem_mb: float | None = None) -> TrainingJob:
     """One fine-tuning job's wall time, by part, and its memory plan (offload as the launcher decides it)."""
     world = max(1, gpus)
     flops = training_flops(params, train, dataset)
     compute = flops / (world * hw.peak(compute_kind(train)) * UTILISATION["train"])
-    plan = memory.plan(params, train, world, vocab=vocab)
+    plan = memory.plan(params, train, world, vocab=vocab, data_tokens=math.prod(TRAIN_DATA[dataset]))
     offload = memory.use_offload(train, plan, hw.gpu_memory_gib * memory.GIB)
     steps = math.ceil(_examples(train, dataset) / int(train["batch_size"]))
     extra = 0.0
@@ -154,21 +155,22 @@ def training_job(rule: str, name: str, params: int, train: dict, dataset: str, g
     hours = {"compute": compute / 3600, "offload": extra / 3600,
              "load": (WEIGHT_BYTES * params / (hw.read_gbps * 1e9) + TRAIN_START_S) / 3600,
              "checkpoint": (saves * checkpoint + final) / (hw.write_gbps * 1e9) / 3600}
-    return TrainingJob(rule, name, world, plan, offload, hours, checkpoint if saves else 0.0, final)
+    return TrainingJob(rule, name, world, None if mem_mb is None else mem_mb * 1e6, plan, offload, hours,
+                       checkpoint if saves else 0.0, final)
 
 
 def training_jobs(config: dict, hw: Hardware = Hardware()) -> list[TrainingJob]:
     jobs = []
     for m in cfg.trained_models(config):
         t = config["models"][m]["train"]
-        gpus = cfg.job_resources(config, "train_policy", m)["gpu"]
-        jobs.append(training_job("train_policy", m, _params(config, m), t, config["models"][m]["sft_dataset"], gpus,
-                                 hw))
+        res = cfg.job_resources(config, "train_policy", m)
+        jobs.append(training_job("train_policy", m, _params(config, m), t, config["models"][m]["sft_dataset"],
+                                 res["gpu"], hw, mem_mb=res.get("mem_mb")))
     prm = config["prm"]
     if prm["source"] == "dataset":
-        gpus = cfg.job_resources(config, "train_prm")["gpu"]
-        jobs.append(training_job("train_prm", prm["name"], int(prm["params"]), prm["train"], prm["dataset"], gpus, hw,
-                                 vocab=1))
+        res = cfg.job_resources(config, "train_prm")
+        jobs.append(training_job("train_prm", prm["name"], int(prm["params"]), prm["train"], prm["dataset"],
+                                 res["gpu"], hw, vocab=1, mem_mb=res.get("mem_mb")))
     return jobs
 
 
@@ -301,10 +303,16 @@ def to_markdown(stages: list[Stage]) -> str:
 def memory_markdown(jobs: list[TrainingJob], hw: Hardware = Hardware()) -> str:
     """The memory plan of each fine-tuning job: what a GPU needs without offload against the GPU's memory."""
     lines = [f"| training job | GPUs | GiB a GPU without offload (of {hw.gpu_memory_gib:g}) | offload | "
-             "host GiB (rank 0 + offloaded shards) | wall hours |", "|---|---|---|---|---|---|"]
+             "host GiB of the node: rank 0's model + every rank's process and data + offloaded shards "
+             "(the job asks) | wall hours |", "|---|---|---|---|---|---|"]
     for j in jobs:
-        lines.append(f"| {j.name} | {j.gpus} | {j.plan.per_gpu / memory.GIB:.1f} | {'yes' if j.offload else 'no'} | "
-                     f"{j.plan.host(j.offload) / memory.GIB:,.0f} | {j.wall_h:.1f} |")
+        p = j.plan
+        ask = "" if j.host_ask is None else f" ({j.host_ask / memory.GIB:,.0f}" + \
+            (" OVER" if p.host(j.offload) > j.host_ask else "") + ")"
+        lines.append(f"| {j.name} | {j.gpus} | {p.per_gpu / memory.GIB:.1f} | {'yes' if j.offload else 'no'} | "
+                     f"{p.host_rank0 / memory.GIB:,.0f} + {p.gpus} x {p.host_rank / memory.GIB:.1f} + "
+                     f"{(p.host_offload if j.offload else 0) / memory.GIB:,.0f} = "
+                     f"{p.host(j.offload) / memory.GIB:,.0f}{ask} | {j.wall_h:.1f} |")
     return "\n".join(lines) + "\n"
 
 

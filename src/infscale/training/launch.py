@@ -64,8 +64,9 @@ def accelerate_command(spec_path: str | Path, num_processes: int, config_file: s
 
 def init_distributed() -> None:
     """Under `accelerate launch`: create the process group before any model loads, so that FSDP's
-    cpu_ram_efficient_loading applies (transformers then loads the weights on rank 0 only and the other ranks
-    on the meta device; without a process group every rank loads the full model: ~1 TB of host memory at 34B)."""
+    cpu_ram_efficient_loading applies: rank 0 reads the weights, the other ranks build the model on the meta
+    device (core.models.from_pretrained_for_training) and FSDP broadcasts rank 0's weights into them. Without a
+    process group every rank would load the full model: ~1 TB of host memory at 34B in fp32."""
     import os
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:

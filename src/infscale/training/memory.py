@@ -28,6 +28,13 @@ FRAGMENTATION = 1.05  # the caching allocator's overhead over what is live
 OFFLOAD_HOST_BYTES = 16  # per parameter in CPU memory when offloaded: fp32 weights, gradients, Adam moments
 ADAM_HOST_TRAFFIC = 28  # bytes of CPU memory moved per parameter by a CPU Adam step (read 4 tensors, write 3)
 OFFLOAD_TRANSFER_BYTES = 12  # per parameter and micro-step and rank: weights up for forward and backward, grads down
+# Host memory of every rank, besides rank 0's full copy of the model at load and save (the other ranks build it on
+# the meta device: core.models.from_pretrained_for_training; they hold no weights on the host):
+RANK_PROCESS_GIB = 5.0  # python, torch, transformers, the CUDA context's host side, NCCL's host buffers (assumed)
+# Each rank reads the training rows and keeps them encoded as Python lists: 49 bytes a token measured with
+# tracemalloc (ids over 256 are 28-byte int objects plus an 8-byte pointer; labels share the completion's objects)
+# plus the rows' text as read (~11 bytes a token).
+DATA_HOST_BYTES_PER_TOKEN = 60
 
 
 @dataclass(frozen=True)
@@ -37,8 +44,9 @@ class MemoryPlan:
     compute_bytes: int  # per parameter / activation value in the forward pass
     states: float  # bytes a GPU holds for weights, gradients and Adam without offload
     transient: float  # unsharded parameters and gradients, activations, logits
-    host_rank0: float  # rank 0's host memory at load or save (the full model in the master dtype), no offload
+    host_rank0: float  # rank 0's full model in the master dtype at load (and gathered at save); no other rank's
     host_offload: float  # the node's host memory for the offloaded shards (all ranks)
+    host_rank: float = 0.0  # every rank's own process memory and its copy of the encoded training data
 
     @property
     def per_gpu(self) -> float:
@@ -53,7 +61,9 @@ class MemoryPlan:
         return self.per_gpu <= gpu_bytes
 
     def host(self, offload: bool) -> float:
-        return self.host_rank0 + (self.host_offload if offload else 0.0)
+        """The node's host memory at its peak: rank 0's model, each rank's process and data, the offloaded
+        shards."""
+        return self.host_rank0 + self.gpus * self.host_rank + (self.host_offload if offload else 0.0)
 
 
 def precision(train: dict, gpus: int) -> tuple[int, int]:
@@ -71,9 +81,10 @@ def shape(params: int) -> tuple[int, int]:
 
 
 def plan(params: int, train: dict, gpus: int, vocab: int = LOGIT_VOCAB, hidden: int | None = None,
-         layers: int | None = None) -> MemoryPlan:
+         layers: int | None = None, data_tokens: float = 0.0) -> MemoryPlan:
     """The memory plan of training `params` with `train` on `gpus` GPUs (1: one process, no sharding); the
-    model's hidden size and layers where known (else `shape`), `vocab` the width of its output (a PRM's: 1)."""
+    model's hidden size and layers where known (else `shape`), `vocab` the width of its output (a PRM's: 1),
+    `data_tokens` the tokens of the training set (each rank holds it encoded)."""
     world = max(1, gpus)
     master, compute = precision(train, world)
     if hidden is None or layers is None:
@@ -87,7 +98,8 @@ def plan(params: int, train: dict, gpus: int, vocab: int = LOGIT_VOCAB, hidden: 
     unsharded = UNSHARDED_SHARE * params * compute if world > 1 else 0.0
     return MemoryPlan(gpus=world, master_bytes=master, compute_bytes=compute, states=4 * master * params / world,
                       transient=unsharded + activations + logits, host_rank0=master * params,
-                      host_offload=OFFLOAD_HOST_BYTES * params)
+                      host_offload=OFFLOAD_HOST_BYTES * params,
+                      host_rank=RANK_PROCESS_GIB * GIB + DATA_HOST_BYTES_PER_TOKEN * data_tokens)
 
 
 def use_offload(train: dict, memory: MemoryPlan, gpu_bytes: float | None, oom_before: bool = False) -> bool:
