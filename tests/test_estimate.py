@@ -167,7 +167,8 @@ def test_host_memory_counts_every_rank_of_the_node_and_fits_each_job(paper):
     prm = jobs["llemma-34b-rm"]
     rows, tokens = TRAIN_DATA["math-shepherd"]
     per_rank = memory.RANK_PROCESS_GIB * memory.GIB + memory.DATA_HOST_BYTES_PER_TOKEN * rows * tokens
-    assert prm.plan.host(offload=False) == pytest.approx(4 * 33_214_316_544 + 8 * per_rank)
-    assert prm.plan.host(offload=True) == pytest.approx(prm.plan.host(offload=False) + 16 * 33_214_316_544)
+    total = 33_214_316_544 + 2 * 32_016 * memory.shape(33_214_316_544)[0]  # with the (untied) embeddings
+    assert prm.plan.host(offload=False) == pytest.approx(4 * total + 8 * per_rank)
+    assert prm.plan.host(offload=True) == pytest.approx(prm.plan.host(offload=False) + 16 * total)
     for j in jobs.values():
         assert j.host_ask is not None and j.plan.host(offload=True) < j.host_ask, j.name

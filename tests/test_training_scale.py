@@ -221,7 +221,8 @@ def test_launcher_resolves_offload_from_measured_gpu_memory(tmp_path, tiny_base,
 
     seen = []
 
-    def fake_run(cmd, check, stdout, stderr):
+    def fake_run(cmd, check, stdout, stderr, env):
+        assert env["PYTORCH_CUDA_ALLOC_CONF"] == "expandable_segments:True"  # every rank's allocator
         seen.append((cmd, json.loads(Path(cmd[-1]).read_text())["train"]["offload"]))
 
     monkeypatch.setattr(launch.subprocess, "run", fake_run)

@@ -40,6 +40,9 @@ STEP_TOKENS = 50  # MCTS: one expansion generates about one step
 TREE_OVERHEAD = 1.2  # REBASE generates ~1.2x the tokens of sampling at equal n (Table 4: 148.0 / 125.4)
 SIBLINGS = 3.4  # REBASE children per expanded node: `allocate` at T_b 0.1 over uniform rewards, widths 8-128
 # Beam search and DVTS keep N paths a depth as REBASE does (counted like it); their siblings are `beam_width`.
+# Vocabulary of each architecture family's released models (the logits' width): Pythia 50,304 (padded),
+# Llama-2/Llemma 32,016, Mistral 32,000, Llama-3 128,256.
+VOCAB = {"gpt_neox": 50_304, "llama": 32_016, "mistral": 32_000, "llama3": 128_256}
 UTILISATION = {"train": 0.35, "generate": 0.15, "score": 0.4}  # share of the precision's peak reached
 H100_BF16_TFLOPS = 989.0  # dense
 H100_FP32_TFLOPS = 67.0  # non-tensor-core FP32
@@ -137,12 +140,15 @@ class TrainingJob:
 
 
 def training_job(rule: str, name: str, params: int, train: dict, dataset: str, gpus: int, hw: Hardware,
-                 vocab: int = memory.LOGIT_VOCAB, mem_mb: float | None = None) -> TrainingJob:
+                 vocab: int = memory.LOGIT_VOCAB, mem_mb: float | None = None,
+                 arch: str = memory.UNKNOWN_FAMILY) -> TrainingJob:
     """One fine-tuning job's wall time, by part, and its memory plan (offload as the launcher decides it)."""
     world = max(1, gpus)
     flops = training_flops(params, train, dataset)
     compute = flops / (world * hw.peak(compute_kind(train)) * UTILISATION["train"])
-    plan = memory.plan(params, train, world, vocab=vocab, data_tokens=math.prod(TRAIN_DATA[dataset]))
+    embeddings = 2 * VOCAB.get(arch, memory.LOGIT_VOCAB) * memory.shape(params)[0]  # input and output, untied
+    plan = memory.plan(params + embeddings, train, world, vocab=vocab, data_tokens=math.prod(TRAIN_DATA[dataset]),
+                       arch=arch, hidden=memory.shape(params)[0], layers=memory.shape(params)[1])
     offload = memory.use_offload(train, plan, hw.gpu_memory_gib * memory.GIB)
     steps = math.ceil(_examples(train, dataset) / int(train["batch_size"]))
     extra = 0.0
@@ -164,13 +170,16 @@ def training_jobs(config: dict, hw: Hardware = Hardware()) -> list[TrainingJob]:
     for m in cfg.trained_models(config):
         t = config["models"][m]["train"]
         res = cfg.job_resources(config, "train_policy", m)
+        hub = config["models"][m].get("hub_id")
         jobs.append(training_job("train_policy", m, _params(config, m), t, config["models"][m]["sft_dataset"],
-                                 res["gpu"], hw, mem_mb=res.get("mem_mb")))
+                                 res["gpu"], hw, vocab=VOCAB[memory.family(hub) if hub else "gpt_neox"],
+                                 mem_mb=res.get("mem_mb"), arch=memory.family(hub) if hub else "gpt_neox"))
     prm = config["prm"]
     if prm["source"] == "dataset":
         res = cfg.job_resources(config, "train_prm")
         jobs.append(training_job("train_prm", prm["name"], int(prm["params"]), prm["train"], prm["dataset"],
-                                 res["gpu"], hw, vocab=1, mem_mb=res.get("mem_mb")))
+                                 res["gpu"], hw, vocab=1, mem_mb=res.get("mem_mb"),
+                                 arch=memory.family(prm.get("hub_id"))))
     return jobs
 
 
@@ -302,7 +311,8 @@ def to_markdown(stages: list[Stage]) -> str:
 
 def memory_markdown(jobs: list[TrainingJob], hw: Hardware = Hardware()) -> str:
     """The memory plan of each fine-tuning job: what a GPU needs without offload against the GPU's memory."""
-    lines = [f"| training job | GPUs | GiB a GPU without offload (of {hw.gpu_memory_gib:g}) | offload | "
+    budget = memory.allocatable(hw.gpu_memory_gib * memory.GIB) / memory.GIB
+    lines = [f"| training job | GPUs | GiB a GPU without offload (of {budget:.1f} allocatable) | offload | "
              "host GiB of the node: rank 0's model + every rank's process and data + offloaded shards "
              "(the job asks) | wall hours |", "|---|---|---|---|---|---|"]
     for j in jobs:

@@ -59,6 +59,12 @@ def batch_layout(train: dict, world_size: int = 1) -> tuple[int, int]:
     return micro, batch // (micro * world_size)
 
 
+# The optimizer the memory plan assumes (training/memory.py): torch's fused AdamW, one kernel over all the shard's
+# tensors with no intermediate copies (the foreach implementation's temporaries would add ~16 GiB a GPU at 34B).
+# Pinned rather than left to transformers' default (fused only from torch 2.8); it runs on CPU too.
+OPTIMIZER = "adamw_torch_fused"
+
+
 def training_arguments(out_dir: str, train: dict, seed: int, threads: int):
     """Trainer arguments from the config's `train` block (steps or epochs, global batch size, lr, dtype, ...);
     CPU-friendly, and the same under `accelerate launch` on several GPUs (WORLD_SIZE processes).
@@ -91,6 +97,7 @@ def training_arguments(out_dir: str, train: dict, seed: int, threads: int):
         fp16=dtype == "fp16",
         gradient_checkpointing=bool(train.get("gradient_checkpointing", False)),
         gradient_checkpointing_kwargs={"use_reentrant": False},
+        optim=OPTIMIZER,
         accelerator_config={"gradient_accumulation_kwargs": {"sync_each_batch": True}},
         **({"save_strategy": "steps", "save_steps": int(train["save_steps"]), "save_total_limit": 1}
            if train.get("save_steps") else {"save_strategy": "no"}),
