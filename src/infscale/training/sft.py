@@ -167,6 +167,12 @@ def run_training(trainer_class, model, tokenizer, examples: list[dict], collator
 
     # the exact count the FLOPs need, taken before any sharding: metrics read it without building the model
     summary_extra = {"non_embedding_params": non_embedding_params_of(model), **summary_extra}
+    if train.get("smoke"):  # a smoke run (infscale.smoke): the steps, each rank's peaks, nothing saved
+        from infscale.smoke import run_smoke_steps
+
+        args = training_arguments(str(Path(out_dir) / "trainer"), train, seed, threads)
+        trainer = trainer_class(model=model, args=args, train_dataset=_ListDataset(examples), data_collator=collator)
+        return run_smoke_steps(trainer, out_dir)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         return _run_distributed(trainer_class, model, tokenizer, examples, collator, train, Path(out_dir), seed,
                                 threads, **summary_extra)
