@@ -172,3 +172,23 @@ def test_host_memory_counts_every_rank_of_the_node_and_fits_each_job(paper):
     assert prm.plan.host(offload=True) == pytest.approx(prm.plan.host(offload=False) + 16 * total)
     for j in jobs.values():
         assert j.host_ask is not None and j.plan.host(offload=True) < j.host_ask, j.name
+
+
+def test_fsdp_gradient_sync_past_compute_counts_in_the_34b_jobs(paper):
+    """Every micro-step all-gathers the bf16 parameters twice and reduce-scatters the bf16 gradients: at micro-batch
+    1 the 34B PRM moves ~177 GB a GPU a micro-step, ~0.5 s on NVLink against ~0.2 s of compute, so its wall time is
+    about twice its compute (the time the collectives are not hidden by compute counts, held but idle)."""
+    from infscale.estimate import Hardware, training_jobs
+    from infscale.training import memory
+
+    hw = Hardware()
+    prm = {j.name: j for j in training_jobs(paper, hw)}["llemma-34b-rm"]
+    total = 33_214_316_544 + 2 * 32_016 * memory.shape(33_214_316_544)[0]
+    per_micro = 3 * total * 2 * 7 / 8 / (hw.nvlink_gbps * 1e9)
+    assert 170e9 < 3 * total * 2 * 7 / 8 < 185e9 and per_micro == pytest.approx(0.5, abs=0.02)
+    micro_steps = 2 * 445_000 / 128 * 16  # two epochs, 128 / (1 x 8 GPUs) micro-steps a step
+    compute_s = prm.hours["compute"] * 3600
+    assert prm.hours["sync"] * 3600 == pytest.approx(micro_steps * (per_micro - compute_s / micro_steps), rel=0.01)
+    assert 1.8 < (prm.hours["compute"] + prm.hours["sync"]) / prm.hours["compute"] < 3
+    fp32 = {j.name: j for j in training_jobs(paper, hw)}["llemma-7b"]  # fp32 compute hides its collectives
+    assert fp32.hours["sync"] == 0

@@ -64,6 +64,9 @@ class Hardware:
     host_gbps: float = 100.0  # a node's CPU memory bandwidth reached by a CPU Adam step
     read_gbps: float = 2.0  # one job reading weights from the shared file system
     write_gbps: float = 2.0  # one job writing a checkpoint
+    # NCCL bus bandwidth between the GPUs of a node: 8 x H100 SXM reach ~370 GB/s all-reduce busbw without NVLS
+    # (nccl-tests, NVIDIA/nccl#2140)
+    nvlink_gbps: float = 360.0
 
     def peak(self, kind: str) -> float:
         return {"bf16": self.bf16_tflops, "fp32": self.fp32_tflops}[kind] * 1e12
@@ -72,7 +75,7 @@ class Hardware:
 @dataclass
 class Part:
     """Wall seconds (summed over the stage's jobs) during which a job holds `held` GPUs of which `busy` compute."""
-    what: str  # compute | offload | load | checkpoint
+    what: str  # compute | offload | sync | load | checkpoint
     seconds: float
     held: int
     busy: float
@@ -130,13 +133,25 @@ class TrainingJob:
     host_ask: float | None  # bytes of host memory the job asks for (resources mem_mb)
     plan: memory.MemoryPlan
     offload: bool
-    hours: dict  # wall hours: compute, offload, load, checkpoint
+    hours: dict  # wall hours: compute, offload, sync (communication not hidden by compute), load, checkpoint
     checkpoint_bytes: float  # one Trainer checkpoint (sharded weights in the master dtype and Adam)
     final_bytes: float
 
     @property
     def wall_h(self) -> float:
         return sum(self.hours.values())
+
+
+FSDP_COLLECTIVES = 3  # a micro-step: all-gather for forward and again for backward, reduce-scatter of gradients
+
+
+def sync_seconds(plan: memory.MemoryPlan, params: int, hw: Hardware) -> float:
+    """Seconds of FSDP communication a micro-step (FULL_SHARD, gradients synchronised every micro-step):
+    FSDP_COLLECTIVES passes of the parameters in compute precision (accelerate reduces in bf16 too under bf16 mixed
+    precision), each GPU sending and receiving (n - 1) / n of them, at the collectives' bus bandwidth. 34B in bf16
+    on 8 GPUs: 177 GB a GPU, ~0.5 s at 360 GB/s."""
+    n = plan.gpus
+    return FSDP_COLLECTIVES * params * plan.compute_bytes * (n - 1) / n / (hw.nvlink_gbps * 1e9)
 
 
 def training_job(rule: str, name: str, params: int, train: dict, dataset: str, gpus: int, hw: Hardware,
@@ -151,14 +166,18 @@ def training_job(rule: str, name: str, params: int, train: dict, dataset: str, g
                        arch=arch, hidden=memory.shape(params)[0], layers=memory.shape(params)[1])
     offload = memory.use_offload(train, plan, hw.gpu_memory_gib * memory.GIB)
     steps = math.ceil(_examples(train, dataset) / int(train["batch_size"]))
-    extra = 0.0
+    extra = sync = 0.0
     if offload:  # a step: max(compute, transfers) then the CPU Adam step
         transfer, adam = memory.offload_step_seconds(params, train, world, hw.pcie_gbps, hw.host_gbps)
         extra = steps * (max(compute / steps, transfer) + adam) - compute
+    elif world > 1:  # FSDP's collectives each micro-step, overlapped with its compute at best (prefetch)
+        micro_steps = steps * math.ceil(int(train["batch_size"]) / (memory.batch_layout_micro(train, world) * world))
+        per_micro = sync_seconds(plan, params + embeddings, hw)
+        sync = micro_steps * max(0.0, per_micro - compute / micro_steps)
     checkpoint = (plan.master_bytes + 8) * params  # weights in the master dtype and Adam's two fp32 moments
     saves = steps // int(train["save_steps"]) if train.get("save_steps") else 0
     final = WEIGHT_BYTES * params
-    hours = {"compute": compute / 3600, "offload": extra / 3600,
+    hours = {"compute": compute / 3600, "offload": extra / 3600, "sync": sync / 3600,
              "load": (WEIGHT_BYTES * params / (hw.read_gbps * 1e9) + TRAIN_START_S) / 3600,
              "checkpoint": (saves * checkpoint + final) / (hw.write_gbps * 1e9) / 3600}
     return TrainingJob(rule, name, world, None if mem_mb is None else mem_mb * 1e6, plan, offload, hours,
@@ -293,19 +312,21 @@ def to_markdown(stages: list[Stage]) -> str:
     """One row a stage; `score` FLOPs include the tree searches' PRM calls, whose GPU hours count in `generate`.
     Idle: GPU hours held but not computing (waiting for the job's other model, offload transfers, loading,
     saving)."""
-    lines = ["| stage | jobs | FLOPs | GPU hours | of which idle | loading + saving | CPU offload | longest job (h) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| stage | jobs | FLOPs | GPU hours | of which idle | loading + saving | CPU offload | gradient sync "
+             "past compute | longest job (h) |", "|---|---|---|---|---|---|---|---|---|"]
     for s in stages:
         limit = "" if s.runtime_h is None else f" (limit {s.runtime_h:.0f})"
         over = " OVER: resumes on a retry" if s.runtime_h is not None and s.longest_h > s.runtime_h else ""
         lines.append(f"| {s.stage} | {s.jobs} | {s.flops:.2e} | {s.gpu_hours():,.0f} | {s.idle_hours():,.0f} | "
                      f"{s.hours_of('load') + s.hours_of('checkpoint'):,.0f} | {s.hours_of('offload'):,.0f} | "
+                     f"{s.hours_of('sync'):,.0f} | "
                      f"{s.longest_h:.1f}{limit}{over} |")
     total = sum(s.gpu_hours() for s in stages)
     idle = sum(s.idle_hours() for s in stages)
     overhead = sum(s.hours_of("load") + s.hours_of("checkpoint") for s in stages)
     lines.append(f"| total | {sum(s.jobs for s in stages)} | {sum(s.flops for s in stages):.2e} | {total:,.0f} | "
-                 f"{idle:,.0f} | {overhead:,.0f} | {sum(s.hours_of('offload') for s in stages):,.0f} | |")
+                 f"{idle:,.0f} | {overhead:,.0f} | {sum(s.hours_of('offload') for s in stages):,.0f} | "
+                 f"{sum(s.hours_of('sync') for s in stages):,.0f} | |")
     return "\n".join(lines) + "\n"
 
 
@@ -389,9 +410,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host-gbps", type=float, default=defaults.host_gbps, help="CPU memory bandwidth, GB/s")
     parser.add_argument("--read-gbps", type=float, default=defaults.read_gbps, help="weights read by a job, GB/s")
     parser.add_argument("--write-gbps", type=float, default=defaults.write_gbps, help="checkpoints written, GB/s")
+    parser.add_argument("--nvlink-gbps", type=float, default=defaults.nvlink_gbps,
+                        help="NCCL bus bandwidth between a node's GPUs, GB/s")
     args = parser.parse_args(argv)
     hw = Hardware(args.gpu_tflops, args.fp32_tflops, args.gpu_memory_gib, args.pcie_gbps, args.host_gbps,
-                  args.read_gbps, args.write_gbps)
+                  args.read_gbps, args.write_gbps, args.nvlink_gbps)
     with open(args.config) as f:
         config = validate_config(yaml.safe_load(f))
     check_job_gpus(config)

@@ -149,6 +149,11 @@ def plan(params: int, train: dict, gpus: int, vocab: int = LOGIT_VOCAB, hidden: 
                       activations=activations, logits=logits)
 
 
+def batch_layout_micro(train: dict, gpus: int) -> int:
+    """Examples a GPU takes a micro-step (sft.batch_layout's rule)."""
+    return int(train.get("micro_batch_size") or max(1, int(train["batch_size"]) // max(1, gpus)))
+
+
 def use_offload(train: dict, memory: MemoryPlan, gpu_bytes: float | None, oom_before: bool = False) -> bool:
     """`train.offload`: true or false as given; `auto`: offload when the plan does not fit the GPU (unknown GPU
     memory: it does not), or when an earlier attempt of this job ran out of GPU memory."""
