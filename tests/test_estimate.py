@@ -118,7 +118,8 @@ def test_loading_counts_in_every_job(paper):
 
 def test_offload_is_counted_at_the_speed_of_pcie_and_the_cpu(paper):
     """On 80 GB GPUs the 34B jobs fit without offload; on 40 GB the plan offloads and a step waits for the
-    transfers and the CPU Adam step: many times the compute (issue 21: 30-50 s a step, 26-43 h)."""
+    transfers and the CPU Adam step: many times the compute (issue 21: 30-50 s a step at micro-batch 1; packed
+    micro-batches of 2 halve the transfers: ~29 s)."""
     from infscale.estimate import Hardware, training_jobs
 
     fits = {j.name: j for j in training_jobs(paper)}
@@ -128,7 +129,7 @@ def test_offload_is_counted_at_the_speed_of_pcie_and_the_cpu(paper):
     job = small["llemma-34b"]
     assert job.offload and small["llemma-34b-rm"].offload and not small["llemma-7b"].offload
     steps = 395_000 / 128
-    assert 30 < job.hours["offload"] * 3600 / steps < 60  # seconds a step beyond compute
+    assert 20 < job.hours["offload"] * 3600 / steps < 60  # seconds a step beyond compute
     assert job.wall_h > 5 * fits["llemma-34b"].wall_h
 
 
@@ -175,20 +176,26 @@ def test_host_memory_counts_every_rank_of_the_node_and_fits_each_job(paper):
 
 
 def test_fsdp_gradient_sync_past_compute_counts_in_the_34b_jobs(paper):
-    """Every micro-step all-gathers the bf16 parameters twice and reduce-scatters the bf16 gradients: at micro-batch
-    1 the 34B PRM moves ~177 GB a GPU a micro-step, ~0.5 s on NVLink against ~0.2 s of compute, so its wall time is
-    about twice its compute (the time the collectives are not hidden by compute counts, held but idle)."""
+    """Every micro-step all-gathers the bf16 parameters twice and reduce-scatters the bf16 gradients: the 34B PRM
+    moves ~177 GB a GPU a micro-step, ~0.5 s on NVLink. At micro-batch 1 (~0.2 s of compute) its wall time is about
+    twice its compute (what the collectives take past compute counts, held but idle); the paper config packs two
+    examples a micro-step, half the syncs, and hides most of it."""
     from infscale.estimate import Hardware, training_jobs
     from infscale.training import memory
 
     hw = Hardware()
-    prm = {j.name: j for j in training_jobs(paper, hw)}["llemma-34b-rm"]
     total = 33_214_316_544 + 2 * 32_016 * memory.shape(33_214_316_544)[0]
     per_micro = 3 * total * 2 * 7 / 8 / (hw.nvlink_gbps * 1e9)
     assert 170e9 < 3 * total * 2 * 7 / 8 < 185e9 and per_micro == pytest.approx(0.5, abs=0.02)
-    micro_steps = 2 * 445_000 / 128 * 16  # two epochs, 128 / (1 x 8 GPUs) micro-steps a step
-    compute_s = prm.hours["compute"] * 3600
-    assert prm.hours["sync"] * 3600 == pytest.approx(micro_steps * (per_micro - compute_s / micro_steps), rel=0.01)
-    assert 1.8 < (prm.hours["compute"] + prm.hours["sync"]) / prm.hours["compute"] < 3
+    unpacked = copy.deepcopy(paper)
+    unpacked["prm"]["train"].update(micro_batch_size=1, packing=False)
+    for config, micro in ((unpacked, 1), (paper, 2)):
+        prm = {j.name: j for j in training_jobs(config, hw)}["llemma-34b-rm"]
+        micro_steps = 2 * 445_000 / 128 * 128 / (micro * 8)  # two epochs, 128 / (micro x 8 GPUs) a step
+        compute_s = prm.hours["compute"] * 3600
+        assert prm.hours["sync"] * 3600 == pytest.approx(micro_steps * max(0, per_micro - compute_s / micro_steps),
+                                                         rel=0.01)
+        ratio = (prm.hours["compute"] + prm.hours["sync"]) / prm.hours["compute"]
+        assert (1.8 < ratio < 3) if micro == 1 else (ratio < 1.1)
     fp32 = {j.name: j for j in training_jobs(paper, hw)}["llemma-7b"]  # fp32 compute hides its collectives
     assert fp32.hours["sync"] == 0

@@ -12,7 +12,7 @@ from typing import Sequence
 
 from infscale.core.stepformat import parse_math_shepherd_labels
 from infscale.search.prm_scoring import tag_token_positions
-from infscale.training.sft import PadCollator, run_training
+from infscale.training.sft import collator_for, run_training
 
 
 def prm_targets(row: dict, use: str = "hard", where: str = "") -> list[float]:
@@ -90,6 +90,6 @@ def train_prm(rows: list[dict], tokenizer, model, train: dict, out_dir: str | Pa
                            f"{source}: row {i + 1}: ", prefix)
         for i, r in enumerate(rows)
     ]
-    collator = PadCollator(tokenizer.pad_token_id, label_pad=-100.0)
+    collator = collator_for(train, tokenizer.pad_token_id, label_pad=-100.0)
     return run_training(_bce_trainer_class(), model, tokenizer, examples, collator, train, out_dir, seed, threads,
                         label=label)

@@ -49,6 +49,34 @@ class PadCollator:
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
+class PackCollator:
+    """Concatenates a micro-batch's examples into one row (`train.packing`): position ids restart at 0 for each
+    example, so transformers' SDPA and eager attention build a mask that keeps attention within each example
+    (masking_utils.find_packed_sequence_indices, with no attention mask and no cache: the model's use_cache must be
+    off). An example's first label is never a target (prompt tokens are -100; a PRM's first token is no tag), so
+    the loss never predicts across a boundary."""
+
+    def __init__(self, label_key: str = "labels", label_pad=-100):
+        self.label_key, self.label_pad = label_key, label_pad
+
+    def __call__(self, batch):
+        import torch
+
+        label_dtype = torch.float if isinstance(self.label_pad, float) else torch.long
+        ids, labels, positions = [], [], []
+        for b in batch:
+            ids += b["input_ids"]
+            labels += [self.label_pad] + list(b[self.label_key][1:])  # never a target across a boundary
+            positions += range(len(b["input_ids"]))
+        return {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels], dtype=label_dtype),
+                "position_ids": torch.tensor([positions])}
+
+
+def collator_for(train: dict, pad_id: int, label_pad=-100):
+    """PackCollator under `train.packing`, else PadCollator."""
+    return PackCollator(label_pad=label_pad) if train.get("packing") else PadCollator(pad_id, label_pad=label_pad)
+
+
 def batch_layout(train: dict, world_size: int = 1) -> tuple[int, int]:
     """(examples per device and step, gradient accumulation steps) that make up the global `batch_size`."""
     batch = int(train["batch_size"])
@@ -167,6 +195,8 @@ def run_training(trainer_class, model, tokenizer, examples: list[dict], collator
 
     # the exact count the FLOPs need, taken before any sharding: metrics read it without building the model
     summary_extra = {"non_embedding_params": non_embedding_params_of(model), **summary_extra}
+    if train.get("packing"):  # a cache would turn off the packed-sequence mask (and training needs none)
+        model.config.use_cache = False
     if train.get("smoke"):  # a smoke run (infscale.smoke): the steps, each rank's peaks, nothing saved
         from infscale.smoke import run_smoke_steps
 
@@ -254,5 +284,5 @@ def train_policy(rows: list[dict], tokenizer, model, train: dict, out_dir: str |
 
     max_length, prefix = int(train.get("max_length", 256)), leading_special_ids(tokenizer)
     examples = [encode_sft_example(tokenizer, r["question"], r["solution"], max_length, prefix) for r in rows]
-    return run_training(Trainer, model, tokenizer, examples, PadCollator(tokenizer.pad_token_id), train, out_dir,
-                        seed, threads)
+    return run_training(Trainer, model, tokenizer, examples, collator_for(train, tokenizer.pad_token_id), train,
+                        out_dir, seed, threads)
