@@ -199,3 +199,23 @@ def test_fsdp_gradient_sync_past_compute_counts_in_the_34b_jobs(paper):
         assert (1.8 < ratio < 3) if micro == 1 else (ratio < 1.1)
     fp32 = {j.name: j for j in training_jobs(paper, hw)}["llemma-7b"]  # fp32 compute hides its collectives
     assert fp32.hours["sync"] == 0
+
+
+def test_tf32_is_off_by_default_and_the_estimate_shows_both(paper, tmp_path, capsys):
+    from infscale.estimate import H100_FP32_TFLOPS, H100_TF32_TFLOPS, Hardware, main, training_job, with_tf32
+    from infscale.training.sft import tf32_flag, training_arguments
+
+    assert tf32_flag({}, cuda=True) is False  # pinned off on a GPU: Table 2's FP32
+    assert tf32_flag({"tf32": True}, cuda=True) is True and tf32_flag({"tf32": True}, cuda=False) is None
+    assert training_arguments(str(tmp_path), {"steps": 1, "batch_size": 2, "lr": 1e-3, "tf32": True}, 0, 1).tf32 \
+        is None  # CPU: no TF32, no error
+    fp32 = {"epochs": 1, "batch_size": 128, "dtype": "fp32"}
+    hours = [training_job("train_policy", "m", 10**9, t, "metamath", 8, Hardware()).hours["compute"]
+             for t in (fp32, {**fp32, "tf32": True})]
+    assert hours[0] == pytest.approx(hours[1] * H100_TF32_TFLOPS / H100_FP32_TFLOPS)
+    tf32 = with_tf32(paper)
+    assert tf32["models"]["llemma-7b"]["train"]["tf32"] and not tf32["models"]["llemma-34b"]["train"]["tf32"]
+    assert paper["models"]["llemma-7b"]["train"]["tf32"] is False  # the schema's default
+    main([str(ROOT / "config" / "paper.yaml")])
+    out = capsys.readouterr().out
+    assert "| as configured |" in out and "| fp32 jobs with train.tf32 |" in out

@@ -46,6 +46,7 @@ VOCAB = {"gpt_neox": 50_304, "llama": 32_016, "mistral": 32_000, "llama3": 128_2
 UTILISATION = {"train": 0.35, "generate": 0.15, "score": 0.4}  # share of the precision's peak reached
 H100_BF16_TFLOPS = 989.0  # dense
 H100_FP32_TFLOPS = 67.0  # non-tensor-core FP32
+H100_TF32_TFLOPS = 494.0  # TF32 tensor cores, dense (train.tf32)
 H100_MEMORY_GIB = 79.6  # 81,559 MiB, as nvidia-smi reports an H100 80 GB (what the launcher measures)
 WEIGHT_BYTES = 2  # hub bases, released and saved checkpoints: bf16 / fp16
 VLLM_START_S = 120.0  # vLLM start-up besides reading weights: memory profiling, KV cache, CUDA graphs
@@ -67,9 +68,10 @@ class Hardware:
     # NCCL bus bandwidth between the GPUs of a node: 8 x H100 SXM reach ~370 GB/s all-reduce busbw without NVLS
     # (nccl-tests, NVIDIA/nccl#2140)
     nvlink_gbps: float = 360.0
+    tf32_tflops: float = H100_TF32_TFLOPS
 
     def peak(self, kind: str) -> float:
-        return {"bf16": self.bf16_tflops, "fp32": self.fp32_tflops}[kind] * 1e12
+        return {"bf16": self.bf16_tflops, "fp32": self.fp32_tflops, "tf32": self.tf32_tflops}[kind] * 1e12
 
 
 @dataclass
@@ -121,8 +123,11 @@ def training_flops(params: int, train: dict, dataset: str) -> float:
 
 
 def compute_kind(train: dict) -> str:
-    """fp32 weights without mixed precision compute in fp32; bf16 or bf16 mixed precision in bf16."""
-    return "fp32" if train.get("dtype", "fp32") == "fp32" and train.get("mixed_precision", "no") == "no" else "bf16"
+    """fp32 weights without mixed precision compute in fp32 (TF32 with `train.tf32`); bf16 or bf16 mixed
+    precision in bf16."""
+    if train.get("dtype", "fp32") == "fp32" and train.get("mixed_precision", "no") == "no":
+        return "tf32" if train.get("tf32") else "fp32"
+    return "bf16"
 
 
 @dataclass
@@ -347,6 +352,28 @@ def memory_markdown(jobs: list[TrainingJob], hw: Hardware = Hardware()) -> str:
     return "\n".join(lines) + "\n"
 
 
+def with_tf32(config: dict) -> dict:
+    """The study with `train.tf32` on for every job that computes in fp32 (the policies of Table 2's FP32)."""
+    import copy
+
+    out = copy.deepcopy(config)
+    for block in [*out["models"].values(), out["prm"]]:
+        if "train" in block and compute_kind(block["train"]) == "fp32":
+            block["train"]["tf32"] = True
+    return out
+
+
+def tf32_markdown(config: dict, hw: Hardware = Hardware()) -> str:
+    """Training GPU hours as configured beside the same study with TF32 for its fp32-compute jobs."""
+    rows = []
+    for label, c in (("as configured", config), ("fp32 jobs with train.tf32", with_tf32(config))):
+        stages = [s for s in estimate(c, hw) if s.stage in ("train_policy", "train_prm")]
+        rows.append(f"| {label} | {sum(s.gpu_hours() for s in stages):,.0f} | "
+                    f"{max((s.longest_h for s in stages), default=0):.1f} |")
+    return "\n".join(["| training (TF32 off by default: Table 2 says FP32) | GPU hours | longest job (h) |",
+                      "|---|---|---|", *rows]) + "\n"
+
+
 @dataclass
 class Disk:
     rows: list[tuple[str, float]]  # (what, bytes) kept at the end of the study
@@ -421,6 +448,8 @@ def main(argv: list[str] | None = None) -> None:
     print(to_markdown(estimate(config, hw)), end="")
     print()
     print(memory_markdown(training_jobs(config, hw), hw), end="")
+    print()
+    print(tf32_markdown(config, hw), end="")
     print()
     print(disk_markdown(disk(config, hw)), end="")
 

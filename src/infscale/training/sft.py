@@ -93,6 +93,12 @@ def batch_layout(train: dict, world_size: int = 1) -> tuple[int, int]:
 OPTIMIZER = "adamw_torch_fused"
 
 
+def tf32_flag(train: dict, cuda: bool) -> bool | None:
+    """The Trainer's `tf32`: on a GPU, `train.tf32` set either way (off: the fp32 matmuls of Table 2, whatever
+    torch's default); on CPU None (TF32 is a GPU setting, and the Trainer refuses it without one)."""
+    return bool(train.get("tf32", False)) if cuda else None
+
+
 def training_arguments(out_dir: str, train: dict, seed: int, threads: int):
     """Trainer arguments from the config's `train` block (steps or epochs, global batch size, lr, dtype, ...);
     CPU-friendly, and the same under `accelerate launch` on several GPUs (WORLD_SIZE processes).
@@ -126,6 +132,7 @@ def training_arguments(out_dir: str, train: dict, seed: int, threads: int):
         gradient_checkpointing=bool(train.get("gradient_checkpointing", False)),
         gradient_checkpointing_kwargs={"use_reentrant": False},
         optim=OPTIMIZER,
+        tf32=tf32_flag(train, torch.cuda.is_available()),
         accelerator_config={"gradient_accumulation_kwargs": {"sync_each_batch": True}},
         **({"save_strategy": "steps", "save_steps": int(train["save_steps"]), "save_total_limit": 1}
            if train.get("save_steps") else {"save_strategy": "no"}),
