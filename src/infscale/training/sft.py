@@ -205,7 +205,7 @@ def run_training(trainer_class, model, tokenizer, examples: list[dict], collator
     if train.get("packing"):  # a cache would turn off the packed-sequence mask (and training needs none)
         model.config.use_cache = False
     if train.get("smoke"):  # a smoke run (infscale.smoke): the steps, each rank's peaks, nothing saved
-        from infscale.smoke import run_smoke_steps
+        from infscale.training.smoke_steps import run_smoke_steps
 
         args = training_arguments(str(Path(out_dir) / "trainer"), train, seed, threads)
         trainer = trainer_class(model=model, args=args, train_dataset=_ListDataset(examples), data_collator=collator)
