@@ -23,6 +23,7 @@ include: "rules/aggregate.smk"
 include: "rules/plots.smk"
 include: "rules/prm_quality.smk"
 include: "rules/coverage.smk"
+include: "rules/smoke.smk"
 
 
 # Light rules run where Snakemake runs, also under a cluster executor (profiles/slurm); only the model jobs

@@ -2,6 +2,7 @@
 import re
 from pathlib import Path
 
+from infscale import smoke
 from infscale.core import config as cfg
 from infscale.core.config import STRATEGIES, TREE_STRATEGIES
 from infscale.core.validation import validate_config
@@ -296,3 +297,18 @@ def prm_label_data():
         for n in ROLLOUT_PRMS
         if config["datasets"][VERIFIERS[n]["dataset"]]["source"] == "toy"
     }
+
+
+# The smoke run (rules/smoke.smk)
+SMOKE_RUNTIME = 60  # minutes: loading a 34B base, sharding it and two steps take a fraction of that
+
+
+def smoke_resources(rule):
+    """The resources of the job it stands for (GPUs, host memory), with a short time limit: it queues sooner."""
+    return {**job_resources(rule), "runtime": SMOKE_RUNTIME}
+
+
+SMOKE_PRMS = [p for p in TRAINED_PRMS if VERIFIERS[p]["source"] == "dataset" and not prm_init(p)]
+SMOKE_ROWS = [f"{R}/smoke/train_policy/{m}.json" for m in TRAINED] + [
+    f"{R}/smoke/train_prm/{p}.json" for p in SMOKE_PRMS
+]

@@ -54,6 +54,8 @@ rule score:
         max_batch_tokens=config["prm_batch_tokens"],
         verifier=cfg.verifier_params(PRM_CFG),
         generation_shards=lambda wc, input: shard_dir_of(input.generations),
+        shard_size=config["shard_size"],
+        score_shards=lambda wc, output: shard_dir_of(output[0]),  # finished shards; metrics removes them
     script:
         "../scripts/score.py"
 
@@ -84,6 +86,8 @@ if ABLATIONS:
             max_batch_tokens=config["prm_batch_tokens"],
             verifier=lambda wc: cfg.verifier_params(VERIFIERS[wc.prm]),
             generation_shards="",  # the score job removes them
+            shard_size=config["shard_size"],
+            score_shards=lambda wc, output: shard_dir_of(output[0]),  # finished shards; prm_quality removes them
         script:
             "../scripts/score.py"
 

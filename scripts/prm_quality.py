@@ -2,9 +2,12 @@ from infscale.core.io import read_jsonl, write_text
 from infscale.core.runtime import job
 from infscale.reporting.prm_quality import plot_quality, quality_tables, to_markdown
 from infscale.reporting.report import atomic_write_csv
+from infscale.search.shards import discard, shard_dir_of
 
 p, inp, out = snakemake.params, snakemake.input, snakemake.output
 with job(snakemake.log[0]):
+    for f in inp.scored:
+        discard(shard_dir_of(f))  # Snakemake has recorded the score jobs as complete
     scored = {(v, d, m): [read_jsonl(f, required=("id", "reference", "candidates")) for f in files]
               for v, d, m, files in p.groups}
     prm_rows = {v: read_jsonl(f, required=("input", "label")) for v, f in p.prm_data.items()}

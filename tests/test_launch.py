@@ -48,7 +48,7 @@ def _spec(tmp_path, tokenizer_dir, data):
 def test_several_gpus_go_through_accelerate_with_the_spec(tmp_path, tokenizer_dir, monkeypatch):
     seen = {}
 
-    def fake_run(cmd, check, stdout, stderr):
+    def fake_run(cmd, check, stdout, stderr, env):
         seen["cmd"] = cmd
         seen["spec"] = json.loads(Path(cmd[-1]).read_text())
         (tmp_path / "policy").mkdir()

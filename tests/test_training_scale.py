@@ -171,7 +171,7 @@ def test_policy_and_prm_memory_plans_agree():
 
     paper = _paper()
     policy, prm = paper["models"]["llemma-34b"], paper["prm"]
-    p = memory.plan(policy["params"], policy["train"], 8)
+    p = memory.plan(policy["params"], policy["train"], 8, vocab=32_016)  # Llemma's vocabulary
     r = memory.plan(prm["params"], prm["train"], 8, vocab=1)
     assert p.master_bytes == r.master_bytes == 4 and p.compute_bytes == r.compute_bytes == 2
     assert abs(p.per_gpu - r.per_gpu) < 1.5 * memory.GIB  # the policy's logits only
@@ -221,7 +221,8 @@ def test_launcher_resolves_offload_from_measured_gpu_memory(tmp_path, tiny_base,
 
     seen = []
 
-    def fake_run(cmd, check, stdout, stderr):
+    def fake_run(cmd, check, stdout, stderr, env):
+        assert env["PYTORCH_CUDA_ALLOC_CONF"] == "expandable_segments:True"  # every rank's allocator
         seen.append((cmd, json.loads(Path(cmd[-1]).read_text())["train"]["offload"]))
 
     monkeypatch.setattr(launch.subprocess, "run", fake_run)

@@ -97,17 +97,47 @@ def add_step_tag(tokenizer, model=None) -> int:
     return tokenizer.convert_tokens_to_ids(STEP_TAG)
 
 
+def loads_weights_here() -> bool:
+    """Whether this process reads a checkpoint's weights: not on the ranks other than a node's first under
+    accelerate's FSDP with cpu_ram_efficient_loading (`accelerate launch` sets ACCELERATE_USE_FSDP and
+    FSDP_CPU_RAM_EFFICIENT_LOADING from resources/fsdp.yaml; the process group must exist, launch.init_distributed).
+    The test transformers itself uses for that loading (transformers.integrations.is_fsdp_enabled)."""
+    from transformers.integrations import is_fsdp_enabled
+    from transformers.modeling_utils import is_local_dist_rank_0
+
+    return not is_fsdp_enabled() or is_local_dist_rank_0()
+
+
+def from_pretrained_for_training(auto_class: str, source: str, dtype=None, **kwargs):
+    """`auto_class.from_pretrained(source)` on the rank that loads (`loads_weights_here`); on the other ranks the
+    same model built from its config on the meta device, no weights read and no host memory taken. FSDP
+    (sync_module_states, accelerate's param_init_fn `to_empty`) then gives those ranks storage on their GPU and
+    broadcasts rank 0's weights and buffers into it. transformers 5.19's own cpu_ram_efficient_loading does not
+    do this: its other ranks end with full CPU tensors of zeros (`_move_missing_keys_from_meta_to_device`), 8 x
+    the model's size on a node (34B in fp32: ~1 TB)."""
+    import torch
+    import transformers
+
+    cls = getattr(transformers, auto_class)
+    extra = {} if dtype is None else {"dtype": dtype}
+    if loads_weights_here():
+        return cls.from_pretrained(source, **extra, **kwargs)
+    config = transformers.AutoConfig.from_pretrained(source, **kwargs)
+    with torch.device("meta"):
+        return cls.from_config(config, **extra)
+
+
 def load_pretrained_for_training(source: str, auto_class: str, dtype: str = "fp32", seed: int = 0, **kwargs):
     """(tokenizer, model) of a pretrained base (hub id or local directory) ready for fine-tuning in the step
-    format: the step tag is one token. Needs network for a hub id; never called by the tests' configs."""
+    format: the step tag is one token. Under FSDP only rank 0 reads the weights (`from_pretrained_for_training`).
+    Needs network for a hub id; the tests use a local directory."""
     import torch
     import transformers
 
     torch.manual_seed(seed)
     source = resolve_model_source(source)
     tokenizer = transformers.AutoTokenizer.from_pretrained(source)
-    model = getattr(transformers, auto_class).from_pretrained(
-        source, dtype=getattr(torch, TORCH_DTYPES[dtype]), **kwargs)
+    model = from_pretrained_for_training(auto_class, source, dtype=getattr(torch, TORCH_DTYPES[dtype]), **kwargs)
     add_step_tag(tokenizer, model)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id

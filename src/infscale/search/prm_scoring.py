@@ -3,13 +3,17 @@ or a released causal-LM PRM (training: training/prm_training.py). Tree search sc
 score rule scores sampled candidates."""
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from infscale.core.stepformat import STEP_TAG, check_step_tag_agreement, close_last_step, format_prompt
 from infscale.search.prefix_scoring import forward_at
+
+if TYPE_CHECKING:
+    from infscale.search.shards import ShardReport
 
 
 def normalise_step_tags(text: str, tag: str = STEP_TAG) -> str:
@@ -165,6 +169,25 @@ def score_records(prm: ProcessRewardModel, records: list[dict]) -> None:
     scores, tokens = prm.score([q for q, _ in todo], [c["text"] for _, c in todo])
     for (_, c), s, t in zip(todo, scores, tokens):
         c["step_scores"], c["prm_tokens"] = s, t
+
+
+def score_records_in_shards(load: Callable[[], ProcessRewardModel], records: list[dict], shard_size: int,
+                            shard_dir: str | Path, stamp: str) -> tuple[list[dict], ShardReport]:
+    """score_records over shards of `shard_size` problems, each written when scored (shards.run_in_shards), so a
+    killed score job resumes from its last finished shard, as generation does. `load()` returns the PRM and is
+    called once, only if some shard is left to score. Returns the scored records (new objects) and the report."""
+    from infscale.search.shards import run_in_shards
+
+    loaded: list[ProcessRewardModel] = []
+
+    def work(shard: list[dict], i: int) -> list[dict]:
+        if not loaded:
+            loaded.append(load())
+        shard = copy.deepcopy(shard)
+        score_records(loaded[0], shard)
+        return shard
+
+    return run_in_shards(records, shard_size, shard_dir, stamp, work)
 
 
 def require_search_scores(records: list[dict], where: str = "") -> None:

@@ -62,10 +62,24 @@ def accelerate_command(spec_path: str | Path, num_processes: int, config_file: s
             "--module", "infscale.training.launch", str(spec_path)]
 
 
+# Every training process: the caching allocator grows segments in place instead of leaving holes between fixed
+# ones (the memory plan's FRAGMENTATION assumes it; torch reads it when CUDA first allocates).
+TRAINING_ENV = {"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True"}
+
+
+def training_env(env=None) -> dict:
+    """The environment of a training process: `env` (default os.environ) with TRAINING_ENV where it is unset."""
+    import os
+
+    env = dict(os.environ if env is None else env)
+    return {**TRAINING_ENV, **env}
+
+
 def init_distributed() -> None:
     """Under `accelerate launch`: create the process group before any model loads, so that FSDP's
-    cpu_ram_efficient_loading applies (transformers then loads the weights on rank 0 only and the other ranks
-    on the meta device; without a process group every rank loads the full model: ~1 TB of host memory at 34B)."""
+    cpu_ram_efficient_loading applies: rank 0 reads the weights, the other ranks build the model on the meta
+    device (core.models.from_pretrained_for_training) and FSDP broadcasts rank 0's weights into them. Without a
+    process group every rank would load the full model: ~1 TB of host memory at 34B in fp32."""
     import os
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -74,9 +88,12 @@ def init_distributed() -> None:
         PartialState()
 
 
-def model_size(spec: dict) -> tuple[int, int | None, int | None, int]:
-    """(parameters, hidden size, layers, logit width) of the model a spec trains, from its base's or init's
-    config.json (built on the meta device: no weights read), else from its `arch` (12 L h^2)."""
+def model_size(spec: dict) -> tuple[int, int | None, int | None, int, str]:
+    """(parameters, hidden size, layers, logit width, architecture family) of the model a spec trains, from its
+    base's or init's config.json (built on the meta device: no weights read), else from its `arch` (a GPT-NeoX
+    of 12 L h^2 parameters)."""
+    from infscale.training.memory import family
+
     source = spec.get("base") or spec.get("init")
     width = 1 if spec["kind"] == "prm" else None  # a PRM's token-classification head has one output
     if source:
@@ -87,10 +104,12 @@ def model_size(spec: dict) -> tuple[int, int | None, int | None, int]:
         with torch.device("meta"):
             model = AutoModelForCausalLM.from_config(config)
         params = sum(p.numel() for p in model.parameters())
-        return params, config.hidden_size, config.num_hidden_layers, width or config.vocab_size
+        ratio = getattr(config, "intermediate_size", 0) / config.hidden_size
+        return (params, config.hidden_size, config.num_hidden_layers, width or config.vocab_size,
+                family(config.model_type, ratio))
     arch = spec["arch"]
     h, layers = int(arch["hidden_size"]), int(arch["num_layers"])
-    return 12 * layers * h * h, h, layers, width or 1024
+    return 12 * layers * h * h, h, layers, width or 1024, "gpt_neox"
 
 
 def resolve_offload(spec: dict, gpus: int, gpu_bytes: float | None, log=print) -> dict:
@@ -101,12 +120,14 @@ def resolve_offload(spec: dict, gpus: int, gpu_bytes: float | None, log=print) -
     train = spec["train"]
     if train.get("offload") != "auto":
         return train
-    params, hidden, layers, width = model_size(spec)
-    plan = memory.plan(params, train, gpus, vocab=width, hidden=hidden, layers=layers)
+    params, hidden, layers, width, arch = model_size(spec)
+    plan = memory.plan(params, train, gpus, vocab=width, hidden=hidden, layers=layers, arch=arch)
     oom = memory.oom_marker(spec["out"]).exists()
     offload = memory.use_offload(train, plan, gpu_bytes, oom_before=oom)
-    log(f"memory plan: {params / 1e9:.1f}B parameters on {gpus} GPU(s): {plan.per_gpu / memory.GIB:.1f} GiB a GPU "
-        f"without offload, {'unknown' if gpu_bytes is None else f'{gpu_bytes / memory.GIB:.1f} GiB'} per GPU"
+    log(f"memory plan: {params / 1e9:.1f}B parameters ({arch}) on {gpus} GPU(s): {plan.per_gpu / memory.GIB:.1f} GiB "
+        f"a GPU without offload (activations {plan.activations / memory.GIB:.1f}, logits "
+        f"{plan.logits / memory.GIB:.1f}), "
+        f"{'unknown' if gpu_bytes is None else f'{memory.allocatable(gpu_bytes) / memory.GIB:.1f} GiB'} allocatable"
         f"{', an earlier attempt ran out of GPU memory' if oom else ''}: offload {'on' if offload else 'off'}")
     return {**train, "offload": offload}
 
@@ -114,10 +135,14 @@ def resolve_offload(spec: dict, gpus: int, gpu_bytes: float | None, log=print) -
 def run_spec(spec: dict) -> dict:
     """Train what the spec describes (kind policy or prm) and save it to spec["out"]; returns the summary. A rank
     that runs out of GPU memory leaves `memory.oom_marker` (so `offload: auto` offloads on the next attempt)."""
+    import os
+
     import torch
 
     from infscale.training.memory import oom_marker
 
+    for key, value in TRAINING_ENV.items():  # before CUDA's first allocation in this process
+        os.environ.setdefault(key, value)
     try:
         return _run_spec(spec)
     except torch.OutOfMemoryError:
@@ -178,7 +203,7 @@ def train(spec: dict, gpus: int = 0) -> dict | None:
     spec_path.write_text(json.dumps(spec, indent=1))
     try:
         subprocess.run(accelerate_command(spec_path, gpus, train=spec["train"], threads=spec.get("threads")),
-                       check=True, stdout=sys.stdout, stderr=sys.stderr)
+                       check=True, stdout=sys.stdout, stderr=sys.stderr, env=training_env())
     finally:
         spec_path.unlink(missing_ok=True)
     oom_marker(out).unlink(missing_ok=True)

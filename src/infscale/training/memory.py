@@ -8,9 +8,13 @@ accelerate's `--mixed_precision`), trainable FSDP parameters are upcast to fp32 
 always keep fp32 master weights, gradients and Adam moments (16 bytes a parameter, sharded) and compute in the
 low precision. Only one process with `dtype: bf16` trains in pure bf16 (8 bytes a parameter, no master weights).
 
-Sizes use the config's `params` (non-embedding) with the shape of a decoder of aspect ratio hidden/layers = 128
-(Llama 7B 4096/32, Llemma 34B 8192/48): an arithmetic plan, within a few GiB of the truth, not a measurement; a
-job that still runs out of GPU memory leaves a marker and its next attempt offloads (`oom_marker`).
+Activations and logits use constants measured on CPU with tiny layers of each architecture
+(benchmarks/activation_memory.py, results in benchmarks/results/activation_memory.md; tests/test_memory_plan.py
+checks these constants against that file), sized by the model's own hidden size and layers where its config is read
+(the launcher), else by the shape of a decoder of aspect ratio hidden/layers = 128 (the estimate). A batch is
+counted at `micro_batch_size x max_length` tokens, the longest it can be. The GPU's budget is what CUDA lets
+torch allocate less NCCL's buffers (`allocatable`); a job that still runs out of GPU memory leaves a marker and its
+next attempt offloads (`oom_marker`).
 """
 from __future__ import annotations
 
@@ -21,13 +25,35 @@ from pathlib import Path
 GIB = 2**30
 ASPECT = 128  # hidden size / layers of a Llama-style decoder
 UNSHARDED_SHARE = 0.1  # parameters unsharded at once in compute precision: root (embeddings), 2 layers, 1 layer's grads
-ACTIVATION_BYTES = 34  # per token, layer and hidden unit without recomputation (Korthikanti et al., flash attention)
-LOGIT_VOCAB = 128_256  # the largest vocabulary of the paper's models (Llama-3): logits, their fp32 copy and grad
-FIXED_RESERVE_GIB = 3.0  # CUDA context and NCCL buffers a rank keeps
-FRAGMENTATION = 1.05  # the caching allocator's overhead over what is live
+# Bytes kept a token, layer and hidden unit in the forward pass (no checkpointing; with non-reentrant gradient
+# checkpointing: each layer's input), by architecture and compute dtype: benchmarks/results/activation_memory.md
+# (`python benchmarks/activation_memory.py`, torch 2.13, transformers 5.19). Llama's bf16 figure is above half its
+# fp32 one: RMSNorm computes in fp32.
+ACTIVATION_BYTES = {  # family: {compute dtype: (no checkpointing, kept with checkpointing)}
+    "gpt_neox": {"fp32": (64.12, 4.0), "bf16": (32.09, 2.0)},
+    "llama": {"fp32": (83.09, 4.0), "bf16": (45.59, 2.0)},  # Llama-2 / Llemma MLP (intermediate 2.6875 h)
+    "llama3": {"fp32": (90.09, 4.0), "bf16": (49.09, 2.0)},  # Llama-3's MLP (3.5 h) and grouped-query attention
+    "mistral": {"fp32": (90.09, 4.0), "bf16": (49.09, 2.0)},
+}
+UNKNOWN_FAMILY = "mistral"  # an architecture not measured: the largest figures
+LOGIT_SAVED_BYTES = 4.0  # a token and vocabulary entry, measured: the loss's fp32 log-probabilities (any dtype)
+LOGIT_BACKWARD_BYTES = 8  # at the loss's backward: fp32 gradients of the log-probabilities and of the upcast logits
+LOGIT_VOCAB = 128_256  # the largest vocabulary of the paper's models (Llama-3), where the model's is not known
+# A GPU's budget, from the total nvidia-smi reports (what the launcher measures, core.gpus.device_memory_bytes):
+DRIVER_RESERVED_GIB = 0.5  # H100 80GB: nvidia-smi 81,559 MiB (79.65 GiB), torch's "total capacity" 79.15 GiB
+CUDA_CONTEXT_GIB = 0.6  # the CUDA context and kernels of a torch process, outside the caching allocator
+NCCL_GIB = 2.0  # NCCL's buffers for FSDP's communicator (~1.6 GB for one communicator: NVIDIA/nccl#864) and margin
+FRAGMENTATION = 1.05  # the caching allocator's overhead over what is live (expandable segments on: launch.py)
 OFFLOAD_HOST_BYTES = 16  # per parameter in CPU memory when offloaded: fp32 weights, gradients, Adam moments
 ADAM_HOST_TRAFFIC = 28  # bytes of CPU memory moved per parameter by a CPU Adam step (read 4 tensors, write 3)
 OFFLOAD_TRANSFER_BYTES = 12  # per parameter and micro-step and rank: weights up for forward and backward, grads down
+# Host memory of every rank, besides rank 0's full copy of the model at load and save (the other ranks build it on
+# the meta device: core.models.from_pretrained_for_training; they hold no weights on the host):
+RANK_PROCESS_GIB = 5.0  # python, torch, transformers, the CUDA context's host side, NCCL's host buffers (assumed)
+# Each rank reads the training rows and keeps them encoded as Python lists: 49 bytes a token measured with
+# tracemalloc (ids over 256 are 28-byte int objects plus an 8-byte pointer; labels share the completion's objects)
+# plus the rows' text as read (~11 bytes a token).
+DATA_HOST_BYTES_PER_TOKEN = 60
 
 
 @dataclass(frozen=True)
@@ -37,23 +63,52 @@ class MemoryPlan:
     compute_bytes: int  # per parameter / activation value in the forward pass
     states: float  # bytes a GPU holds for weights, gradients and Adam without offload
     transient: float  # unsharded parameters and gradients, activations, logits
-    host_rank0: float  # rank 0's host memory at load or save (the full model in the master dtype), no offload
+    host_rank0: float  # rank 0's full model in the master dtype at load (and gathered at save); no other rank's
     host_offload: float  # the node's host memory for the offloaded shards (all ranks)
+    host_rank: float = 0.0  # every rank's own process memory and its copy of the encoded training data
+
+    activations: float = 0.0  # of `transient`: what the forward pass keeps for the backward
+    logits: float = 0.0  # of `transient`: the loss's log-probabilities and their gradients
 
     @property
     def per_gpu(self) -> float:
-        """Bytes a GPU needs without offload, with the allocator's overhead and the fixed reserve."""
-        return (self.states + self.transient) * FRAGMENTATION + FIXED_RESERVE_GIB * GIB
+        """Bytes torch allocates on a GPU without offload, with the allocator's overhead."""
+        return (self.states + self.transient) * FRAGMENTATION
 
     @property
     def per_gpu_offloaded(self) -> float:
-        return self.transient * FRAGMENTATION + FIXED_RESERVE_GIB * GIB
+        return self.transient * FRAGMENTATION
 
     def fits(self, gpu_bytes: float) -> bool:
-        return self.per_gpu <= gpu_bytes
+        """Whether the plan fits a GPU of `gpu_bytes` (as nvidia-smi reports it) without offload."""
+        return self.per_gpu <= allocatable(gpu_bytes)
 
     def host(self, offload: bool) -> float:
-        return self.host_rank0 + (self.host_offload if offload else 0.0)
+        """The node's host memory at its peak: rank 0's model, each rank's process and data, the offloaded
+        shards."""
+        return self.host_rank0 + self.gpus * self.host_rank + (self.host_offload if offload else 0.0)
+
+
+def allocatable(gpu_bytes: float) -> float:
+    """What torch's allocator can have of a GPU of `gpu_bytes` (nvidia-smi's total) in a training rank: less the
+    driver's reserve, the CUDA context and NCCL's buffers (H100 80GB: 79.65 - 3.1 = 76.5 GiB)."""
+    return gpu_bytes - (DRIVER_RESERVED_GIB + CUDA_CONTEXT_GIB + NCCL_GIB) * GIB
+
+
+def family(name: str | None, intermediate_ratio: float | None = None) -> str:
+    """The measured architecture family of a model: from its config's model_type (with its MLP width over its
+    hidden size, which tells Llama-3 from Llama-2) or from a hub id; not measured: UNKNOWN_FAMILY."""
+    name = (name or "").lower()
+    if "neox" in name or "pythia" in name:
+        return "gpt_neox"
+    if "mistral" in name:
+        return "mistral"
+    if "llama-3" in name or "llama3" in name or ("llama" in name and (intermediate_ratio or 0) > 3):
+        return "llama3"
+    if "llama" in name or "llemma" in name:
+        return "llama"
+    return UNKNOWN_FAMILY
+
 
 
 def precision(train: dict, gpus: int) -> tuple[int, int]:
@@ -71,23 +126,32 @@ def shape(params: int) -> tuple[int, int]:
 
 
 def plan(params: int, train: dict, gpus: int, vocab: int = LOGIT_VOCAB, hidden: int | None = None,
-         layers: int | None = None) -> MemoryPlan:
+         layers: int | None = None, data_tokens: float = 0.0, arch: str = UNKNOWN_FAMILY) -> MemoryPlan:
     """The memory plan of training `params` with `train` on `gpus` GPUs (1: one process, no sharding); the
-    model's hidden size and layers where known (else `shape`), `vocab` the width of its output (a PRM's: 1)."""
+    model's hidden size and layers where known (else `shape`), `vocab` the width of its output (a PRM's: 1),
+    `data_tokens` the tokens of the training set (each rank holds it encoded), `arch` its family (`family`)."""
     world = max(1, gpus)
     master, compute = precision(train, world)
     if hidden is None or layers is None:
         hidden, layers = shape(params)
     tokens = int(train.get("micro_batch_size") or train["batch_size"] // world) * int(train.get("max_length", 256))
+    plain, kept = ACTIVATION_BYTES.get(arch, ACTIVATION_BYTES[UNKNOWN_FAMILY])["fp32" if compute == 4 else "bf16"]
     if train.get("gradient_checkpointing"):  # each layer's input kept, one layer recomputed at a time
-        activations = tokens * hidden * (layers * compute + ACTIVATION_BYTES * compute / 2)
+        activations = tokens * hidden * (layers * kept + plain)
     else:
-        activations = tokens * hidden * layers * ACTIVATION_BYTES * compute / 2
-    logits = tokens * vocab * (compute + 8)
+        activations = tokens * hidden * layers * plain
+    logits = tokens * vocab * (LOGIT_SAVED_BYTES + LOGIT_BACKWARD_BYTES)
     unsharded = UNSHARDED_SHARE * params * compute if world > 1 else 0.0
     return MemoryPlan(gpus=world, master_bytes=master, compute_bytes=compute, states=4 * master * params / world,
                       transient=unsharded + activations + logits, host_rank0=master * params,
-                      host_offload=OFFLOAD_HOST_BYTES * params)
+                      host_offload=OFFLOAD_HOST_BYTES * params,
+                      host_rank=RANK_PROCESS_GIB * GIB + DATA_HOST_BYTES_PER_TOKEN * data_tokens,
+                      activations=activations, logits=logits)
+
+
+def batch_layout_micro(train: dict, gpus: int) -> int:
+    """Examples a GPU takes a micro-step (sft.batch_layout's rule)."""
+    return int(train.get("micro_batch_size") or max(1, int(train["batch_size"]) // max(1, gpus)))
 
 
 def use_offload(train: dict, memory: MemoryPlan, gpu_bytes: float | None, oom_before: bool = False) -> bool:

@@ -12,7 +12,7 @@ from typing import Sequence
 
 from infscale.core.stepformat import parse_math_shepherd_labels
 from infscale.search.prm_scoring import tag_token_positions
-from infscale.training.sft import PadCollator, run_training
+from infscale.training.sft import collator_for, run_training
 
 
 def prm_targets(row: dict, use: str = "hard", where: str = "") -> list[float]:
@@ -66,11 +66,13 @@ def _bce_trainer_class():
 def load_prm_for_training(init_from: str | None, arch: dict | None, tokenizer, seed: int):
     """A 1-label token-classification model: from a policy checkpoint (as Math-Shepherd does) or from scratch."""
     import torch
-    from transformers import AutoModelForTokenClassification, GPTNeoXForTokenClassification
+    from transformers import GPTNeoXForTokenClassification
+
+    from infscale.core.models import from_pretrained_for_training
 
     torch.manual_seed(seed)
-    if init_from:
-        return AutoModelForTokenClassification.from_pretrained(init_from, num_labels=1)
+    if init_from:  # under FSDP: read on rank 0 only, the other ranks on the meta device
+        return from_pretrained_for_training("AutoModelForTokenClassification", init_from, num_labels=1)
     from infscale.core.models import gpt_neox_config
 
     config = gpt_neox_config(arch, tokenizer)
@@ -88,6 +90,6 @@ def train_prm(rows: list[dict], tokenizer, model, train: dict, out_dir: str | Pa
                            f"{source}: row {i + 1}: ", prefix)
         for i, r in enumerate(rows)
     ]
-    collator = PadCollator(tokenizer.pad_token_id, label_pad=-100.0)
+    collator = collator_for(train, tokenizer.pad_token_id, label_pad=-100.0)
     return run_training(_bce_trainer_class(), model, tokenizer, examples, collator, train, out_dir, seed, threads,
                         label=label)

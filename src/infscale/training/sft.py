@@ -49,6 +49,34 @@ class PadCollator:
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
+class PackCollator:
+    """Concatenates a micro-batch's examples into one row (`train.packing`): position ids restart at 0 for each
+    example, so transformers' SDPA and eager attention build a mask that keeps attention within each example
+    (masking_utils.find_packed_sequence_indices, with no attention mask and no cache: the model's use_cache must be
+    off). An example's first label is never a target (prompt tokens are -100; a PRM's first token is no tag), so
+    the loss never predicts across a boundary."""
+
+    def __init__(self, label_key: str = "labels", label_pad=-100):
+        self.label_key, self.label_pad = label_key, label_pad
+
+    def __call__(self, batch):
+        import torch
+
+        label_dtype = torch.float if isinstance(self.label_pad, float) else torch.long
+        ids, labels, positions = [], [], []
+        for b in batch:
+            ids += b["input_ids"]
+            labels += [self.label_pad] + list(b[self.label_key][1:])  # never a target across a boundary
+            positions += range(len(b["input_ids"]))
+        return {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels], dtype=label_dtype),
+                "position_ids": torch.tensor([positions])}
+
+
+def collator_for(train: dict, pad_id: int, label_pad=-100):
+    """PackCollator under `train.packing`, else PadCollator."""
+    return PackCollator(label_pad=label_pad) if train.get("packing") else PadCollator(pad_id, label_pad=label_pad)
+
+
 def batch_layout(train: dict, world_size: int = 1) -> tuple[int, int]:
     """(examples per device and step, gradient accumulation steps) that make up the global `batch_size`."""
     batch = int(train["batch_size"])
@@ -57,6 +85,18 @@ def batch_layout(train: dict, world_size: int = 1) -> tuple[int, int]:
         raise ValueError(f"train.batch_size {batch} is not a multiple of micro_batch_size {micro} x {world_size} "
                          "processes")
     return micro, batch // (micro * world_size)
+
+
+# The optimizer the memory plan assumes (training/memory.py): torch's fused AdamW, one kernel over all the shard's
+# tensors with no intermediate copies (the foreach implementation's temporaries would add ~16 GiB a GPU at 34B).
+# Pinned rather than left to transformers' default (fused only from torch 2.8); it runs on CPU too.
+OPTIMIZER = "adamw_torch_fused"
+
+
+def tf32_flag(train: dict, cuda: bool) -> bool | None:
+    """The Trainer's `tf32`: on a GPU, `train.tf32` set either way (off: the fp32 matmuls of Table 2, whatever
+    torch's default); on CPU None (TF32 is a GPU setting, and the Trainer refuses it without one)."""
+    return bool(train.get("tf32", False)) if cuda else None
 
 
 def training_arguments(out_dir: str, train: dict, seed: int, threads: int):
@@ -91,6 +131,8 @@ def training_arguments(out_dir: str, train: dict, seed: int, threads: int):
         fp16=dtype == "fp16",
         gradient_checkpointing=bool(train.get("gradient_checkpointing", False)),
         gradient_checkpointing_kwargs={"use_reentrant": False},
+        optim=OPTIMIZER,
+        tf32=tf32_flag(train, torch.cuda.is_available()),
         accelerator_config={"gradient_accumulation_kwargs": {"sync_each_batch": True}},
         **({"save_strategy": "steps", "save_steps": int(train["save_steps"]), "save_total_limit": 1}
            if train.get("save_steps") else {"save_strategy": "no"}),
@@ -160,6 +202,14 @@ def run_training(trainer_class, model, tokenizer, examples: list[dict], collator
 
     # the exact count the FLOPs need, taken before any sharding: metrics read it without building the model
     summary_extra = {"non_embedding_params": non_embedding_params_of(model), **summary_extra}
+    if train.get("packing"):  # a cache would turn off the packed-sequence mask (and training needs none)
+        model.config.use_cache = False
+    if train.get("smoke"):  # a smoke run (infscale.smoke): the steps, each rank's peaks, nothing saved
+        from infscale.training.smoke_steps import run_smoke_steps
+
+        args = training_arguments(str(Path(out_dir) / "trainer"), train, seed, threads)
+        trainer = trainer_class(model=model, args=args, train_dataset=_ListDataset(examples), data_collator=collator)
+        return run_smoke_steps(trainer, out_dir)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         return _run_distributed(trainer_class, model, tokenizer, examples, collator, train, Path(out_dir), seed,
                                 threads, **summary_extra)
@@ -241,5 +291,5 @@ def train_policy(rows: list[dict], tokenizer, model, train: dict, out_dir: str |
 
     max_length, prefix = int(train.get("max_length", 256)), leading_special_ids(tokenizer)
     examples = [encode_sft_example(tokenizer, r["question"], r["solution"], max_length, prefix) for r in rows]
-    return run_training(Trainer, model, tokenizer, examples, PadCollator(tokenizer.pad_token_id), train, out_dir,
-                        seed, threads)
+    return run_training(Trainer, model, tokenizer, examples, collator_for(train, tokenizer.pad_token_id), train,
+                        out_dir, seed, threads)
