@@ -3,6 +3,7 @@ import re
 from pathlib import Path
 
 from infscale.core import config as cfg
+from infscale.core import numerics
 from infscale.core.config import STRATEGIES, TREE_STRATEGIES
 from infscale.core.validation import validate_config
 from infscale.evaluation.aggregation import AGGREGATIONS
@@ -13,6 +14,9 @@ _validated = cfg.canonical(validate_config(config))  # the schema is package dat
 config.clear()
 config.update(_validated)
 check_job_gpus(config)  # a generate job asks for the GPUs its models use, no idle one
+# The same digits on every x86-64 machine with AVX2: every job inherits this environment (a cluster job's snakemake
+# parses this file again on its node); numerics.pin: false leaves it alone (docs/reproducibility.md).
+numerics.apply(config)
 
 R = "results"
 # --software-deployment-method conda runs every job in this environment (docs/cluster.md).
