@@ -1,9 +1,12 @@
 """The whole pipeline, for real: snakemake on config/ci.yaml in a temp dir, then reruns and bad configs."""
 import json
+import os
+import shutil
 
 import pandas as pd
 import pytest
 import yaml
+from test_numerics import USER as USER_CPU_SETTINGS
 from workflow_runs import ROOT, SNAKEMAKE, planned_jobs, snakemake  # noqa: F401 (other tests import them from here)
 
 pytestmark = pytest.mark.workflow
@@ -129,6 +132,30 @@ def test_complete_run_plans_nothing(run):
     result = snakemake(run, "-n")
     assert result.returncode == 0
     assert planned_jobs(result) == {}, result.stdout[-2000:]
+
+
+def test_a_pinned_rerun_gives_the_same_bits_whatever_the_users_cpu_settings(run, tmp_path):
+    """Two pinned runs give identical files, even when the user set other CPU kernels (numerics.pin, on by
+    default, overrides them for every job): tiny-a retrained and its greedy and sampling runs regenerated, scored
+    and measured again in a copy of the run, under the user's settings."""
+    rerun = tmp_path / "rerun"
+    # mtimes kept: only what is removed is out of date; no logs, so that every log is the rerun's
+    shutil.copytree(run / "results", rerun / "results", ignore=shutil.ignore_patterns("logs"))
+    shutil.rmtree(rerun / "results" / "models" / "policy" / "tiny-a")
+    outputs = [f"results/metrics/toy/tiny-a/{s}.{ext}" for s in ("greedy", "sampling") for ext in ("csv", "problems.csv")]
+    result = snakemake(rerun, "--cores", "2", *outputs, env={**os.environ, **USER_CPU_SETTINGS})
+    assert result.returncode == 0, result.stderr[-4000:]
+    jobs = planned_jobs(result)
+    assert jobs == {"train_policy": 1, "generate": 3, "score": 3, "metrics": 2}, jobs
+    policy = "results/models/policy/tiny-a"
+    compared = outputs + [f"{policy}/{f.name}" for f in (run / policy).glob("*.safetensors")]
+    compared += [p.relative_to(run).as_posix() for p in (run / "results" / "scored" / "toy" / "tiny-a").rglob("*.jsonl")
+                 if "/greedy/" in p.as_posix() or "/sampling/" in p.as_posix()]
+    assert len(compared) >= 4 + 1 + 3
+    assert [f for f in compared if (rerun / f).read_bytes() != (run / f).read_bytes()] == []
+    # every model job of the rerun computed with the pinned kernels, not the user's
+    logs = [log for rule in ("train_policy", "generate", "score") for log in (rerun / "results" / "logs" / rule).glob("*")]
+    assert len(logs) == 7 and all("numerics: cpu_capability=AVX2" in log.read_text() for log in logs)
 
 
 def test_changing_one_models_temperature_reruns_only_its_jobs(run, tmp_path):
