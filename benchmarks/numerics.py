@@ -110,14 +110,16 @@ def child(steps: int, weights: str, save: bool) -> dict:
                                return_dict_in_generate=True)
             tokens.append(g.sequences)
             scores += list(g.scores)
-    out.update(sample_tokens=digest(tokens), sample_logits=digest(scores), sample_s=round(time.perf_counter() - start, 2))
+    out.update(sample_tokens=digest(tokens), sample_logits=digest(scores),
+               sample_s=round(time.perf_counter() - start, 2))
     return out
 
 
 def run_case(env_vars: dict, steps: int, weights: str, save: bool) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in PINNED}
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", **env_vars)
-    cmd = [sys.executable, __file__, "--child", "--steps", str(steps), "--weights", weights] + (["--save"] if save else [])
+    cmd = [sys.executable, __file__, "--child", "--steps", str(steps), "--weights", weights]
+    cmd += ["--save"] if save else []
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         sys.exit(f"child failed ({env_vars}):\n{proc.stderr[-3000:]}")
@@ -146,7 +148,7 @@ def main() -> None:
             rows.append({"setting": name, "repeat": r, **res})
             print(rows[-1], flush=True)
     pinned = next(x for x in rows if x["setting"] == CASES[0][0])
-    lines = [f"# Numeric settings: the same bits on every x86-64 machine with AVX2 (`python benchmarks/numerics.py`)",
+    lines = ["# Numeric settings: the same bits on every x86-64 machine with AVX2 (`python benchmarks/numerics.py`)",
              "",
              f"{platform.processor() or platform.machine()}, {cpu_model()}; torch {torch.__version__} "
              f"(MKL: {torch.backends.mkl.is_available()}, oneDNN: {torch.backends.mkldnn.is_available()}); "

@@ -195,7 +195,8 @@ def all_targets():
         if "rebase" in tree and "sampling" in EVAL["strategies"]:
             targets += [f"{R}/tables/table1_{d}.csv", f"{R}/tables/table1_{d}.md"]
     targets += [f"{R}/tables/compute_optimal_choice.csv", f"{R}/tables/compute_optimal_choice.md"]
-    return targets + [f"{R}/claims.csv", f"{R}/claims_units.csv"] + paper_targets() + prm_quality_targets() + coverage_targets()
+    targets += [f"{R}/claims.csv", f"{R}/claims_units.csv"]
+    return targets + paper_targets() + prm_quality_targets() + coverage_targets()
 
 
 # Input functions and names of the data, fine-tuning and PRM-quality rules (rules/*.smk hold rules only).

@@ -9,7 +9,8 @@ that has AVX2. `numerics.pin: false` in the config leaves the environment alone.
 Threads are the other half: a parallel reduction splits its sum by thread, so a job's bits also depend on its thread
 count. That count is the job's Snakemake threads (config `threads`, 1 by default): Snakemake sets OMP_NUM_THREADS,
 MKL_NUM_THREADS and OPENBLAS_NUM_THREADS to it for every script job, and infscale.core.runtime.job calls
-torch.set_num_threads with it (Snakemake lowers a job's threads to --cores when fewer are given). This module imports nothing heavy: the workflow plans without torch.
+torch.set_num_threads with it (Snakemake lowers a job's threads to --cores when fewer are given). This module imports
+nothing heavy at load: the workflow plans without torch.
 """
 from __future__ import annotations
 
