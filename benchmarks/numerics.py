@@ -1,12 +1,15 @@
 """Which numeric settings make CPU training and sampling bit-identical across x86-64 machines, and what they cost.
 
     python benchmarks/numerics.py [--steps 40] [--repeats 2]
+    python benchmarks/numerics.py --cost 5 [--steps 40]    # only what the pin costs: pinned and unpinned alternately
 
 A fixed short training of a pythia-m-sized GPT-NeoX (config.yaml's arch: hidden 80, 3 layers, 2 heads; batch 32 of
 toy-task solutions, character tokens, AdamW at 3e-3, seed 0, one thread) runs in a fresh process per setting (the
 variables are read when torch and MKL load), `--repeats` times each: its final loss, a hash of its weights and its
 time. Then each process samples 8 solutions to each of 8 questions (T = 1, seed 0) from one shared set of weights
 (the first pinned run's): a hash of the tokens and of the logits. Writes benchmarks/results/numerics.md and .json.
+`--cost K` runs the pinned and the unpinned setting alternately K times each and writes numerics_cost.md: wall and
+CPU seconds (the CPU time of the process, less sensitive to a shared machine's load).
 """
 from __future__ import annotations
 
@@ -84,17 +87,18 @@ def child(steps: int, weights: str, save: bool) -> dict:
     torch.manual_seed(0)
     model = GPTNeoXForCausalLM(gpt_neox_config(ARCH, tok))
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for step in range(steps):
         b = slice(step * batch, (step + 1) * batch)
         loss = model(input_ids=x[b], attention_mask=mask[b], labels=labels[b]).loss
         loss.backward()
         opt.step()
         opt.zero_grad()
-    train_s = time.perf_counter() - start
+    train_s, train_cpu_s = time.perf_counter() - start, time.process_time() - cpu
     state = model.state_dict()
     out = {"capability": torch.backends.cpu.get_cpu_capability(), "loss": repr(loss.item()),
-           "weights": digest(state[k] for k in sorted(state)), "train_s": round(train_s, 2)}
+           "weights": digest(state[k] for k in sorted(state)), "train_s": round(train_s, 2),
+           "train_cpu_s": round(train_cpu_s, 2)}
     if save:
         torch.save(state, weights)
     model.load_state_dict(torch.load(weights))
@@ -134,9 +138,13 @@ def main() -> None:
     ap.add_argument("--save", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--weights", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--calib", default=None, help="seconds of /work/shared/tools/calib.py around the run")
+    ap.add_argument("--cost", type=int, default=0, help="only time the pin: K runs each of pinned and unpinned")
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args.steps, args.weights, args.save)))
+        return
+    if args.cost:
+        cost(args.cost, args.steps, args.calib)
         return
     import torch
 
@@ -158,15 +166,47 @@ def main() -> None:
              "pinned run's weights (the same weights for every setting). `=` marks a hash equal to the pinned "
              "run's.", "",
              "| setting | repeat | torch kernels | final loss | weights | sampled tokens | sampled logits | "
-             "train (s) | sample (s) |", "|---|---|---|---|---|---|---|---|---|"]
+             "train wall (s) | train CPU (s) | sample (s) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for x in rows:
         same = {k: "= " if x[k] == pinned[k] else "" for k in ("weights", "sample_tokens", "sample_logits")}
         lines.append(f"| {x['setting']} | {x['repeat']} | {x['capability']} | {x['loss']} | {same['weights']}"
                      f"`{x['weights']}` | {same['sample_tokens']}`{x['sample_tokens']}` | {same['sample_logits']}"
-                     f"`{x['sample_logits']}` | {x['train_s']} | {x['sample_s']} |")
+                     f"`{x['sample_logits']}` | {x['train_s']} | {x.get('train_cpu_s', '')} | {x['sample_s']} |")
     out = ROOT / "benchmarks" / "results"
     (out / "numerics.json").write_text(json.dumps({"cpu": cpu_model(), "rows": rows}, indent=1) + "\n")
     (out / "numerics.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def cost(k: int, steps: int, calib) -> None:
+    import statistics
+
+    cases = CASES[:2]  # pinned, nothing set
+    tmp = Path(tempfile.mkdtemp(prefix="numerics-cost-"))
+    rows = []
+    for r in range(k):
+        for i, (name, env_vars) in enumerate(cases):
+            res = run_case(env_vars, steps, str(tmp / f"w{r}_{i}.pt"), save=True)
+            rows.append({"setting": name, "repeat": r, **res})
+            print(rows[-1], flush=True)
+    med = {name: {key: statistics.median(x[key] for x in rows if x["setting"] == name)
+                  for key in ("train_s", "train_cpu_s", "sample_s")} for name, _ in cases}
+    pinned, free = (med[name] for name, _ in cases)
+    lines = [f"# What the numeric pin costs (`python benchmarks/numerics.py --cost {k} --steps {steps}`)", "",
+             f"{cpu_model()}; {time.strftime('%Y-%m-%d %H:%M')} UTC" + (f"; calib {calib} s" if calib else "")
+             + f". The training and sampling of benchmarks/numerics.py ({steps} steps), pinned and unpinned "
+             f"alternately, {k} times each, one thread; medians.", "",
+             "| setting | train wall (s) | train CPU (s) | sample wall (s) |", "|---|---|---|---|"]
+    lines += [f"| {name} | {m['train_s']:.2f} | {m['train_cpu_s']:.2f} | {m['sample_s']:.2f} |"
+              for name, m in med.items()]
+    lines += ["", f"Pinned over unpinned: training {pinned['train_cpu_s'] / free['train_cpu_s']:.2f}x CPU time "
+              f"({pinned['train_s'] / free['train_s']:.2f}x wall), sampling "
+              f"{pinned['sample_s'] / free['sample_s']:.2f}x wall.", "",
+              "| setting | repeat | train wall (s) | train CPU (s) | sample wall (s) |", "|---|---|---|---|---|"]
+    lines += [f"| {x['setting']} | {x['repeat']} | {x['train_s']} | {x['train_cpu_s']} | {x['sample_s']} |"
+              for x in rows]
+    out = ROOT / "benchmarks" / "results" / "numerics_cost.md"
+    out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
