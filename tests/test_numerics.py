@@ -92,6 +92,8 @@ def test_a_pinned_training_job_gives_the_same_weights_whatever_the_users_setting
     assert pinned["weights"] == over_user["weights"]
     # the job logs what it computed with
     assert "numerics: cpu_capability=AVX2, threads=1" in log and "MKL_CBWR=AVX2,STRICT" in log
+    # MKL itself says which branch it runs (where torch has MKL, as the pip wheel on x86-64 does)
+    assert "mkl_branch=AVX2,STRICT" in log or "mkl_branch=None" in log
     assert "INFSCALE_NUMERICS=pinned" in log and "WARNING" not in log
 
 
@@ -99,7 +101,7 @@ def test_the_off_switch_runs_the_users_kernels_and_they_move_the_bits(trained):
     off, log = trained["off"]
     # torch honours the user's setting: AVX-512 on this machine, the unvectorised kernels elsewhere
     assert off["capability"] == USER["ATEN_CPU_CAPABILITY"].upper()
-    assert "INFSCALE_NUMERICS=None" in log
+    assert "INFSCALE_NUMERICS=None" in log and "mkl_branch=AVX2,STRICT" not in log
     # ... and the last bits move: what the pin is for
     assert off["weights"] != trained["pinned"][0]["weights"]
 
@@ -109,6 +111,9 @@ def test_a_pinned_job_on_other_kernels_says_so(tmp_path):
     job's log: its digits will not match an AVX2 machine's."""
     env = numerics.pinned_environment(clean_env())
     env["ATEN_CPU_CAPABILITY"] = "default"  # stands in for a machine without AVX2
+    env["MKL_CBWR"] = "COMPATIBLE"  # ... and for an MKL that runs another branch
     train_in_subprocess(env, tmp_path / "job.log")
     log = (tmp_path / "job.log").read_text()
     assert "numerics: pinned to AVX2, but torch runs DEFAULT kernels" in log
+    if "mkl_branch=None" not in log:  # torch with MKL (the x86-64 pip wheel)
+        assert "numerics: pinned to MKL's AVX2,STRICT branch, but MKL runs COMPATIBLE" in log

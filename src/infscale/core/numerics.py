@@ -26,8 +26,13 @@ PINNED = {
     "DNNL_MAX_CPU_ISA": "AVX2",
     MARKER: "pinned",
 }
-# What torch.backends.cpu.get_cpu_capability() reports under the pin.
+# What torch.backends.cpu.get_cpu_capability() and MKL (mkl_branch) report under the pin.
 PINNED_CAPABILITY = "AVX2"
+PINNED_MKL_BRANCH = "AVX2,STRICT"
+# MKL's code branches (mkl.h: MKL_CBWR_*), as mkl_cbwr_get reports them
+MKL_BRANCHES = {1: "off", 2: "AUTO", 3: "COMPATIBLE", 4: "SSE2", 6: "SSSE3", 7: "SSE4_1", 8: "SSE4_2", 9: "AVX",
+                10: "AVX2", 11: "AVX512_MIC", 12: "AVX512", 13: "AVX512_MIC_E1", 14: "AVX512_E1"}
+MKL_CBWR_STRICT = 0x10000
 
 
 def pinned_environment(environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
@@ -46,6 +51,25 @@ def apply(config: dict, environ: MutableMapping[str, str] | None = None) -> dict
     return dict(PINNED)
 
 
+def mkl_branch() -> str | None:
+    """The code branch torch's MKL computes with (e.g. "AVX2,STRICT", "off" when MKL_CBWR is unset), asked of MKL
+    itself; None where torch has no MKL with that entry point (ARM, macOS, other builds)."""
+    import ctypes
+    from pathlib import Path
+
+    import torch
+
+    libs = sorted((Path(torch.__file__).parent / "lib").glob("libtorch_cpu.*"))
+    try:
+        get = ctypes.CDLL(str(libs[0])).mkl_serv_cbwr_get
+    except (IndexError, OSError, AttributeError):
+        return None
+    get.restype, get.argtypes = ctypes.c_int, [ctypes.c_int]
+    value = get(-1)  # MKL_CBWR_ALL: the branch and the STRICT flag
+    branch = MKL_BRANCHES.get(value & 0xFFFF, str(value & 0xFFFF))
+    return branch + (",STRICT" if value & MKL_CBWR_STRICT else "")
+
+
 def state() -> dict[str, object]:
     """What this process computes with: torch's CPU capability, threads and the pinning variables as set. Imports
     torch (call it in a job that uses torch)."""
@@ -54,7 +78,7 @@ def state() -> dict[str, object]:
     out: dict[str, object] = {
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
-        "mkl": torch.backends.mkl.is_available(),
+        "mkl_branch": mkl_branch() if torch.backends.mkl.is_available() else None,
         "mkldnn": torch.backends.mkldnn.is_available(),
     }
     out.update({k: os.environ.get(k) for k in PINNED})
@@ -70,4 +94,7 @@ def check(log=None) -> dict[str, object]:
         if s[MARKER] == "pinned" and s["cpu_capability"] != PINNED_CAPABILITY:
             log.warning("numerics: pinned to %s, but torch runs %s kernels: this job's digits will differ from an "
                         "x86-64 machine with AVX2 (docs/reproducibility.md)", PINNED_CAPABILITY, s["cpu_capability"])
+        if s[MARKER] == "pinned" and s["mkl_branch"] not in (None, PINNED_MKL_BRANCH):
+            log.warning("numerics: pinned to MKL's %s branch, but MKL runs %s: this job's digits will differ from "
+                        "an x86-64 machine with AVX2 (docs/reproducibility.md)", PINNED_MKL_BRANCH, s["mkl_branch"])
     return s
