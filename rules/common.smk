@@ -14,8 +14,8 @@ _validated = cfg.canonical(validate_config(config))  # the schema is package dat
 config.clear()
 config.update(_validated)
 check_job_gpus(config)  # a generate job asks for the GPUs its models use, no idle one
-# The same digits on every x86-64 machine with AVX2: every job inherits this environment (a cluster job's snakemake
-# parses this file again on its node); numerics.pin: false leaves it alone (docs/reproducibility.md).
+# The same digits on every Intel x86-64 machine with AVX2: every job inherits this environment (a cluster job's
+# snakemake parses this file again on its node); numerics.pin: false leaves it alone (docs/reproducibility.md).
 numerics.apply(config)
 
 R = "results"

@@ -1,4 +1,4 @@
-"""Pinned numeric paths: the same bits on every x86-64 machine with AVX2 (docs/reproducibility.md).
+"""Pinned numeric paths: the same bits on every Intel x86-64 machine with AVX2 (docs/reproducibility.md).
 
 PyTorch, MKL and oneDNN each pick their CPU kernels at run time for the processor they find: AVX-512 on one
 machine, AVX2 on another. The kernels round differently in the last bit, and training amplifies a last bit into
