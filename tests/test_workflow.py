@@ -136,25 +136,25 @@ def test_complete_run_plans_nothing(run):
 
 def test_a_pinned_rerun_gives_the_same_bits_whatever_the_users_cpu_settings(run, tmp_path):
     """Two pinned runs give identical files, even when the user set other CPU kernels (numerics.pin, on by
-    default, overrides them for every job): tiny-a retrained and its greedy and sampling runs regenerated, scored
-    and measured again in a copy of the run, under the user's settings."""
+    default, overrides them for every job): in a copy of the run, tiny-a retrained and its greedy and sampling runs
+    generated, scored and measured again under the user's settings."""
     rerun = tmp_path / "rerun"
-    # mtimes kept: only what is removed is out of date; no logs, so that every log is the rerun's
+    # mtimes kept, so only what is removed is out of date; no logs, so that every log is the rerun's
     shutil.copytree(run / "results", rerun / "results", ignore=shutil.ignore_patterns("logs"))
-    shutil.rmtree(rerun / "results" / "models" / "policy" / "tiny-a")
+    policy = "results/models/policy/tiny-a"
+    runs = [f"results/{kind}/toy/tiny-a/{s}" for kind in ("generations", "scored") for s in ("greedy", "sampling")]
     outputs = [f"results/metrics/toy/tiny-a/{s}.{ext}" for s in ("greedy", "sampling") for ext in ("csv", "problems.csv")]
+    for path in [policy, *runs, *outputs]:
+        (shutil.rmtree if (rerun / path).is_dir() else os.remove)(rerun / path)
     result = snakemake(rerun, "--cores", "2", *outputs, env={**os.environ, **USER_CPU_SETTINGS})
     assert result.returncode == 0, result.stderr[-4000:]
-    jobs = planned_jobs(result)
-    assert jobs == {"train_policy": 1, "generate": 3, "score": 3, "metrics": 2}, jobs
-    policy = "results/models/policy/tiny-a"
-    compared = outputs + [f"{policy}/{f.name}" for f in (run / policy).glob("*.safetensors")]
-    compared += [p.relative_to(run).as_posix() for p in (run / "results" / "scored" / "toy" / "tiny-a").rglob("*.jsonl")
-                 if "/greedy/" in p.as_posix() or "/sampling/" in p.as_posix()]
-    assert len(compared) >= 4 + 1 + 3
+    assert planned_jobs(result) == {"train_policy": 1, "generate": 3, "score": 3, "metrics": 2}
+    compared = outputs + [f"{policy}/model.safetensors"]
+    compared += [p.relative_to(run).as_posix() for d in runs for p in (run / d).rglob("*.jsonl")]
+    assert len(compared) == 5 + 2 * 3
     assert [f for f in compared if (rerun / f).read_bytes() != (run / f).read_bytes()] == []
     # every model job of the rerun computed with the pinned kernels, not the user's
-    logs = [log for rule in ("train_policy", "generate", "score") for log in (rerun / "results" / "logs" / rule).glob("*")]
+    logs = [log for rule in ("train_policy", "generate", "score") for log in (rerun / "results/logs" / rule).glob("*")]
     assert len(logs) == 7 and all("numerics: cpu_capability=AVX2" in log.read_text() for log in logs)
 
 
