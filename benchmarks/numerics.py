@@ -140,12 +140,17 @@ def main() -> None:
     ap.add_argument("--weights", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--calib", default=None, help="seconds of /work/shared/tools/calib.py around the run")
     ap.add_argument("--cost", type=int, default=0, help="only time the pin: K runs each of pinned and unpinned")
+    ap.add_argument("--render", action="store_true", help="rewrite numerics.md from numerics.json")
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args.steps, args.weights, args.save)))
         return
     if args.cost:
         cost(args.cost, args.steps, args.calib)
+        return
+    if args.render:
+        report = json.loads((ROOT / "benchmarks" / "results" / "numerics.json").read_text())
+        render(report)
         return
     import torch
 
@@ -156,26 +161,35 @@ def main() -> None:
             res = run_case(env_vars, args.steps, weights, save=(r == 0 and i == 0))
             rows.append({"setting": name, "repeat": r, **res})
             print(rows[-1], flush=True)
+    report = {"cpu": cpu_model(), "machine": platform.machine(), "torch": torch.__version__,
+              "mkl": torch.backends.mkl.is_available(), "mkldnn": torch.backends.mkldnn.is_available(),
+              "date": time.strftime("%Y-%m-%d %H:%M"), "calib_s": f"{args.calib} s" if args.calib else None, "steps": args.steps, "rows": rows}
+    (ROOT / "benchmarks" / "results" / "numerics.json").write_text(json.dumps(report, indent=1) + "\n")
+    render(report)
+
+
+def render(report: dict) -> None:
+    """benchmarks/results/numerics.md from the run's report (numerics.json; --render redoes it)."""
+    rows = report["rows"]
     pinned = next(x for x in rows if x["setting"] == CASES[0][0])
-    lines = ["# Numeric settings: the same bits on every x86-64 machine with AVX2 (`python benchmarks/numerics.py`)",
-             "",
-             f"{platform.processor() or platform.machine()}, {cpu_model()}; torch {torch.__version__} "
-             f"(MKL: {torch.backends.mkl.is_available()}, oneDNN: {torch.backends.mkldnn.is_available()}); "
-             f"{time.strftime('%Y-%m-%d %H:%M')} UTC" + (f"; calib {args.calib} s" if args.calib else ""), "",
-             f"Training: a pythia-m-sized GPT-NeoX ({ARCH}), {args.steps} steps of batch 32, one thread, seed 0, a "
-             "fresh process per setting and repeat. Sampling: 8 x 8 solutions at T = 1, seed 0, from the first "
-             "pinned run's weights (the same weights for every setting). `=` marks a hash equal to the pinned "
-             "run's.", "",
+    calib = report.get("calib_s")
+    lines = ["# Numeric settings: the same bits on every Intel x86-64 machine with AVX2 (`python "
+             "benchmarks/numerics.py`)", "",
+             f"{report.get('machine', 'x86_64')}, {report['cpu']}; torch {report.get('torch', '?')} (MKL: "
+             f"{report.get('mkl', '?')}, oneDNN: {report.get('mkldnn', '?')}); {report.get('date', '?')} UTC"
+             + (f"; calib.py {calib}" if calib else ""), "",
+             f"Training: a pythia-m-sized GPT-NeoX ({ARCH}), {report.get('steps', 40)} steps of batch 32, one thread, "
+             "seed 0, a fresh process per setting and repeat. Sampling: 8 x 8 solutions at T = 1, seed 0, from the "
+             "first pinned run's weights (the same weights for every setting). `=` marks a hash equal to the pinned "
+             "run's. Wall seconds on a shared machine say little; CPU seconds are the process's own.", "",
              "| setting | repeat | torch kernels | final loss | weights | sampled tokens | sampled logits | "
-             "train wall (s) | train CPU (s) | sample (s) |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "train wall (s) | train CPU (s) | sample wall (s) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for x in rows:
         same = {k: "= " if x[k] == pinned[k] else "" for k in ("weights", "sample_tokens", "sample_logits")}
         lines.append(f"| {x['setting']} | {x['repeat']} | {x['capability']} | {x['loss']} | {same['weights']}"
                      f"`{x['weights']}` | {same['sample_tokens']}`{x['sample_tokens']}` | {same['sample_logits']}"
                      f"`{x['sample_logits']}` | {x['train_s']} | {x.get('train_cpu_s', '')} | {x['sample_s']} |")
-    out = ROOT / "benchmarks" / "results"
-    (out / "numerics.json").write_text(json.dumps({"cpu": cpu_model(), "rows": rows}, indent=1) + "\n")
-    (out / "numerics.md").write_text("\n".join(lines) + "\n")
+    (ROOT / "benchmarks" / "results" / "numerics.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
