@@ -163,7 +163,8 @@ def main() -> None:
             print(rows[-1], flush=True)
     report = {"cpu": cpu_model(), "machine": platform.machine(), "torch": torch.__version__,
               "mkl": torch.backends.mkl.is_available(), "mkldnn": torch.backends.mkldnn.is_available(),
-              "date": time.strftime("%Y-%m-%d %H:%M"), "calib_s": f"{args.calib} s" if args.calib else None, "steps": args.steps, "rows": rows}
+              "date": time.strftime("%Y-%m-%d %H:%M"),
+              "calib_s": f"{args.calib} s" if args.calib else None, "steps": args.steps, "rows": rows}
     (ROOT / "benchmarks" / "results" / "numerics.json").write_text(json.dumps(report, indent=1) + "\n")
     render(report)
 
