@@ -54,6 +54,16 @@ def test_every_output_is_there_and_sound(run):
         assert "toy/tiny-a" in measured and "toy/tiny-b" in measured
         assert claims.loc[cid, "verdict"] != "cannot_check" or "AUC" in measured
     assert "[" in claims.loc[1, "measured"]  # an interval
+    # the scorecard by unit: every unit named in a claim's row has its own row, with the same verdict
+    units = pd.read_csv(r / "claims_units.csv", keep_default_na=False)
+    assert len(units) > 0 and set(units["claim_id"]) <= set(claims.index)
+    for u in units.itertuples():
+        key = "/".join(x for x in (u.dataset, u.model, u.aggregation) if x)
+        assert f"{key}: {u.verdict}," in claims.loc[u.claim_id, "measured"]
+    for cid, summary in claims["units"].items():  # e.g. "holds 1/2, inconclusive 1/2": counts of its unit rows
+        rows = units[units["claim_id"] == cid]
+        expected = [f"{v} {n}/{len(rows)}" for v, n in rows["verdict"].value_counts().items()]
+        assert sorted(summary.split(", ")) == sorted(expected) if len(rows) else summary == "no unit"
 
 
 def test_prm_quality_report_and_labels_from_every_sampling_policy(run):
