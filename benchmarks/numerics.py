@@ -211,9 +211,9 @@ def cost(k: int, steps: int, calib) -> None:
                   for key in ("train_s", "train_cpu_s", "sample_s")} for name, _ in cases}
     pinned, free, compatible = (med[name] for name, _ in cases)
     lines = [f"# What the numeric pin costs (`python benchmarks/numerics.py --cost {k} --steps {steps}`)", "",
-             f"{cpu_model()}; {time.strftime('%Y-%m-%d %H:%M')} UTC" + (f"; calib {calib} s" if calib else "")
-             + f". The training and sampling of benchmarks/numerics.py ({steps} steps), pinned and unpinned "
-             f"alternately, {k} times each, one thread; medians.", "",
+             f"{cpu_model()}; {time.strftime('%Y-%m-%d %H:%M')} UTC" + (f"; calib.py {calib}" if calib else "")
+             + f". The training and sampling of benchmarks/numerics.py ({steps} steps), pinned, unpinned and pinned "
+             f"with MKL's COMPATIBLE branch alternately, {k} times each, one thread; medians.", "",
              "| setting | train wall (s) | train CPU (s) | sample wall (s) |", "|---|---|---|---|"]
     lines += [f"| {name} | {m['train_s']:.2f} | {m['train_cpu_s']:.2f} | {m['sample_s']:.2f} |"
               for name, m in med.items()]
