@@ -4,7 +4,8 @@
 
 Runs `snakemake --cores N` in a fresh work dir (nothing cached), then reads every job's own timing line
 ("[infscale] job took X s", written by infscale.core.runtime.job) from results/logs and the greedy accuracies from
-the metrics. Writes benchmarks/results/<config-name>.json and .md; prints the Markdown.
+the metrics. Writes benchmarks/results/<config-name>.json and .md, copies the run's claims.csv, claims_units.csv and
+compute_optimal_choice.md beside them (claims_default.csv ... for config.yaml); prints the Markdown.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import argparse
 import json
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -74,7 +76,7 @@ def main() -> None:
                         if not p.name.endswith(".problems.csv"))
     greedy = metrics[(metrics.strategy == "greedy") & (metrics.aggregation == "majority")]
     accuracy = {f"{r.model} ({r.subset})": round(r.accuracy, 3) for r in greedy.itertuples()}
-    claims = pd.read_csv(results / "claims.csv")[["claim_id", "verdict", "measured"]].to_dict("records")
+    claims = pd.read_csv(results / "claims.csv")[["claim_id", "verdict", "units", "measured"]].to_dict("records")
     sampling = metrics[(metrics.strategy == "sampling") & (metrics.subset == "all")]
     # Accuracy of each aggregation at each budget, mean over seeds: voting and best-of-n against greedy.
     sampling_accuracy = {f"{m} {a}": {int(n): round(v, 3) for n, v in d.groupby("n")["accuracy"].mean().items()}
@@ -111,11 +113,17 @@ def main() -> None:
                   "", "| run | sampling (s) | REBASE (s) | ratio |", "|---|---|---|---|"]
         lines += [f"| {r['run']} | {r['sampling_s']:.1f} | {r['rebase_s']:.1f} | {r['ratio']} |"
                   for r in report["rebase_over_sampling"]] + [""]
-    lines += ["| claim | verdict | measured |", "|---|---|---|"]
-    lines += [f"| {c['claim_id']} | {c['verdict']} | {c['measured']} |" for c in claims]
+    lines += ["| claim | verdict | units | measured |", "|---|---|---|---|"]
+    lines += [f"| {c['claim_id']} | {c['verdict']} | {c['units']} | {c['measured']} |" for c in claims]
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
     name = Path(args.config).stem
+    # the run's scorecard and answer table beside its timings (README and docs/default-study.md quote them)
+    suffix = "default" if name == "config" else name
+    for src, dst in (("claims.csv", f"claims_{suffix}.csv"), ("claims_units.csv", f"claims_units_{suffix}.csv"),
+                     ("tables/compute_optimal_choice.md", f"compute_optimal_choice_{suffix}.md")):
+        if (results / src).exists():
+            shutil.copyfile(results / src, out / dst)
     (out / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from infscale import smoke
 from infscale.core import config as cfg
+from infscale.core import numerics
 from infscale.core.config import STRATEGIES, TREE_STRATEGIES
 from infscale.core.validation import validate_config
 from infscale.evaluation.aggregation import AGGREGATIONS
@@ -14,6 +15,9 @@ _validated = cfg.canonical(validate_config(config))  # the schema is package dat
 config.clear()
 config.update(_validated)
 check_job_gpus(config)  # a generate job asks for the GPUs its models use, no idle one
+# The same digits on every Intel x86-64 machine with AVX2: every job inherits this environment (a cluster job's
+# snakemake parses this file again on its node); numerics.pin: false leaves it alone (docs/reproducibility.md).
+numerics.apply(config)
 
 R = "results"
 # --software-deployment-method conda runs every job in this environment (docs/cluster.md).
@@ -192,7 +196,8 @@ def all_targets():
         if "rebase" in tree and "sampling" in EVAL["strategies"]:
             targets += [f"{R}/tables/table1_{d}.csv", f"{R}/tables/table1_{d}.md"]
     targets += [f"{R}/tables/compute_optimal_choice.csv", f"{R}/tables/compute_optimal_choice.md"]
-    return targets + [f"{R}/claims.csv"] + paper_targets() + prm_quality_targets() + coverage_targets()
+    targets += [f"{R}/claims.csv", f"{R}/claims_units.csv"]
+    return targets + paper_targets() + prm_quality_targets() + coverage_targets()
 
 
 # Input functions and names of the data, fine-tuning and PRM-quality rules (rules/*.smk hold rules only).

@@ -76,7 +76,8 @@ rule claims:
         metrics=all_metrics(),
         problems=all_problems(),
     output:
-        report(f"{R}/claims.csv", caption="../report/claims.rst", category="Claims"),
+        claims=report(f"{R}/claims.csv", caption="../report/claims.rst", category="Claims"),
+        units=report(f"{R}/claims_units.csv", caption="../report/claims_units.rst", category="Claims"),
     log:
         f"{R}/logs/claims.log",
     conda:

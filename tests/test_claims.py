@@ -30,10 +30,12 @@ from infscale.reporting.claims import (
     claim34,
     combine,
     equal_flops_difference,
+    evaluate,
     evaluate_claims,
     load_problems,
     nearest_not_lower_difference,
     sign_verdict,
+    unit_summary,
     write_claims,
 )
 
@@ -148,7 +150,7 @@ def test_every_claim_holds_when_the_effects_are_there(holding):
     assert v == {i: "holds" for i in range(1, 11)}
     # every verdict carries its interval; the table's columns are the CSV's
     assert all("[" in claims.loc[i, "measured"] for i in range(1, 11))
-    assert list(claims.reset_index().columns) == ["claim_id", "claim", "verdict", "measured", "detail"]
+    assert list(claims.reset_index().columns) == ["claim_id", "claim", "verdict", "units", "measured", "detail"]
 
 
 def test_claims_fail_when_the_effects_are_reversed():
@@ -679,3 +681,88 @@ def test_claim5_envelope_is_the_running_best_and_first_points_reach_the_first_bu
     assert row["measured"] == (f"d: fails, slope of log10 N_opt on log10 C {alpha:.3f} [{alpha:.3f}, {alpha:.3f}]; "
                                "a=n/a [n/a, n/a], b=n/a [n/a, n/a] (paper a=1.19, b=2.03); N_opt over 12 budgets "
                                "1e+06->1e+05")
+
+
+# ------------------------------------------------------------------ the scorecard by unit (results/claims_units.csv)
+
+def test_units_agree_with_their_claims():
+    """On synthetic runs where models disagree: a claim holds iff every checkable unit holds, fails iff one fails;
+    its `units` column counts them; every checked unit's estimate lies in its interval, and the interval is on the
+    side its verdict says."""
+    good = default_effects()
+    runs = [{}, {"tiny": good, "small": {**good, "wmv": -0.08, "rebase": 0.0}, "base": {**good, "auc": 0.5}},
+            dict(wmv=0.0, rebase=-0.15, mcts=+0.15, theorem_gap=0.2)]
+    seen = set()
+    for effects in runs:
+        claims, units = evaluate(*build(effects), Settings(draws=100))
+        assert list(units.columns) == ["claim_id", "dataset", "model", "aggregation", "verdict", "quantity",
+                                       "estimate", "low", "high", "measured"]
+        for row in claims.itertuples():
+            u = units[units["claim_id"] == row.claim_id]
+            checked = [v for v in u["verdict"] if v != "cannot_check"]
+            expected = ("cannot_check" if not checked else "fails" if "fails" in checked
+                        else "holds" if set(checked) == {"holds"} else "inconclusive")
+            assert row.verdict == expected, (row.claim_id, list(u["verdict"]))
+            counts = {v: list(u["verdict"]).count(v) for v in set(u["verdict"])}
+            assert row.units == ", ".join(f"{v} {counts[v]}/{len(u)}" for v in
+                                          ("holds", "fails", "inconclusive", "cannot_check") if v in counts)
+            # each unit is named in the claim's text with its verdict
+            for unit in u.itertuples():
+                key = "/".join(x for x in (unit.dataset, unit.model, unit.aggregation) if x)
+                assert f"{key}: {unit.verdict}, {unit.measured}" in row.measured
+            seen |= set(u["verdict"])
+        ok = units[units["verdict"] != "cannot_check"]
+        assert (ok["low"] <= ok["estimate"]).all() and (ok["estimate"] <= ok["high"]).all()
+        assert units.loc[units["verdict"] == "cannot_check", ["estimate", "low", "high"]].isna().all().all()
+        # sign claims: an error difference the paper says is negative (2, 3, 10) holds iff its interval is below zero
+        signed = units[units["claim_id"].isin([2, 3, 10]) & (units["verdict"] != "cannot_check")]
+        assert ((signed["verdict"] == "holds") == (signed["high"] < 0)).all()
+        assert ((signed["verdict"] == "fails") == (signed["low"] > 0)).all()
+        assert (units["dataset"] == "toy").all()
+        assert set(units.loc[units["claim_id"] == 9, "aggregation"]) <= {"majority", "weighted_majority"}
+        assert (units.loc[units["claim_id"].isin([5, 8]), "model"] == "").all()  # per data set
+    assert seen == {"holds", "fails", "inconclusive", "cannot_check"}
+
+
+def test_units_on_a_hand_made_run():
+    # sampling errors 1 at 1e2 FLOPs and 0 at 1e4: 0.5 at 1e3 (log-linear). REBASE there: a always right (-50
+    # points on every draw), b right on half the problems (0 points, an interval either side of zero); c's verifier
+    # is blind.
+    pts = {}
+    for m, rebase in (("a", same(1)), ("b", frac(2)), ("c", same(1))):
+        pts[(m, "sampling", "weighted_majority")] = {1: (1e2, same(0)), 100: (1e4, same(1))}
+        pts[(m, "rebase", "weighted_majority")] = {10: (1e3, rebase)}
+    claims, units = evaluate(*hand_run(pts, auc={"a": 0.9, "b": 0.9, "c": 0.1}), Settings(draws=50))
+    row = claims.set_index("claim_id").loc[3]
+    assert (row["verdict"], row["units"]) == ("inconclusive", "holds 1/3, inconclusive 1/3, cannot_check 1/3")
+    u = units[units["claim_id"] == 3].set_index("model")
+    assert list(u.index) == ["a", "b", "c"] and set(u["dataset"]) == {"d"} and set(u["aggregation"]) == {""}
+    assert list(u["verdict"]) == ["holds", "inconclusive", "cannot_check"]
+    assert u.loc["a", ["estimate", "low", "high"]].tolist() == [-0.5, -0.5, -0.5]
+    assert u.loc["b", "estimate"] == 0.0 and u.loc["b", "low"] < 0 < u.loc["b", "high"]
+    assert u.loc["a", "quantity"] == "rebase - sampling error at equal FLOPs (weighted majority)"
+    assert u.loc["c", "measured"].startswith("PRM within-problem AUC 0.10 < 0.6")
+    # claim 6 has no easy/hard subsets here: a claim without units says so
+    assert claims.set_index("claim_id").loc[6, "units"] == "no unit" and not (units["claim_id"] == 6).any()
+
+
+def test_unit_summary_counts_in_verdict_order():
+    assert unit_summary(["inconclusive", "holds", "holds"]) == "holds 2/3, inconclusive 1/3"
+    assert unit_summary(["cannot_check", "fails"]) == "fails 1/2, cannot_check 1/2"
+    assert unit_summary([]) == "no unit"
+
+
+def test_claim1_unit_carries_the_part_that_decided_it():
+    # errors 1, .5, 0, 0, 0 at n = 1..16: early gain 50 points a doubling, nothing left to gain late: holds on the
+    # saturation; a flat curve is decided by its early gain (none)
+    pts = {("m", "sampling", "majority"): {2 ** i: (1e3 * 2 ** i, same(e)) for i, e in enumerate((0, 0, 1, 1, 1))}}
+    pts[("m", "sampling", "majority")][2] = (2e3, frac(2))
+    _, units = evaluate(*hand_run(pts), Settings(draws=20))
+    u = units[units["claim_id"] == 1].iloc[0]
+    assert u["verdict"] == "holds" and u["quantity"] == "0.25 x early drop per doubling - last doubling's drop"
+    assert u["estimate"] == pytest.approx(0.25 * 0.5 - 0.0)
+    flat = {("m", "sampling", "majority"): {2 ** i: (1e3 * 2 ** i, same(0)) for i in range(5)}}
+    _, units = evaluate(*hand_run(flat), Settings(draws=20))
+    u = units[units["claim_id"] == 1].iloc[0]
+    assert u["verdict"] == "inconclusive" and u["quantity"] == "error drop per doubling of n, first two doublings"
+    assert (u["estimate"], u["low"], u["high"]) == (0.0, 0.0, 0.0)

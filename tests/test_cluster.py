@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from minislurm import MiniSlurm, missing
+from test_numerics import USER as USER_CPU_SETTINGS
 from workflow_runs import ROOT, snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.cluster]
@@ -45,7 +46,10 @@ def slurm_run(slurm, tmp_path_factory):
                        # no accounting on the test cluster: job states from squeue (MinJobAge=3600), no account
                        "--slurm-status-command", "squeue", "--slurm-no-account",
                        "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2",
-                       "--slurm-logdir", str(workdir / "slurm_logs"), "--latency-wait", "5", env=slurm.env)
+                       "--slurm-logdir", str(workdir / "slurm_logs"), "--latency-wait", "5",
+                       # other CPU kernels set by the user: the workflow's pin (numerics.pin) overrides them on the
+                       # node, so the files still equal the local run's
+                       env={**slurm.env, **USER_CPU_SETTINGS})
     elapsed = time.time() - start
     assert result.returncode == 0, result.stderr[-6000:] + "\n" + slurm.logs()
     print(f"[slurm run] {elapsed:.0f} s")
@@ -87,6 +91,9 @@ def test_slurm_run_equals_the_local_run(slurm_run, ci_run):
     assert {"jsonl", "csv", "md", "safetensors", "png", "pdf", "json"} <= kinds
     differing = [rel for rel in sorted(local_files) if content(slurm_files[rel]) != content(local_files[rel])]
     assert differing == [], f"{len(differing)} of {len(local_files)} files differ"
+    # the cluster's model jobs computed with the pinned kernels, not those the user set
+    logs = list((slurm_run[0] / "results" / "logs" / "train_policy").glob("*.log"))
+    assert logs and all("numerics: cpu_capability=AVX2" in log.read_text() for log in logs)
 
 
 def test_model_jobs_ran_as_slurm_jobs_and_light_rules_locally(slurm_run, slurm):

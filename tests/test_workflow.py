@@ -1,9 +1,12 @@
 """The whole pipeline, for real: snakemake on config/ci.yaml in a temp dir, then reruns and bad configs."""
 import json
+import os
+import shutil
 
 import pandas as pd
 import pytest
 import yaml
+from test_numerics import USER as USER_CPU_SETTINGS
 from workflow_runs import ROOT, SNAKEMAKE, planned_jobs, snakemake  # noqa: F401 (other tests import them from here)
 
 pytestmark = pytest.mark.workflow
@@ -51,6 +54,16 @@ def test_every_output_is_there_and_sound(run):
         assert "toy/tiny-a" in measured and "toy/tiny-b" in measured
         assert claims.loc[cid, "verdict"] != "cannot_check" or "AUC" in measured
     assert "[" in claims.loc[1, "measured"]  # an interval
+    # the scorecard by unit: every unit named in a claim's row has its own row, with the same verdict
+    units = pd.read_csv(r / "claims_units.csv", keep_default_na=False)
+    assert len(units) > 0 and set(units["claim_id"]) <= set(claims.index)
+    for u in units.itertuples():
+        key = "/".join(x for x in (u.dataset, u.model, u.aggregation) if x)
+        assert f"{key}: {u.verdict}," in claims.loc[u.claim_id, "measured"]
+    for cid, summary in claims["units"].items():  # e.g. "holds 1/2, inconclusive 1/2": counts of its unit rows
+        rows = units[units["claim_id"] == cid]
+        expected = [f"{v} {n}/{len(rows)}" for v, n in rows["verdict"].value_counts().items()]
+        assert sorted(summary.split(", ")) == sorted(expected) if len(rows) else summary == "no unit"
 
 
 def test_prm_quality_report_and_labels_from_every_sampling_policy(run):
@@ -129,6 +142,30 @@ def test_complete_run_plans_nothing(run):
     result = snakemake(run, "-n")
     assert result.returncode == 0
     assert planned_jobs(result) == {}, result.stdout[-2000:]
+
+
+def test_a_pinned_rerun_gives_the_same_bits_whatever_the_users_cpu_settings(run, tmp_path):
+    """Two pinned runs give identical files, even when the user set other CPU kernels (numerics.pin, on by
+    default, overrides them for every job): in a copy of the run, tiny-a retrained and its greedy and sampling runs
+    generated, scored and measured again under the user's settings."""
+    rerun = tmp_path / "rerun"
+    # mtimes kept, so only what is removed is out of date; no logs, so that every log is the rerun's
+    shutil.copytree(run / "results", rerun / "results", ignore=shutil.ignore_patterns("logs"))
+    policy = "results/models/policy/tiny-a"
+    runs = [f"results/{kind}/toy/tiny-a/{s}" for kind in ("generations", "scored") for s in ("greedy", "sampling")]
+    outputs = [f"results/metrics/toy/tiny-a/{s}.{ext}" for s in ("greedy", "sampling") for ext in ("csv", "problems.csv")]
+    for path in [policy, *runs, *outputs]:
+        (shutil.rmtree if (rerun / path).is_dir() else os.remove)(rerun / path)
+    result = snakemake(rerun, "--cores", "2", *outputs, env={**os.environ, **USER_CPU_SETTINGS})
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert planned_jobs(result) == {"train_policy": 1, "generate": 3, "score": 3, "metrics": 2}
+    compared = outputs + [f"{policy}/model.safetensors"]
+    compared += [p.relative_to(run).as_posix() for d in runs for p in (run / d).rglob("*.jsonl")]
+    assert len(compared) == 5 + 2 * 3
+    assert [f for f in compared if (rerun / f).read_bytes() != (run / f).read_bytes()] == []
+    # every model job of the rerun computed with the pinned kernels, not the user's
+    logs = [log for rule in ("train_policy", "generate", "score") for log in (rerun / "results/logs" / rule).glob("*")]
+    assert len(logs) == 7 and all("numerics: cpu_capability=AVX2" in log.read_text() for log in logs)
 
 
 def test_changing_one_models_temperature_reruns_only_its_jobs(run, tmp_path):

@@ -21,7 +21,8 @@ def script_gpus() -> int:
 def job(log_path: str, threads: int | None = None, gpus: int | None = None):
     """Send stdout, stderr and logging to the job's log; on error the traceback lands there too. A job that
     asks for GPUs (`gpus`, default: its Snakemake `gpu` resource) holds that many free devices for its
-    duration and sees only them (infscale.core.gpus.claim; SLURM jobs keep the devices SLURM gave them)."""
+    duration and sees only them (infscale.core.gpus.claim; SLURM jobs keep the devices SLURM gave them). A job given
+    `threads` computes with that many torch threads and logs its numeric state (infscale.core.numerics.check)."""
     from infscale.core import gpus as gpu_devices
 
     with open(log_path, "a", buffering=1) as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
@@ -33,7 +34,10 @@ def job(log_path: str, threads: int | None = None, gpus: int | None = None):
                 if threads:
                     import torch
 
+                    from infscale.core import numerics
+
                     torch.set_num_threads(threads)
+                    numerics.check(logger)  # the kernels, threads and pinning this job computes with
                 yield logger
         except BaseException:
             import traceback

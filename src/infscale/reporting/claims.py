@@ -10,8 +10,9 @@ the per-problem outcomes and re-computed on a paired bootstrap over problems and
   cannot_check  the run lacks what the claim needs, or the claim rests on the PRM and the PRM's within-problem AUC
                 on the run's own sampled candidates is below `auc_gate` (then the PRM cannot rank, and any verdict
                 would measure noise).
-A claim is judged per unit (a data set and model, or a data set); the row holds when every checkable unit holds,
-fails when one fails, and is inconclusive otherwise.
+A claim is judged per unit (a data set and model, or a data set; claim 9 a data set, model and vote); the row holds
+when every checkable unit holds, fails when one fails, and is inconclusive otherwise. `evaluate` returns the units
+too, one row each with the estimate and interval that decided it (results/claims_units.csv).
 """
 from __future__ import annotations
 
@@ -69,7 +70,9 @@ METHOD = {
          "less); interval below zero: holds"),
 }
 NEEDS_VERIFIER = (2, 3, 4, 6, 7, 8, 10)
-COLUMNS = ["claim_id", "claim", "verdict", "measured", "detail"]
+COLUMNS = ["claim_id", "claim", "verdict", "units", "measured", "detail"]
+UNIT_COLUMNS = ["claim_id", "dataset", "model", "aggregation", "verdict", "quantity", "estimate", "low", "high",
+                "measured"]
 WMV = "weighted_majority"
 VERDICTS = ("holds", "fails", "inconclusive", "cannot_check")
 
@@ -86,9 +89,20 @@ class Settings:
 
 @dataclass(frozen=True)
 class Unit:
-    """One unit's result: verdict, and the text with the numbers behind it."""
+    """One unit's result: verdict, the text with the numbers behind it, and the quantity that decided the verdict
+    with its estimate and 95% interval (NaN where the unit could not be checked)."""
     verdict: str
     measured: str
+    quantity: str = ""
+    estimate: float = math.nan
+    low: float = math.nan
+    high: float = math.nan
+
+
+def _decided(verdict: str, measured: str, quantity: str, ci: tuple) -> Unit:
+    """A checked unit: `ci` is (estimate, low, high, text) as _ci returns it."""
+    est, lo, hi, _ = ci
+    return Unit(verdict, measured, quantity, float(est), float(lo), float(hi))
 
 
 def _pp(v: float) -> str:
@@ -122,10 +136,20 @@ def combine(units: dict[str, Unit]) -> str:
     return "holds" if all(v == "holds" for v in checked) else "inconclusive"
 
 
+def unit_summary(verdicts) -> str:
+    """How many units each verdict has, e.g. "holds 2/3, inconclusive 1/3" ("no unit" when there is none)."""
+    verdicts = list(verdicts)
+    counts = [(v, verdicts.count(v)) for v in VERDICTS if v in verdicts]
+    return ", ".join(f"{v} {k}/{len(verdicts)}" for v, k in counts) or "no unit"
+
+
 def _row(cid: int, units: dict[str, Unit], detail: str, empty: str) -> dict[str, object]:
-    """A claim's row: the verdict over its units and each unit's numbers, or `empty` (why it has no unit)."""
+    """A claim's row: the verdict over its units and each unit's numbers, or `empty` (why it has no unit); the
+    units themselves under "unit_results" (evaluate puts them in their own table)."""
     measured = "; ".join(f"{k}: {u.verdict}, {u.measured}" for k, u in units.items())
-    return dict(zip(COLUMNS, (cid, CLAIMS[cid], combine(units), measured or empty, detail)))
+    row = dict(zip(COLUMNS, (cid, CLAIMS[cid], combine(units), unit_summary(u.verdict for u in units.values()),
+                             measured or empty, detail)))
+    return {**row, "unit_results": units}
 
 
 class Evidence:
@@ -229,12 +253,16 @@ def claim1(ev: Evidence) -> dict[str, object]:
             continue
         early = _gain_per_doubling(ns, err, 0, 2)
         late = _gain_per_doubling(ns, err, len(ns) - 2, len(ns) - 1)
-        _, elo, ehi, etxt = _ci(early)
-        _, slo, shi, stxt = _ci(f * early - late)
-        parts = [sign_verdict(elo, ehi, True), sign_verdict(slo, shi, True)]
+        early_ci, saturation_ci = _ci(early), _ci(f * early - late)
+        parts = [sign_verdict(*early_ci[1:3], True), sign_verdict(*saturation_ci[1:3], True)]
         verdict = "fails" if "fails" in parts else "holds" if parts == ["holds", "holds"] else "inconclusive"
-        units[f"{ds}/{m}"] = Unit(verdict, f"gain/doubling n={ns[0]}->{ns[2]} {etxt}, last n={ns[-2]}->{ns[-1]} "
-                                           f"{_pp(late[0])}; {f} x early - last {stxt}")
+        # the unit's number is the part that decided it: the early gain when it is not shown, else the saturation
+        decides_early = parts[0] != "holds" and (parts[0] == "fails" or parts[1] != "fails")
+        quantity = ("error drop per doubling of n, first two doublings" if decides_early
+                    else f"{f} x early drop per doubling - last doubling's drop")
+        units[f"{ds}/{m}"] = _decided(verdict, f"gain/doubling n={ns[0]}->{ns[2]} {early_ci[3]}, last n={ns[-2]}->"
+                                               f"{ns[-1]} {_pp(late[0])}; {f} x early - last {saturation_ci[3]}",
+                                      quantity, early_ci if decides_early else saturation_ci)
     return _row(1, units, METHOD[1].format(f=f), "no sampling rows in the metrics")
 
 
@@ -251,9 +279,10 @@ def claim2(ev: Evidence) -> dict[str, object]:
             units[f"{ds}/{m}"] = Unit("cannot_check", "no sampling budget n > 1 under both votes")
             continue
         d = (wmv[:, keep] - mv[:, keep]).mean(axis=1)
-        _, lo, hi, txt = _ci(d)
-        units[f"{ds}/{m}"] = Unit(sign_verdict(lo, hi, False),
-                                  f"mean WMV - MV error over n > 1 {txt} ({ev.auc_text(ds, m)})")
+        ci = _ci(d)
+        units[f"{ds}/{m}"] = _decided(sign_verdict(*ci[1:3], False),
+                                      f"mean WMV - MV error over n > 1 {ci[3]} ({ev.auc_text(ds, m)})",
+                                      "weighted majority - majority error, mean over n > 1", ci)
     return _row(2, units, METHOD[2], "no sampling rows in the metrics")
 
 
@@ -279,9 +308,10 @@ def claim34(ev: Evidence, cid: int, strategy: str) -> dict[str, object]:
         if isinstance(d, Unit):
             units[key] = d
             continue
-        _, lo, hi, txt = _ci(d)
-        units[key] = Unit(sign_verdict(lo, hi, not better),
-                          f"mean {strategy} - sampling error at equal FLOPs {txt} ({ev.auc_text(*key.split('/'))})")
+        ci = _ci(d)
+        units[key] = _decided(sign_verdict(*ci[1:3], not better), f"mean {strategy} - sampling error at equal FLOPs "
+                                                                  f"{ci[3]} ({ev.auc_text(*key.split('/'))})",
+                              f"{strategy} - sampling error at equal FLOPs (weighted majority)", ci)
     detail = METHOD[34].format(strategy=strategy, side="below" if better else "above")
     return _row(cid, units, detail, f"no {strategy} rows in the metrics")
 
@@ -319,14 +349,16 @@ def claim5(ev: Evidence) -> dict[str, object]:
         beta = ln.mean(axis=1) - alpha * lc.mean()
         rising = np.where(alpha > 0, alpha, np.nan)  # a and b only for a rising N_opt
         a, b = 1 / rising, -beta / rising
-        _, lo, hi, atxt = _ci(alpha, lambda v: f"{v:.3f}")
+        alpha_ci = _ci(alpha, lambda v: f"{v:.3f}")
+        _, lo, hi, atxt = alpha_ci
         fmt = lambda v: "n/a" if not np.isfinite(v) else f"{v:.2f}"  # noqa: E731
         _, _, _, a_txt = _ci(a, fmt)
         _, _, _, b_txt = _ci(b, fmt)
         path = "->".join(f"{p:.3g}" for p in dict.fromkeys(n_opt[0]))
-        units[ds] = Unit(sign_verdict(lo, hi, True),
-                         f"slope of log10 N_opt on log10 C {atxt}; a={a_txt}, b={b_txt} (paper a={PAPER_A}, "
-                         f"b={PAPER_B}); N_opt over {len(budgets)} budgets {path}")
+        units[ds] = _decided(sign_verdict(lo, hi, True),
+                             f"slope of log10 N_opt on log10 C {atxt}; a={a_txt}, b={b_txt} (paper a={PAPER_A}, "
+                             f"b={PAPER_B}); N_opt over {len(budgets)} budgets {path}",
+                             "slope of log10 N_opt on log10 C", alpha_ci)
     return _row(5, units, METHOD[5], "no sampling rows in the metrics")
 
 
@@ -340,9 +372,11 @@ def claim6(ev: Evidence) -> dict[str, object]:
             units[key] = easy[key] if isinstance(easy[key], Unit) else hard[key]
             continue
         gain_easy, gain_hard = -easy[key], -hard[key]
-        _, lo, hi, txt = _ci(gain_hard - gain_easy)
-        units[key] = Unit(sign_verdict(lo, hi, True), f"gain easy {_pp(gain_easy[0])}, hard {_pp(gain_hard[0])}, "
-                                                     f"hard - easy {txt} ({ev.auc_text(*key.split('/'))})")
+        ci = _ci(gain_hard - gain_easy)
+        units[key] = _decided(sign_verdict(*ci[1:3], True), f"gain easy {_pp(gain_easy[0])}, hard "
+                                                            f"{_pp(gain_hard[0])}, hard - easy {ci[3]} "
+                                                            f"({ev.auc_text(*key.split('/'))})",
+                              "REBASE's gain over sampling on hard - on easy problems", ci)
     return _row(6, units, METHOD[6], "no rebase rows in the metrics")
 
 
@@ -362,11 +396,12 @@ def claim7(ev: Evidence) -> dict[str, object]:
         i_s, i_r = {n: i for i, n in enumerate(ns_s)}, {n: i for i, n in enumerate(ns_r)}
         g_s = _gain_per_doubling(ns_s, es, i_s[n1], i_s[n2])
         g_r = _gain_per_doubling(ns_r, er, i_r[n1], i_r[n2])
-        _, lo, hi, txt = _ci(g_r - g_s)
-        units[f"{ds}/{m}"] = Unit(sign_verdict(lo, hi, True),
-                                  f"gain/doubling n={n1}->{n2}: REBASE {_pp(g_r[0])}, sampling {_pp(g_s[0])}, "
-                                  f"difference {txt}; error at n={n2}: REBASE {100 * er[0, i_r[n2]]:.1f}%, sampling "
-                                  f"{100 * es[0, i_s[n2]]:.1f}% ({ev.auc_text(ds, m)})")
+        ci = _ci(g_r - g_s)
+        units[f"{ds}/{m}"] = _decided(sign_verdict(*ci[1:3], True),
+                                      f"gain/doubling n={n1}->{n2}: REBASE {_pp(g_r[0])}, sampling {_pp(g_s[0])}, "
+                                      f"difference {ci[3]}; error at n={n2}: REBASE {100 * er[0, i_r[n2]]:.1f}%, "
+                                      f"sampling {100 * es[0, i_s[n2]]:.1f}% ({ev.auc_text(ds, m)})",
+                                      "REBASE's - sampling's error drop per doubling, last doubling", ci)
     return _row(7, units, METHOD[7], "no rebase rows in the metrics")
 
 
@@ -411,10 +446,12 @@ def claim8(ev: Evidence) -> dict[str, object]:
         target, large_flops = le[np.arange(len(best)), best], lx[best]
         with np.errstate(divide="ignore"):
             ratio = np.log2(large_flops / _flops_to_reach(sx, se, target))
-        _, lo, hi, txt = _ci(ratio, lambda v: "never reached" if v == -np.inf else _times(2 ** v))
-        units[ds] = Unit(sign_verdict(lo, hi, True),
-                         f"{small} REBASE vs {large}'s best sampling error {100 * target[0]:.1f}%: FLOPs saved "
-                         f"{txt} (paper: about 2x, Llemma-7B vs 34B; {ev.auc_text(ds, small, large)})")
+        ci = _ci(ratio, lambda v: "never reached" if v == -np.inf else _times(2 ** v))
+        units[ds] = _decided(sign_verdict(*ci[1:3], True),
+                             f"{small} REBASE vs {large}'s best sampling error {100 * target[0]:.1f}%: FLOPs saved "
+                             f"{ci[3]} (paper: about 2x, Llemma-7B vs 34B; {ev.auc_text(ds, small, large)})",
+                             f"log2 of {large}'s FLOPs over {small}'s with REBASE at {large}'s best sampling error "
+                             "(-inf: never reached)", ci)
     return _row(8, units, METHOD[8], "no data set with sampling and REBASE rows")
 
 
@@ -428,12 +465,14 @@ def claim9(ev: Evidence) -> dict[str, object]:
             ns, pred = ev.boot.curve(ds, m, "sampling", agg, kind="limit_predicted")
             _, meas = ev.boot.curve(ds, m, "sampling", agg, kind="half_measured")
             d = (1 - meas[:, 0]) - (1 - pred[:, 0])  # accuracy measured - predicted
-            _, lo, hi, txt = _ci(d)
+            ci = _ci(d)
+            _, lo, hi, txt = ci
             verdict = ("holds" if -tol <= lo and hi <= tol else "fails" if lo > tol or hi < -tol
                        else "inconclusive")
-            units[f"{ds}/{m}/{agg}"] = Unit(verdict, f"predicted {100 * (1 - pred[0, 0]):.1f}%, measured "
-                                                     f"{100 * (1 - meas[0, 0]):.1f}% (n={ns[0]} each), "
-                                                     f"measured - predicted {txt}")
+            units[f"{ds}/{m}/{agg}"] = _decided(verdict, f"predicted {100 * (1 - pred[0, 0]):.1f}%, measured "
+                                                         f"{100 * (1 - meas[0, 0]):.1f}% (n={ns[0]} each), "
+                                                         f"measured - predicted {txt}",
+                                                "measured - predicted accuracy of the vote's limit", ci)
     return _row(9, units, METHOD[9].format(points=100 * tol), "no sampling run with at least 4 candidates")
 
 
@@ -455,20 +494,38 @@ def claim10(ev: Evidence) -> dict[str, object]:
         if d is None:
             units[f"{ds}/{m}"] = Unit("cannot_check", "no rebase point at or below beam search's FLOPs")
             continue
-        _, lo, hi, txt = _ci(d)
-        units[f"{ds}/{m}"] = Unit(sign_verdict(lo, hi, False), f"mean rebase - beam_search error at equal FLOPs {txt} "
-                                                             f"({how}; {ev.auc_text(ds, m)})")
+        ci = _ci(d)
+        units[f"{ds}/{m}"] = _decided(sign_verdict(*ci[1:3], False), f"mean rebase - beam_search error at equal "
+                                                                     f"FLOPs {ci[3]} ({how}; {ev.auc_text(ds, m)})",
+                                      "rebase - beam_search error at equal FLOPs (weighted majority)", ci)
     return _row(10, units, METHOD[10], "no beam_search rows in the metrics")
 
 
-def evaluate_claims(metrics: pd.DataFrame, problems: pd.DataFrame, settings: Settings | None = None,
-                    **overrides) -> pd.DataFrame:
-    """The claims of a run (CLAIMS): `metrics` as load_metrics returns them, `problems` the per-problem outcomes."""
+def evaluate(metrics: pd.DataFrame, problems: pd.DataFrame, settings: Settings | None = None,
+             **overrides) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(claims, units) of a run: a row per claim (COLUMNS) and a row per claim x unit (UNIT_COLUMNS: its data set,
+    model and vote where the unit has them, verdict, the quantity that decided it with estimate and interval).
+    `metrics` as load_metrics returns them, `problems` the per-problem outcomes."""
     s = settings or Settings(**overrides)
     ev = Evidence(metrics, problems, s)
     rows = [claim1(ev), claim2(ev), claim34(ev, 3, "rebase"), claim34(ev, 4, "mcts"), claim5(ev), claim6(ev),
             claim7(ev), claim8(ev), claim9(ev), claim10(ev)]
-    return pd.DataFrame(rows)
+    units = [unit_row(row["claim_id"], key, u) for row in rows for key, u in row["unit_results"].items()]
+    return pd.DataFrame(rows, columns=COLUMNS), pd.DataFrame(units, columns=UNIT_COLUMNS)
+
+
+def unit_row(cid: int, key: str, unit: Unit) -> dict[str, object]:
+    """A unit's row; its key is "dataset", "dataset/model" or "dataset/model/aggregation"."""
+    parts = key.split("/")
+    names = dict(zip(("dataset", "model", "aggregation"), parts + [""] * (3 - len(parts))))
+    return {"claim_id": cid, **names, "verdict": unit.verdict, "quantity": unit.quantity, "estimate": unit.estimate,
+            "low": unit.low, "high": unit.high, "measured": unit.measured}
+
+
+def evaluate_claims(metrics: pd.DataFrame, problems: pd.DataFrame, settings: Settings | None = None,
+                    **overrides) -> pd.DataFrame:
+    """The claims of a run (CLAIMS), without their units (evaluate)."""
+    return evaluate(metrics, problems, settings, **overrides)[0]
 
 
 def load_problems(paths) -> pd.DataFrame:
