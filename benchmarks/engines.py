@@ -55,7 +55,8 @@ def build_models(work: Path, steps: int) -> tuple[dict[str, Path], list[dict]]:
                                  carry_rate=toy["carry_rate"], order=toy["order"], carry_free=toy["carry_free"])
     work.mkdir(parents=True, exist_ok=True)
     if not (work / "tokenizer" / "tokenizer.json").exists():
-        train_tokenizer(training_texts(splits["train"]), work / "tokenizer", vocab_size=config["tokenizer"]["vocab_size"])
+        train_tokenizer(training_texts(splits["train"]), work / "tokenizer",
+                        vocab_size=config["tokenizer"]["vocab_size"])
     tok = load_tokenizer(work / "tokenizer")
     dirs = {}
     for name in POLICIES:
@@ -69,7 +70,8 @@ def build_models(work: Path, steps: int) -> tuple[dict[str, Path], list[dict]]:
 
 def variants(vllm: bool) -> list[tuple[str, str, dict]]:
     """(label, engine name, options) of every engine measured."""
-    out = [("transformers, model.generate (today), batch 64", "transformers", {"decoder": "generate", "batch_size": 64}),
+    out = [("transformers, model.generate (today), batch 64", "transformers",
+            {"decoder": "generate", "batch_size": 64}),
            ("transformers, cached decoder, batch 64", "transformers", {"batch_size": 64}),
            ("transformers, cached decoder, batch 256", "transformers", {"batch_size": 256})]
     if vllm:
@@ -186,7 +188,8 @@ def vllm_imports() -> bool:
 
 def markdown(result: dict) -> str:
     lines = [f"# Engines on the default study's policies ({result['machine']})", "",
-             f"Command: `{result['command']}`; calib {result['calib_s']} s (`calib.py`, the same session). Policies: config.yaml's architectures, {result['steps']} SFT steps; "
+             f"Command: `{result['command']}`; calib {result['calib_s']} s (`calib.py`, the same session). "
+             f"Policies: config.yaml's architectures, {result['steps']} SFT steps; "
              f"{result['problems']} test problems, sampling n = {result['n']} at T = 1, at most {MAX_NEW_TOKENS} new "
              f"tokens, seed 0, one thread; the fastest of {result['repeats']} interleaved rounds. vLLM: "
              f"{result['vllm']}.", ""]
@@ -245,7 +248,8 @@ def main() -> None:
             engines = measure_policy(dirs[name], rows, args.n, args.repeats, vllm)
             today = next(iter(engines.values()))
             # attention reads the prompt and, on average, half of a sample's tokens
-            limit = arithmetic_limit(dirs[name], today["mean_prompt_tokens"] + today["tokens"] / (len(rows) * args.n) / 2)
+            mean_context = today["mean_prompt_tokens"] + today["tokens"] / (len(rows) * args.n) / 2
+            limit = arithmetic_limit(dirs[name], mean_context)
             policies[name] = {"engines": engines, "limit": limit}
             print(name, json.dumps(policies[name]), flush=True)
         rebase = rebase_per_depth(dirs["pythia-m"], rows, args.rebase_width)

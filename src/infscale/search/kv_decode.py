@@ -10,16 +10,18 @@ embedding, `GPTNeoXLayer`s, final norm, head: no arithmetic of its own) over one
   * rows that end (end-of-text, a stop string, the token limit) leave the batch: when a quarter of the rows are
     done, the live rows are copied into a smaller cache;
   * a row that ended at a stop string (a tree-search step) leaves its keys and values in a bounded prefix
-    cache (LRU), keyed by its token ids; a later prompt that starts with a cached sequence reads only its new
-    tokens (tree search extending that step at the next depth).
+    cache (LRU), keyed by its token ids; a later prompt reads only its tokens after the longest prefix it shares
+    with a cached sequence (tree search extending that step at the next depth: its last token, or a few more
+    where the tokenizer splits the re-sent text differently from the generated ids).
 
 Sampling is HF's for the engine's settings (pad suppressed, temperature, top-p as `TopPLogitsWarper`, softmax;
 greedy: argmax), drawn by inverse CDF from the global torch generator the engine seeds per batch: the same
-distribution as HF's `torch.multinomial`, not the same draws (nor are they once finished rows leave the batch). A stop string
-halts a row at the token that completes it in the generated text (as vLLM; HF's criterion also matches a stop
-string that begins in the prompt). `stats` counts tokens: prompt tokens asked for, prompt tokens the model read
-(`prefill_tokens`), prompt tokens served from the prefix cache (`cached_tokens`) and generated tokens read back
-(`decode_tokens`).
+distribution as HF's `torch.multinomial`, not the same draws (nor are they once finished rows leave the batch).
+A stop string halts a row at the token that completes it in the generated text (as vLLM; HF's criterion also
+matches a stop string that begins in the prompt). `stats` counts tokens: distinct prompt tokens of the batches
+(`prompt_tokens`), those the model read (`prefill_tokens`) and those served from the prefix cache
+(`cached_tokens`), and generated tokens read back (`decode_tokens`, rows that finished included until they
+leave the batch).
 """
 from __future__ import annotations
 
@@ -56,12 +58,24 @@ class KVBuffer:
 
 class PrefixCache:
     """Keys and values of token sequences ([layers, 2, heads, length, head size] each), least recently used
-    first out once they hold more than `max_bytes`."""
+    first out once they hold more than `max_bytes`. A lookup finds the cached sequence that shares the longest
+    prefix with the ids asked for (every prefix of every entry is indexed by a rolling hash), so a prompt whose
+    tokenisation differs from the cached ids after some point still reuses the part before it."""
+
+    _MOD = (1 << 61) - 1
 
     def __init__(self, max_bytes: int):
         self.max_bytes, self.bytes = max_bytes, 0
         self.entries: OrderedDict[tuple, object] = OrderedDict()
-        self.lengths: dict[int, int] = {}  # length -> entries of that length
+        self.index: dict[int, tuple] = {}  # hash of a prefix -> an entry that starts with it
+
+    @classmethod
+    def _hashes(cls, ids: Sequence[int]) -> list[int]:
+        out, h = [], 0
+        for t in ids:
+            h = (h * 1000003 + int(t) + 1) % cls._MOD
+            out.append(h)
+        return out
 
     def put(self, ids: tuple, kv) -> None:
         size = kv.numel() * kv.element_size()
@@ -69,27 +83,29 @@ class PrefixCache:
             return
         self.entries[ids] = kv
         self.bytes += size
-        self.lengths[len(ids)] = self.lengths.get(len(ids), 0) + 1
+        for h in self._hashes(ids):
+            self.index[h] = ids
         while self.bytes > self.max_bytes:
             old, old_kv = self.entries.popitem(last=False)
             self.bytes -= old_kv.numel() * old_kv.element_size()
-            self.lengths[len(old)] -= 1
-            if not self.lengths[len(old)]:
-                del self.lengths[len(old)]
+            for h in self._hashes(old):
+                if self.index.get(h) == old:
+                    del self.index[h]
 
     def longest_prefix(self, ids: Sequence[int]):
-        """(length, kv) of the longest cached sequence that `ids` starts with; (0, None) if none."""
-        for length in sorted(self.lengths, reverse=True):
-            if length <= len(ids):
-                key = tuple(ids[:length])
-                if key in self.entries:
-                    self.entries.move_to_end(key)
-                    return length, self.entries[key]
+        """(length, kv) of the longest prefix of `ids` that a cached sequence starts with; (0, None) if none.
+        The kv is the whole entry's: its first `length` columns belong to that prefix."""
+        hashes = self._hashes(ids)
+        for length in range(len(ids), 0, -1):
+            key = self.index.get(hashes[length - 1])
+            if key is not None and key in self.entries and tuple(key[:length]) == tuple(ids[:length]):
+                self.entries.move_to_end(key)
+                return length, self.entries[key]
         return 0, None
 
     def clear(self) -> None:
         self.entries.clear()
-        self.lengths.clear()
+        self.index.clear()
         self.bytes = 0
 
 
@@ -97,7 +113,6 @@ class CachedDecoder:
     """Batched sampling over a GPT-NeoX model (see the module docstring)."""
 
     def __init__(self, model, tokenizer, device, prefix_cache_bytes: int = 256 << 20, compact_share: float = 0.25):
-        import torch
 
         self.model, self.tok, self.device = model, tokenizer, device
         self.net = model.gpt_neox
@@ -247,7 +262,8 @@ class CachedDecoder:
         column = torch.arange(width - block, width)  # the block's columns
         positions = (column[None, :] - (width - lengths)[:, None]).clamp(min=0)
         key = torch.arange(width)
-        allowed = (key[None, None, :] >= (width - lengths)[:, None, None]) & (key[None, None, :] <= column[None, :, None])
+        allowed = ((key[None, None, :] >= (width - lengths)[:, None, None])
+                   & (key[None, None, :] <= column[None, :, None]))
         allowed |= key[None, None, :] == column[None, :, None]  # a padding column attends to itself (no empty row)
         mask = torch.where(allowed, 0.0, torch.finfo(self.dtype).min).to(self.dtype)[:, None]
         cache = KVBuffer(kv)
