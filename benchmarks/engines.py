@@ -93,7 +93,12 @@ def measure_policy(path: Path, rows: list[dict], n: int, repeats: int, vllm: boo
 
     prompts = [format_prompt(r["question"]) for r in rows]
     sp = SamplingParams(n=n, temperature=1.0, top_p=1.0, max_new_tokens=MAX_NEW_TOKENS, seed=0)
-    engines = {label: make(name, path, options) for label, name, options in variants(vllm)}
+    engines, refused = {}, {}
+    for label, name, options in variants(vllm):
+        try:
+            engines[label] = make(name, path, options)
+        except ValueError as e:  # vLLM's CPU attention lacks some head sizes (16, 40)
+            refused[label] = str(e).split(": ", 1)[-1]
     for engine in engines.values():
         engine.generate(prompts[:2], SamplingParams(n=4, max_new_tokens=16, seed=1))  # warm-up
     best, candidates = {}, {}
@@ -118,7 +123,7 @@ def measure_policy(path: Path, rows: list[dict], n: int, repeats: int, vllm: boo
         best[label]["candidates"] = len(texts)
     for engine in engines.values():
         engine.close()
-    return best
+    return {**best, **{label: {"refused": why} for label, why in refused.items()}}
 
 
 def arithmetic_limit(path: Path, mean_context: float, rows: int = 256, seconds: float = 1.0) -> dict:
@@ -199,6 +204,9 @@ def markdown(result: dict) -> str:
     for name, p in result["policies"].items():
         today = p["engines"][labels[0]]["tokens_per_s"]
         for label, r in p["engines"].items():
+            if "refused" in r:
+                lines.append(f"| {name} | {label} | {r['refused']} | | | | | |")
+                continue
             lines.append(f"| {name} | {label} | {r['seconds']} | {r['tokens']} | {r['tokens_per_s']} | "
                          f"{r['tokens_per_s'] / today:.1f} | {'yes' if r['same_candidates_on_rerun'] else 'NO'} | "
                          f"{r['candidates_equal_to_today']} of {r['candidates']} |")

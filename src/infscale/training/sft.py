@@ -27,6 +27,24 @@ def encode_sft_example(tokenizer, question: str, solution: str, max_length: int,
     return {"input_ids": ids, "labels": labels}
 
 
+def encode_sft_examples(tokenizer, rows: list[dict], max_length: int, prefix: list[int] | None = None) -> list[dict]:
+    """`encode_sft_example` of every row (`question`, `solution`), the same ids: each distinct text is tokenised
+    once, all of them in one batched call of a fast tokenizer (20,000 rows one call at a time took ~30 s of a
+    training job)."""
+    from infscale.core.models import leading_special_ids
+
+    prefix = leading_special_ids(tokenizer) if prefix is None else prefix
+    texts = list(dict.fromkeys(t for r in rows for t in (format_prompt(r["question"]), r["solution"])))
+    ids = dict(zip(texts, tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []))
+    out = []
+    for r in rows:
+        prompt_ids = prefix + ids[format_prompt(r["question"])]
+        completion_ids = ids[r["solution"]] + [tokenizer.eos_token_id]
+        out.append({"input_ids": (prompt_ids + completion_ids)[:max_length],
+                    "labels": ([-100] * len(prompt_ids) + completion_ids)[:max_length]})
+    return out
+
+
 class PadCollator:
     """Right-pads a batch; padded label positions are ignored by the loss."""
 
@@ -240,6 +258,6 @@ def train_policy(rows: list[dict], tokenizer, model, train: dict, out_dir: str |
     from infscale.core.models import leading_special_ids
 
     max_length, prefix = int(train.get("max_length", 256)), leading_special_ids(tokenizer)
-    examples = [encode_sft_example(tokenizer, r["question"], r["solution"], max_length, prefix) for r in rows]
+    examples = encode_sft_examples(tokenizer, rows, max_length, prefix)
     return run_training(Trainer, model, tokenizer, examples, PadCollator(tokenizer.pad_token_id), train, out_dir,
                         seed, threads)
