@@ -121,6 +121,56 @@ def training_arguments(out_dir: str, train: dict, seed: int, threads: int):
     )
 
 
+class LengthSortedSteps:
+    """A training sampler: the indices of `sampler` (the Trainer's own random order), each consecutive group of
+    `group` (one optimizer step's examples) sorted by length. A step's micro-batches then hold rows of similar
+    length and pad less; every step trains on the same examples as before (the loss is normalised over the
+    step's tokens), only the sums come in another order."""
+
+    def __init__(self, sampler, lengths: list[int], group: int):
+        self.sampler, self.lengths, self.group = sampler, lengths, group
+
+    def __len__(self):
+        return len(self.sampler)
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+
+    def __iter__(self):
+        chunk = []
+        for i in self.sampler:
+            chunk.append(i)
+            if len(chunk) == self.group:
+                yield from sorted(chunk, key=self.lengths.__getitem__)
+                chunk = []
+        yield from sorted(chunk, key=self.lengths.__getitem__)
+
+
+def length_sorted(trainer_class):
+    """`trainer_class` whose steps of several micro-batches (gradient accumulation, one process) take their rows
+    in length order (`LengthSortedSteps`)."""
+
+    from accelerate.data_loader import SeedableRandomSampler
+    from torch.utils.data import RandomSampler
+
+    class LengthSorted(trainer_class):
+        def _get_train_sampler(self, train_dataset=None):
+            sampler = super()._get_train_sampler(train_dataset)
+            accumulation = self.args.gradient_accumulation_steps
+            dataset = train_dataset if train_dataset is not None else self.train_dataset
+            if sampler is None or accumulation == 1 or self.args.world_size > 1 or not hasattr(dataset, "rows"):
+                return sampler
+            if self.accelerator.dataloader_config.use_seedable_sampler and type(sampler) is RandomSampler:
+                # the sampler accelerate would put in its place (not recognised inside the wrapper): same order
+                sampler = SeedableRandomSampler(data_source=dataset, data_seed=self.args.data_seed)
+            lengths = [len(r["input_ids"]) for r in dataset.rows]
+            return LengthSortedSteps(sampler, lengths, self.args.train_batch_size * accumulation)
+
+    LengthSorted.__name__ = f"LengthSorted{trainer_class.__name__}"
+    return LengthSorted
+
+
 class _ListDataset:
     def __init__(self, rows):
         self.rows = rows
@@ -185,7 +235,8 @@ def run_training(trainer_class, model, tokenizer, examples: list[dict], collator
     with atomic_dir(out_dir) as tmp:
         args = training_arguments(str(checkpoints if train.get("save_steps") else Path(tmp) / "trainer"), train,
                                   seed, threads)
-        trainer = trainer_class(model=model, args=args, train_dataset=_ListDataset(examples), data_collator=collator)
+        trainer = length_sorted(trainer_class)(model=model, args=args, train_dataset=_ListDataset(examples),
+                                               data_collator=collator)
         summary = _train(trainer, len(examples), summary_extra, _resume_point(train, checkpoints))
         shutil.rmtree(Path(tmp) / "trainer", ignore_errors=True)
         model.to(save_dtype(train)).save_pretrained(tmp)
