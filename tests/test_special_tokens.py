@@ -72,19 +72,29 @@ def test_fine_tuning_rows_start_with_bos():
     assert [tok.decode([prm_row["input_ids"][i]]).strip() for i in tags] == ["ки", "ки"]
 
 
-def test_transformers_engine_prompts_start_with_bos(bos_model_dir):
+@pytest.mark.parametrize("decoder", ["cached", "generate"])
+def test_transformers_engine_prompts_start_with_bos(bos_model_dir, decoder):
     from infscale.search.engine_base import SamplingParams
     from infscale.search.engines import TransformersEngine
 
-    engine = TransformersEngine(str(bos_model_dir), batch_size=4)
+    engine = TransformersEngine(str(bos_model_dir), batch_size=4, decoder=decoder)
     seen = []
-    generate = engine.model.generate
+    if decoder == "generate":
+        generate = engine.model.generate
 
-    def spy(input_ids, attention_mask, **kwargs):
-        seen.append([row[mask.bool()].tolist() for row, mask in zip(input_ids, attention_mask)])
-        return generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        def spy(input_ids, attention_mask, **kwargs):
+            seen.append([row[mask.bool()].tolist() for row, mask in zip(input_ids, attention_mask)])
+            return generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
 
-    engine.model.generate = spy
+        engine.model.generate = spy
+    else:
+        generate = engine.decoder.generate
+
+        def spy(prompt_ids, *args):
+            seen.append([list(p) for p in prompt_ids])
+            return generate(prompt_ids, *args)
+
+        engine.decoder.generate = spy
     prompt = "Compute 2 + 3.\n"
     (gen,) = engine.generate([prompt], SamplingParams(n=1, temperature=0.0, max_new_tokens=3))
     plain = engine.tokenizer.encode(prompt, add_special_tokens=False)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from infscale.core.config import DEFAULT_BEAM_WIDTH
 from infscale.search.engine_base import Engine, derived_seed
-from infscale.search.treesearch import Node, SearchParams, Tree, evaluate, expand
+from infscale.search.treesearch import Node, SearchParams, Tree, evaluate, expand, start_search
 
 
 def beam_width(strategy: str, n: int, params: dict) -> int:
@@ -51,7 +51,7 @@ def run_beam_search(engine: Engine, prm, rows: list[dict], grader: str, n: int, 
     sp = SearchParams.from_dict(params)
     budget = n // groups  # paths a subtree may finish
     kept = budget // m  # nodes a subtree expands at each depth
-    trees = [Tree(row) for row in rows]
+    trees = start_search(engine, rows)
     subtree: dict[int, list[int]] = {id(t): [] for t in trees}  # per tree, the subtree of each node id
     finished = {(id(t), g): 0 for t in trees for g in range(groups)}
     requests: list[tuple[Tree, Node | None, int]] = [(t, None, n) for t in trees]

@@ -19,16 +19,36 @@ from infscale.search.engine_base import (
 
 
 class TransformersEngine:
-    """Batched Hugging Face generation; deterministic for a seed and batch size."""
+    """Batched Hugging Face generation; deterministic for a seed and batch size.
 
-    def __init__(self, model_path: str, batch_size: int = 64, threads: int | None = None, device: str | None = None):
+    `decoder`: "cached" (default) samples GPT-NeoX models with `kv_decode.CachedDecoder` (a preallocated
+    key/value cache, each distinct prompt read once, finished rows dropped, a prefix cache for tree search);
+    "generate" (and any other architecture) calls `model.generate`. `stats` counts the tokens the cached decoder
+    read (None under "generate")."""
+
+    def __init__(self, model_path: str, batch_size: int = 64, threads: int | None = None, device: str | None = None,
+                 decoder: str = "cached", prefix_cache_mib: int = 256):
         from infscale.core.models import leading_special_ids, load_for_inference
+        from infscale.search import kv_decode
 
+        if decoder not in ("cached", "generate"):
+            raise ValueError(f"decoder must be 'cached' or 'generate', got {decoder!r}")
         self.tokenizer, self.model, self.device = load_for_inference(model_path, "AutoModelForCausalLM", "left",
                                                                      threads, device)
         self.prefix = leading_special_ids(self.tokenizer)  # the tokenizer's BOS, where it adds one
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 2048))
         self.batch_size = batch_size
+        self.decoder = (kv_decode.CachedDecoder(self.model, self.tokenizer, self.device, prefix_cache_mib << 20)
+                        if decoder == "cached" and kv_decode.supports(self.model) else None)
+
+    @property
+    def stats(self) -> dict | None:
+        return None if self.decoder is None else self.decoder.stats
+
+    def reset_prefix_cache(self) -> None:
+        """Forget cached prefixes (a tree search starts with none, so its numbers do not depend on earlier calls)."""
+        if self.decoder is not None:
+            self.decoder.prefix_cache.clear()
 
     def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[Generation]:
         import torch
@@ -57,6 +77,11 @@ class TransformersEngine:
     def _generate_batch(self, prompt_ids: list[list[int]], params: SamplingParams) -> list[Completion]:
         import torch
 
+        if self.decoder is not None:
+            with torch.inference_mode():
+                rows = self.decoder.generate(prompt_ids, params.max_new_tokens, params.temperature, params.top_p,
+                                             tuple(params.stop))
+            return [self._completion(row, params) for row in rows]
         tok = self.tokenizer
         width = max(map(len, prompt_ids))
         ids = torch.full((len(prompt_ids), width), tok.pad_token_id, dtype=torch.long)
@@ -95,7 +120,7 @@ class TransformersEngine:
         return Completion(text=text, tokens=len(row), finish_reason=reason)
 
     def close(self) -> None:
-        self.model = None
+        self.model = self.decoder = None
         free_memory()
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from infscale.search.engine_base import Engine, derived_seed
-from infscale.search.treesearch import Node, SearchParams, Tree, evaluate, expand
+from infscale.search.treesearch import Node, SearchParams, Tree, evaluate, expand, start_search
 
 
 def uct(q: float, n: int, parent_n: int, c: float) -> float:
@@ -101,7 +101,7 @@ def run_mcts(engine: Engine, prm, rows: list[dict], grader: str, expansions: int
     k = int(params.get("children", 2))
     if root_k < 1 or k < 1:
         raise ValueError(f"children per expansion must be positive, got root {root_k}, other {k}")
-    trees = [Tree(row) for row in rows]
+    trees = start_search(engine, rows)
     stats = [Stats() for _ in trees]
     by_tree = {id(t): st for t, st in zip(trees, stats)}
     iteration = 0

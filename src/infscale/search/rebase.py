@@ -17,7 +17,16 @@ seed derived_seed(seed, depth)) and one PRM call for all new nodes.
 from __future__ import annotations
 
 from infscale.search.engine_base import Engine, derived_seed
-from infscale.search.treesearch import ALLOCATION_RULES, Node, SearchParams, Tree, allocate, evaluate, expand
+from infscale.search.treesearch import (
+    ALLOCATION_RULES,
+    Node,
+    SearchParams,
+    Tree,
+    allocate,
+    evaluate,
+    expand,
+    start_search,
+)
 
 
 def run_rebase(engine: Engine, prm, rows: list[dict], grader: str, width: int, params: dict, seed: int) -> list[dict]:
@@ -29,7 +38,7 @@ def run_rebase(engine: Engine, prm, rows: list[dict], grader: str, width: int, p
     rule = params.get("allocation", "ceil")
     if rule not in ALLOCATION_RULES:
         raise ValueError(f"allocation must be one of {ALLOCATION_RULES}, got {rule!r}")
-    trees = [Tree(row) for row in rows]
+    trees = start_search(engine, rows)
     budgets = [width] * len(trees)
     requests: list[tuple[Tree, Node | None, int]] = [(t, None, width) for t in trees]
     depth = 0

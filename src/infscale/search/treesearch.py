@@ -2,9 +2,11 @@
 and scoring, cost.
 
 A node is one solution step generated after `format_prompt(question) + path text of its parent`, stopped at
-the step tag. Every expansion is one engine call for all requests of all problems (each prompt repeated once
-per child, n=1), every evaluation one PRM call. Each tree records what its search cost: one `[context,
-generated]` pair per generated node (dropped ones included) and the tokens the PRM read per scored node.
+the step tag. The transformers engine keeps the keys and values of every step that ended at the tag (its prefix
+cache): expanding a node reads only the tokens after its parent's, not the prompt and path again. Every expansion
+is one engine call for all requests of all problems (each prompt repeated once per child, n=1), every evaluation
+one PRM call. Each tree records what its search cost: one `[context, generated]` pair per generated node
+(dropped ones included) and the tokens the PRM read per scored node.
 
 A new node is classified once, when it is added (`Tree.add`):
   * finished: its path states the answer (`is_finished`) within `max_solution_tokens`; never expanded;
@@ -150,6 +152,15 @@ class Tree:
             "tree": [{**n.as_dict(), **(node_extra(n) if node_extra else {})} for n in self.nodes],
             "cost": {"decode": [list(p) for p in self.decode], "prm_tokens": list(self.prm_tokens)},
         }
+
+
+def start_search(engine: Engine, rows: Sequence[dict]) -> list[Tree]:
+    """One tree per row, and an engine with an empty prefix cache (`reset_prefix_cache`, where it has one): a
+    search reads its own steps back from the cache, and its numbers do not depend on what the engine ran before."""
+    reset = getattr(engine, "reset_prefix_cache", None)
+    if callable(reset):
+        reset()
+    return [Tree(row) for row in rows]
 
 
 def expand(engine: Engine, requests: Sequence[tuple[Tree, Node | None, int]], sp: SearchParams,
