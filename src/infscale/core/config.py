@@ -57,14 +57,19 @@ def verifiers(config: dict) -> dict[str, dict]:
     return {config["prm"]["name"]: config["prm"], **config.get("prm_ablations", {})}
 
 
-def verifier_params(block: dict) -> dict:
+def verifier_params(block: dict, grader: str | None = None) -> dict:
     """What a job needs to load a verifier besides its directory: a PRM reads its own checkpoint; a
-    policy-likelihood verifier (search/policy_likelihood.py) its calibration and token score."""
+    policy-likelihood verifier (search/policy_likelihood.py) its calibration and token score. On a code data set
+    (`grader` of kind code) it reads steps at the ends of logical lines (`steps: code`)."""
+    from infscale.core.grading import grader_kind
+
+    steps = {"steps": "code"} if grader is not None and grader_kind(grader) == "code" else {}
     if block["source"] != "policy_likelihood":
-        return {"kind": "prm"}
+        return {"kind": "prm", **steps}
     calibration = block.get("calibration", {})
     return {"kind": "policy_likelihood", "a": float(calibration.get("a", 4.0)), "b": float(calibration.get("b", 1.0)),
-            "token_score": block.get("token_score", "logprob"), "step_reduction": block.get("step_reduction", "min")}
+            "token_score": block.get("token_score", "logprob"), "step_reduction": block.get("step_reduction", "min"),
+            **steps}
 
 
 def needs_tokenizer(config: dict) -> bool:
@@ -88,9 +93,10 @@ def engine_params(config: dict, model: str) -> dict:
 
 
 def strategy_params(config: dict, model: str, strategy: str) -> dict:
+    """A strategy's block with the model's own overrides on top (sampling: any key; REBASE: its budgets)."""
     if strategy == "sampling":
         return sampling_params_for(config, model)
-    return dict(config["strategies"][strategy])
+    return {**config["strategies"][strategy], **config["models"][model].get(strategy, {})}
 
 
 def budgets(config: dict, model: str, strategy: str) -> list[int]:

@@ -155,6 +155,14 @@ def prepare_split(dataset: dict, split: str, out_path: str | Path) -> None:
                              t.get("carry_free", "question_order"), t.get("solutions_per_question", 1))
         write_jsonl(out_path, splits[split])
         return
+    if dataset["source"] == "toy_code":
+        from infscale.core.codetask import make_splits as make_code_splits
+
+        t = dataset.get("toy_code", {})
+        splits = make_code_splits(t.get("n_train", 4000), t.get("n_prm", 100), t.get("n_test", 100), t.get("seed", 0),
+                                  t.get("held_out", 8))
+        write_jsonl(out_path, splits[split])
+        return
     rows, where = source_rows(dataset, split)
     write_jsonl(out_path, normalise_rows(rows, dataset, where))
 

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+from infscale.core.codesteps import step_ends
 from infscale.core.stepformat import STEP_TAG, check_step_tag_agreement, close_last_step, format_prompt
 from infscale.search.prefix_scoring import forward_at
 
@@ -23,12 +24,17 @@ def tag_token_positions(tokenizer, text: str, tag: str = STEP_TAG) -> tuple[list
     tokenizer's offset mapping, so any tokenizer works: one where `ки` is an added token, a byte-level BPE where
     ` ки` and `ки` are different tokens, a SentencePiece-style `▁ки`, or one that splits the tag in pieces (then
     the last piece, where Math-Shepherd reads it: `tokenizer.encode(" ки")[-1]`)."""
+    return token_positions_at(tokenizer, text, [m.end() for m in re.finditer(re.escape(tag), text)])
+
+
+def token_positions_at(tokenizer, text: str, ends: Sequence[int]) -> tuple[list[int], list[int]]:
+    """(token ids of `text`, index of the last token covering the character before each end offset in `ends`),
+    from the tokenizer's offset mapping; an end no token covers (e.g. inside skipped whitespace) gets none."""
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(f"the PRM needs a fast tokenizer (offset mapping) to find its step tags; "
                          f"{type(tokenizer).__name__} has none")
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids, offsets = enc["input_ids"], enc["offset_mapping"]
-    ends = [m.end() for m in re.finditer(re.escape(tag), text)]
     positions, t = [], 0
     for end in ends:  # the last token covering the tag's last character
         while t < len(offsets) and offsets[t][1] < end:
@@ -42,6 +48,15 @@ def tag_token_positions(tokenizer, text: str, tag: str = STEP_TAG) -> tuple[list
         if last is not None:
             positions.append(last)
     return ids, positions
+
+
+STEPS = ("tag", "code")  # where a verifier reads a step's end: the step tag, or a logical line's end
+
+
+def check_steps(steps: str) -> str:
+    if steps not in STEPS:
+        raise ValueError(f"verifier steps must be one of {', '.join(STEPS)}, got {steps!r}")
+    return steps
 
 
 def is_causal_lm_prm(path: str | Path) -> bool:
@@ -98,7 +113,7 @@ class ProcessRewardModel:
     counted in each row that reads it)."""
 
     def __init__(self, path: str, batch_size: int = 64, threads: int | None = None, device: str | None = None,
-                 max_batch_tokens: int | None = None, dtype=None):
+                 max_batch_tokens: int | None = None, dtype=None, steps: str = "tag"):
         import torch
 
         from infscale.core.models import leading_special_ids, load_for_inference
@@ -119,6 +134,7 @@ class ProcessRewardModel:
         self.prefix = leading_special_ids(self.tokenizer)  # the tokenizer's BOS, where it adds one
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
+        self.steps = check_steps(steps)
 
     def read(self, logits):
         """Step probabilities (rows x positions, on CPU) from the model's logits, by `reading`."""
@@ -139,8 +155,12 @@ class ProcessRewardModel:
         the paper's convention, every text read whole."""
         encoded, tag_positions = [], []
         for q, s in zip(questions, solutions):
-            text = format_prompt(q) + normalise_step_tags(close_last_step(s))
-            ids, positions = tag_token_positions(self.tokenizer, text)
+            if self.steps == "code":  # at the end of each logical line (core/codesteps.py)
+                prompt = format_prompt(q)
+                ids, positions = token_positions_at(self.tokenizer, prompt + s, [len(prompt) + e for e in step_ends(s)])
+            else:
+                text = format_prompt(q) + normalise_step_tags(close_last_step(s))
+                ids, positions = tag_token_positions(self.tokenizer, text)
             cut, k = max(0, len(self.prefix) + len(ids) - self.context_length), len(self.prefix)
             encoded.append(self.prefix + ids[cut:])
             tag_positions.append([p - cut + k for p in positions if p >= cut])
