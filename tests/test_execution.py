@@ -15,7 +15,7 @@ from infscale.evaluation import execution
 from infscale.evaluation.execution import run_program, run_programs, sandbox_workers
 
 AS_ROOT = os.geteuid() == 0
-NAMESPACES = execution.namespaces_available()
+NAMESPACES = set(execution.namespaces_available()[0])  # the namespaces this machine allows
 ISOLATIONS = ["auto", "no_namespaces"] if NAMESPACES else ["auto"]
 
 
@@ -65,8 +65,9 @@ def test_right_program_passes_and_wrong_one_fails(isolation):
 def test_layers_reported():
     result = run_program("x = 1", ["assert x == 1"])
     assert {"process", "tempdir", "rlimits"} <= set(result.layers)
-    if NAMESPACES:
-        assert {"pid_ns", "net_ns", "mount_ns", "uid", "seccomp"} <= set(result.layers), result.layers
+    assert NAMESPACES <= set(result.layers), result.layers
+    if NAMESPACES:  # who may create namespaces may also filter syscalls
+        assert "seccomp" in result.layers
     if AS_ROOT:
         assert "uid" in result.layers
 
@@ -170,7 +171,7 @@ def test_files_outside_its_folder_survive(tmp_path, isolation):
     assert sorted(p.name for p in victim_dir.iterdir()) == ["precious.txt"]
 
 
-@pytest.mark.skipif(not NAMESPACES, reason="a private /tmp needs a mount namespace")
+@pytest.mark.skipif("mount_ns" not in NAMESPACES, reason="a private /tmp needs a mount namespace")
 def test_writes_to_shared_temporary_folders_stay_inside():
     name = f"infscale-escape-{secrets.token_hex(4)}"
     program = src(f"""
@@ -185,6 +186,20 @@ def test_writes_to_shared_temporary_folders_stay_inside():
     assert result.passed, result  # the writes worked, into its own folder
     for folder in ("/tmp", "/var/tmp", "/dev/shm"):
         assert not os.path.exists(os.path.join(folder, name))
+
+
+@pytest.mark.skipif("mount_ns" not in NAMESPACES, reason="the in-memory /tmp needs a mount namespace")
+def test_its_folder_is_capped_and_cannot_run_what_it_writes():
+    fill = run_program("for i in range(8):\n    open(f'f{i}', 'wb').write(b'x' * (15 << 20))", ["assert True"])
+    assert fill.status == "failed" and "No space left" in fill.detail, fill  # 64 MB, not the host's disk
+    dropped = src("""
+        import os, shutil, subprocess
+        shutil.copy("/bin/true", "dropped")
+        os.chmod("dropped", 0o755)
+        subprocess.run(["./dropped"], check=True)
+    """)
+    result = run_program(dropped, ["assert True"])
+    assert result.status == "failed" and "PermissionError" in result.detail, result  # noexec
 
 
 def test_stdin_reads_end_of_file():
@@ -278,6 +293,82 @@ def test_ctypes_cannot_undo_the_sandbox():
     assert not crash.passed and crash.status == "error" and "segmentation" in crash.detail, crash
 
 
+@pytest.mark.skipif(not AS_ROOT or "net_ns" not in NAMESPACES, reason="needs root and network namespaces")
+def test_network_namespace_alone(monkeypatch):
+    """A container that refuses a new /proc still gets a network namespace; escaped children die by uid."""
+    monkeypatch.setattr(execution, "namespaces_available", lambda: (("net_ns",), ("--net",)))
+    assert run_program("x = 1", ["assert x == 1"]).passed
+    marker = f"{secrets.randbelow(10**6) + 10**6}.{secrets.randbelow(1000):03d}"
+    program = src(f"""
+        import os, socket
+        if os.fork() == 0:
+            os.setsid()
+            os.execv("/bin/sleep", ["sleep", "{marker}"])
+        socket.create_connection(("127.0.0.1", 9), timeout=1)
+    """)
+    result = run_program(program, ["assert True"])
+    assert {"net_ns", "uid_sweep", "seccomp"} <= set(result.layers) and "pid_ns" not in result.layers, result.layers
+    assert result.status == "failed", result
+    assert processes_with(marker) == []
+
+
+@pytest.mark.skipif(not NAMESPACES, reason="no namespaces here")
+def test_a_refused_namespace_set_falls_back_to_the_next(monkeypatch):
+    refused = ((("pid_ns", "net_ns", "mount_ns"), ("--no-such-option",)),)
+    monkeypatch.setattr(execution, "NAMESPACE_SETS", refused + execution.NAMESPACE_SETS[1:])
+    execution.namespaces_available.cache_clear()
+    try:
+        layers, _ = execution.namespaces_available()
+        assert "mount_ns" not in layers and "net_ns" in layers
+    finally:
+        execution.namespaces_available.cache_clear()
+
+
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+
+
+@pytest.mark.skipif(not AS_ROOT or not SYSTEM_PYTHON.exists(), reason="needs root (setpriv) and /usr/bin/python3")
+def test_without_root_a_user_namespace_holds_it(tmp_path):
+    """As an unprivileged user (uid 65534), where the sandbox works in a user namespace: the user's own files
+    are read-only to the program, a fork bomb is bounded, no network, no escaped child, the caller survives."""
+    import json
+    import subprocess
+
+    victim_dir = Path(__file__).resolve().parent / f".sandbox-victim-{secrets.token_hex(4)}"  # outside /tmp
+    marker = f"{secrets.randbelow(10**6) + 10**6}.{secrets.randbelow(1000):03d}"
+    try:
+        victim_dir.mkdir()
+        victim = victim_dir / "mine.txt"
+        victim.write_text("keep me")
+        for path in (victim_dir, victim):
+            os.chown(path, 65534, 65534)
+        home = tmp_path / "home"
+        home.mkdir()
+        os.chown(home, 65534, 65534)
+        done = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "env", "-i",
+                               "PATH=/usr/bin:/bin", f"HOME={home}", f"TMPDIR={home}", str(SYSTEM_PYTHON),
+                               str(Path(__file__).parent / "sandbox_as_user.py"), str(victim), marker],
+                              capture_output=True, text=True, timeout=120, cwd=home)
+        assert done.returncode == 0, done.stderr[-2000:]
+        out = json.loads(done.stdout.strip().splitlines()[-1])
+        if "user_ns" not in out["namespaces"]:
+            pytest.skip("no unprivileged user namespaces on this machine")
+        layers = set(out["right"]["layers"])
+        assert {"user_ns", "pid_ns", "net_ns", "mount_ns", "readonly_fs", "seccomp"} <= layers, layers
+        assert out["right"]["passed"] and out["wrong"]["status"] == "failed"
+        assert out["own_file"]["passed"] and victim.read_text() == "keep me"  # every attempt refused
+        assert oct(victim.stat().st_mode & 0o777) == "0o644"
+        assert out["fork_bomb"]["status"] == "timeout" and out["fork_bomb"]["output"].count("forked") <= 16
+        assert out["socket"]["status"] == "failed"
+        assert out["escape"]["passed"] and processes_with(marker) == []
+        assert out["kill_all"]["status"] in ("passed", "failed", "error")  # and this test still runs
+        assert out["remount"]["passed"]  # mount refused (no capabilities, seccomp)
+    finally:
+        import shutil
+
+        shutil.rmtree(victim_dir, ignore_errors=True)
+
+
 def test_pool_runs_in_order_and_sizes_from_the_job(monkeypatch):
     jobs = [(f"def f():\n    return {i}", [f"assert f() == {i if i % 2 else -1}"]) for i in range(5)]
     results = run_programs(jobs, timeout_s=4, threads=2)
@@ -289,7 +380,7 @@ def test_pool_runs_in_order_and_sizes_from_the_job(monkeypatch):
 
 
 def test_seccomp_filter_jumps_resolve():
-    from infscale.evaluation.seccomp import ARCHES, RET_K, filter_program
+    from infscale.evaluation.confinement import ARCHES, RET_K, filter_program
 
     for machine in ARCHES:
         rows = filter_program(machine)

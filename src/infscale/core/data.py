@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from infscale.core import mbpp
 from infscale.core.grading import reference_answer
 from infscale.core.io import read_jsonl, write_jsonl
 from infscale.core.stepformat import STEP_TAG, format_prompt, format_solution
@@ -162,6 +163,9 @@ def prepare_split(dataset: dict, split: str, out_path: str | Path) -> None:
         splits = make_code_splits(t.get("n_train", 4000), t.get("n_prm", 100), t.get("n_test", 100), t.get("seed", 0),
                                   t.get("held_out", 8))
         write_jsonl(out_path, splits[split])
+        return
+    if dataset.get("format") in mbpp.FORMATS:  # code tasks: release files checked byte for byte, split by task id
+        write_jsonl(out_path, mbpp.mbpp_split(dataset, split)[0])
         return
     rows, where = source_rows(dataset, split)
     write_jsonl(out_path, normalise_rows(rows, dataset, where))

@@ -12,11 +12,15 @@ per-run random token that it reads at that moment from a pipe the program was ne
   pid_ns      its own PID namespace (`unshare --pid --fork --kill-child`): every process it starts, also one that
               leaves the session with setsid, dies with it; it cannot see or signal the host's processes
   net_ns      its own network namespace: no interface but a loopback that is down, so no connection anywhere
-  mount_ns    its own mount namespace: a private /proc, and /tmp, /var/tmp and /dev/shm are its temporary directory
+  mount_ns    its own mount namespace: a private /proc, and /tmp, /var/tmp and /dev/shm one size-capped tmpfs (nosuid,
+              nodev, noexec) where it starts, gone with it
   uid         (as root) an unprivileged uid of its own, no groups, no_new_privs: it cannot write or delete what it
               does not own, and RLIMIT_NPROC (not enforced for root) bounds a fork bomb
+  user_ns     (without root) the namespaces above inside a user namespace, whose root keeps no capability
+  readonly_fs (in a user namespace, where the program owns our files) every mount but its tmpfs and /proc
+              read-only
   uid_sweep   (as root without a PID namespace) every process of that uid killed after the run
-  seccomp     a syscall filter: no sockets but AF_UNIX, no ptrace, mount, namespaces, kernel keyrings, bpf, modules
+  seccomp     a syscall filter: no sockets but AF_UNIX, no kill(-1), ptrace, mount, namespaces, keyrings, bpf, ...
 
 What the machine does not allow is left out and not reported; `ExecutionResult.layers` names those applied.
 """
@@ -44,12 +48,22 @@ DETAIL_CHARS = 300
 MEMORY_MB = 1024
 FILE_MB = 16  # files it writes and its stdout + stderr together (one output file, RLIMIT_FSIZE)
 OPEN_FILES = 64
-PROCESSES = 32
+PROCESSES = 16  # with MEMORY_MB each: the most memory one candidate can hold
+TMPFS_MB = 64  # its /tmp in a mount namespace (in memory)
 # uids for candidates when running as root: a random one per run so that RLIMIT_NPROC counts only its own processes
 UID_BASE, UID_RANGE = 1_500_000_000, 1_000_000
 
 ISOLATIONS = ("auto", "no_namespaces")
-NAMESPACE_FLAGS = ["--pid", "--fork", "--kill-child", "--net", "--mount", "--mount-proc"]
+# the namespaces tried, most first: a container may allow a network namespace but refuse to mount a new /proc
+NAMESPACE_SETS = (
+    (("pid_ns", "net_ns", "mount_ns"), ("--pid", "--fork", "--kill-child", "--net", "--mount", "--mount-proc")),
+    (("pid_ns", "net_ns"), ("--pid", "--fork", "--kill-child", "--net")),
+    (("net_ns",), ("--net",)),
+)
+# without root: the same inside a user namespace (where the kernel allows unprivileged ones), its root mapped to us
+USER_NS = (("user_ns",), ("--user", "--map-root-user"))
+# in a user namespace the program is the owner of our files: every mount but these becomes read-only
+WRITABLE_MOUNTS = ("/tmp", "/var/tmp", "/dev/shm", "/proc")
 
 
 @dataclass(frozen=True)
@@ -90,8 +104,8 @@ def _harness():
         line = (kind + " " + text.replace("\n", " ")[:300] + "\n").encode("utf-8", "replace")
         _write(result_fd, line)
 
-    guard = {"__name__": "infscale_seccomp"}
-    _exec(_compile(payload["seccomp"], "infscale/evaluation/seccomp.py", "exec"), guard)
+    guard = {"__name__": "infscale_confinement"}
+    _exec(_compile(payload["confinement"], "infscale/evaluation/confinement.py", "exec"), guard)
     layers = []
     uid = options.get("uid")
     if uid is not None:
@@ -104,15 +118,29 @@ def _harness():
     if options.get("mount_ns"):
         import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
-        here = os.open(options["workdir"], os.O_RDONLY | os.O_DIRECTORY)  # still reachable once /tmp is covered
-        source = ("/proc/self/fd/" + _str(here)).encode()
-        for target in ("/tmp", "/var/tmp", "/dev/shm"):
-            if os.path.isdir(target) and libc.mount(source, target.encode(), None, 4096 | 16384, None) != 0:
-                report("ERROR", "bind mount of " + target + " failed: " + os.strerror(ctypes.get_errno()))
+        # a size-capped tmpfs (nosuid, nodev, noexec) as /tmp, /var/tmp and /dev/shm: its files never reach the
+        # host's disk and vanish with the namespace
+        tmpfs_options = "size=" + _str(options["tmpfs_mb"]) + "m,nr_inodes=4096,mode=0700"
+        if uid is not None:
+            tmpfs_options += ",uid=" + _str(uid) + ",gid=" + _str(uid)
+        flags = 2 | 4 | 8  # MS_NOSUID | MS_NODEV | MS_NOEXEC
+        steps = [(b"tmpfs", "/tmp", b"tmpfs", flags, tmpfs_options.encode())]
+        steps += [(b"/tmp", t, None, 4096, None) for t in ("/var/tmp", "/dev/shm") if os.path.isdir(t)]  # MS_BIND
+        for source, target, kind, flag, data in steps:
+            if libc.mount(source, target.encode(), kind, flag, data) != 0:
+                report("ERROR", "mount on " + target + " failed: " + os.strerror(ctypes.get_errno()))
                 _exit(70)
-        os.close(here)
         os.chdir("/tmp")
         layers.append("mount_ns")
+    if options.get("user_ns"):  # we are root of our own user namespace, and the program would be
+        if options.get("mount_ns"):
+            refused = guard["remount_read_only"](tuple(options["writable"]))
+            if refused:
+                report("ERROR", "could not make read-only: " + ", ".join(refused[:5]))
+                _exit(70)
+            layers.append("readonly_fs")
+        guard["drop_capabilities"]()
+        layers.append("user_ns")
     if uid is not None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
@@ -181,21 +209,28 @@ def _limits(timeout_s: float, memory_mb: int) -> dict[str, int]:
 
 
 @functools.lru_cache(maxsize=None)
-def namespaces_available() -> bool:
-    """Whether this machine lets us run in new PID, network and mount namespaces (root, or CAP_SYS_ADMIN)."""
+def namespaces_available() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(layers, unshare flags) of the most namespaces this machine lets us create: as root, or else inside a
+    user namespace; ((), ()) when none."""
     unshare = shutil.which("unshare")
-    if unshare is None or os.geteuid() != 0:
-        return False
-    try:
-        done = subprocess.run([unshare, *NAMESPACE_FLAGS, "true"], capture_output=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
+    if unshare is None:
+        return (), ()
+    for layers, flags in NAMESPACE_SETS:
+        if os.geteuid() != 0:
+            layers, flags = USER_NS[0] + layers, USER_NS[1] + flags
+        try:
+            done = subprocess.run([unshare, *flags, "true"], capture_output=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return (), ()
+        # and the harness must set itself up there (mounts, read-only remounts): else every program would error
+        if done.returncode == 0 and _run("x = 1", ["assert x == 1"], 30, MEMORY_MB, (layers, flags), False).passed:
+            return layers, flags
+    return (), ()
 
 
 @functools.lru_cache(maxsize=None)
-def _seccomp_source() -> str:
-    return (Path(__file__).parent / "seccomp.py").read_text()
+def _confinement_source() -> str:
+    return (Path(__file__).parent / "confinement.py").read_text()
 
 
 def _scrubbed_env(home: str) -> dict[str, str]:
@@ -230,11 +265,14 @@ def _kill_uid(uid: int) -> None:
 
 def _classify(returncode: int | None, timed_out: bool, lines: list[str], token: str, output: str,
               timeout_s: float) -> tuple[str, str]:
-    kinds = {line.split(" ", 1)[0]: (line.split(" ", 1) + [""])[1] for line in lines}
+    if f"PASS {token}" in lines:  # only the harness, after the last test, knows the token
+        return "passed", "all tests passed"
+    kinds = {}
+    for line in lines:  # the first of each kind: the harness writes before anything the program could
+        kind, _, text = line.partition(" ")
+        kinds.setdefault(kind, text)
     if "PASS" in kinds:
-        if kinds["PASS"].strip() == token and not timed_out:
-            return "passed", "all tests passed"
-        return "failed", "a forged or truncated pass token"
+        return "failed", "a forged pass token"
     if timed_out:
         return "timeout", f"wall-clock limit of {timeout_s:g} s"
     if "MEMORY" in kinds:
@@ -245,8 +283,10 @@ def _classify(returncode: int | None, timed_out: bool, lines: list[str], token: 
         return "error", kinds["ERROR"].strip()
     if returncode is not None and returncode < 0:
         sig = -returncode
-        if sig in (signal.SIGXCPU, signal.SIGKILL) and "LAYERS" in kinds:
-            return "timeout", f"CPU-time limit (signal {signal.Signals(sig).name})"
+        if sig == signal.SIGXCPU and "LAYERS" in kinds:
+            return "timeout", "CPU-time limit (SIGXCPU)"
+        if sig == signal.SIGKILL and "LAYERS" in kinds:
+            return "timeout", "killed by SIGKILL: the CPU-time limit (or the kernel's out-of-memory killer)"
         if sig == signal.SIGXFSZ:
             return "error", "file-size or output limit exceeded (SIGXFSZ)"
         if sig == signal.SIGSEGV:
@@ -258,17 +298,25 @@ def _classify(returncode: int | None, timed_out: bool, lines: list[str], token: 
 
 
 def run_program(program: str, tests: list[str], timeout_s: float = 4.0, *, memory_mb: int = MEMORY_MB,
-                isolation: str = "auto") -> ExecutionResult:
+                isolation: str = "auto", site_packages: bool = False) -> ExecutionResult:
     """Run `program` then each test (a statement, e.g. an assert) in a sandbox; passed only when all tests ran.
 
     isolation: "auto" applies every layer the machine allows; "no_namespaces" all but the namespaces: what a
-    machine without them gets (tests use it to cover that path)."""
+    machine without them gets (tests use it to cover that path). site_packages: whether the program may import
+    the installed packages (numpy, ...); by default the standard library only (`python -I -S`): less for a
+    program to reach (no torch, no infscale)."""
     if isolation not in ISOLATIONS:
         raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}, got {isolation!r}")
     if not isinstance(tests, (list, tuple)) or not all(isinstance(t, str) for t in tests):
         raise TypeError("tests must be a list of strings (statements such as asserts)")
+    namespaces = namespaces_available() if isolation == "auto" else ((), ())
+    return _run(program, list(tests), timeout_s, memory_mb, namespaces, site_packages)
+
+
+def _run(program: str, tests: list[str], timeout_s: float, memory_mb: int,
+         namespaces: tuple[tuple[str, ...], tuple[str, ...]], site_packages: bool) -> ExecutionResult:
     started = time.monotonic()
-    namespaces = isolation == "auto" and namespaces_available()
+    ns_layers, ns_flags = namespaces
     as_root = os.geteuid() == 0
     uid = UID_BASE + secrets.randbelow(UID_RANGE) if as_root else None
     token = secrets.token_hex(TOKEN_BYTES)
@@ -279,18 +327,23 @@ def run_program(program: str, tests: list[str], timeout_s: float = 4.0, *, memor
         os.chmod(workdir, 0o700)
         if uid is not None:
             os.chown(workdir, uid, uid)
-        options = {"limits": _limits(timeout_s, memory_mb), "uid": uid, "mount_ns": namespaces,
-                   "workdir": workdir, "seccomp": True}
+        limits = _limits(timeout_s, memory_mb)
+        if not as_root and "user_ns" not in ns_layers:  # RLIMIT_NPROC counts all of our processes
+            limits["RLIMIT_NPROC"] += len(_processes_of(os.getuid()))
+        options = {"limits": limits, "uid": uid, "mount_ns": "mount_ns" in ns_layers,
+                   "user_ns": "user_ns" in ns_layers, "writable": WRITABLE_MOUNTS, "seccomp": True,
+                   "tmpfs_mb": TMPFS_MB}
         result_r, result_w = os.pipe()
         token_r, token_w = os.pipe()
         os.write(token_w, token.encode())
         os.close(token_w)
         output_path = os.path.join(outdir, "output")
-        command = [sys.executable, "-I", "-c", HARNESS, str(result_w), str(token_r), json.dumps(options)]
-        if namespaces:
-            command = [shutil.which("unshare"), *NAMESPACE_FLAGS, *command]
-        payload = json.dumps({"program": program, "tests": list(tests), "seccomp": _seccomp_source()}).encode()
-        env = _scrubbed_env("/tmp" if namespaces else workdir)
+        flags = ["-I"] if site_packages else ["-I", "-S"]
+        command = [sys.executable, *flags, "-c", HARNESS, str(result_w), str(token_r), json.dumps(options)]
+        if ns_flags:
+            command = [shutil.which("unshare"), *ns_flags, *command]
+        payload = json.dumps({"program": program, "tests": list(tests), "confinement": _confinement_source()}).encode()
+        env = _scrubbed_env("/tmp" if "mount_ns" in ns_layers else workdir)
         with open(output_path, "wb") as output:
             proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT,
                                     cwd=workdir, env=env, pass_fds=(result_w, token_r), start_new_session=True)
@@ -304,7 +357,7 @@ def run_program(program: str, tests: list[str], timeout_s: float = 4.0, *, memor
         except BrokenPipeError:  # it died before reading its program
             proc.wait(timeout=timeout_s)
         _kill_group(proc)
-        if uid is not None and not namespaces:
+        if uid is not None and "pid_ns" not in ns_layers:
             _kill_uid(uid)
         os.set_blocking(result_r, False)
         raw = b""
@@ -322,9 +375,8 @@ def run_program(program: str, tests: list[str], timeout_s: float = 4.0, *, memor
             if line.startswith("LAYERS "):
                 applied += [layer for layer in line[7:].split(",") if layer]
                 break
-        if namespaces:
-            applied += ["pid_ns", "net_ns"]
-        if uid is not None and not namespaces:
+        applied += [layer for layer in ns_layers if layer not in ("mount_ns", "user_ns")]  # the harness reports those
+        if uid is not None and "pid_ns" not in ns_layers:
             applied.append("uid_sweep")
         return ExecutionResult(status == "passed", status, detail[:DETAIL_CHARS], tuple(applied),
                                time.monotonic() - started, output_text)
@@ -370,7 +422,3 @@ def run_programs(jobs: list[tuple[str, list[str]]], timeout_s: float = 4.0, *, t
     with ThreadPoolExecutor(max_workers=sandbox_workers(threads)) as pool:
         return list(pool.map(lambda job: run_program(job[0], job[1], timeout_s, **options), jobs))
 
-
-def cleanup_paths() -> list[Path]:
-    """Leftover sandbox folders (none after a clean run): what tests check."""
-    return sorted(Path(tempfile.gettempdir()).glob("infscale-sandbox-*"))

@@ -1,11 +1,12 @@
-"""A seccomp-bpf syscall filter for the sandbox (docs/sandbox.md), with ctypes and the standard library only: the
-harness runs this file's source in the candidate's interpreter before the program, without importing infscale.
+"""What the sandbox's harness applies to its own process before the program runs (docs/sandbox.md): no_new_privs,
+a read-only view of the filesystem and no capabilities (in a user namespace), and a seccomp-bpf syscall filter.
+ctypes and the standard library only: the harness runs this file's source without importing infscale.
 
-Denied (EPERM): kill(-1, ...) (every process of the uid), sockets other than AF_UNIX, ptrace and cross-process
-memory access, mount and namespaces (unshare, setns, clone with a CLONE_NEW* flag), kernel keyrings, bpf, perf
-events, io_uring, userfaultfd, modules, kexec, reboot, swap, chroot. clone3 answers ENOSYS, so the C library falls
-back to clone, whose flags a filter can read. A syscall from another ABI (32-bit int 0x80, x32) kills the process.
-x86_64 and aarch64 only.
+The seccomp filter denies (EPERM): kill(-1, ...) (every process of the uid), sockets other than AF_UNIX, ptrace
+and cross-process memory access, mount and namespaces (unshare, setns, clone with a CLONE_NEW* flag), kernel
+keyrings, bpf, perf events, io_uring, userfaultfd, modules, kexec, reboot, swap, chroot. clone3 answers ENOSYS,
+so the C library falls back to clone, whose flags a filter can read. A syscall from another ABI (32-bit int
+0x80, x32) kills the process. x86_64 and aarch64 only.
 """
 import ctypes
 import errno
@@ -114,3 +115,55 @@ def install_filter() -> None:
     libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
     if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP) failed")
+
+
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
+MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_RELATIME = 1024, 2048, 4096, 1 << 21
+MOUNT_OPTION_FLAGS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC, "noatime": MS_NOATIME,
+                      "nodiratime": MS_NODIRATIME, "relatime": MS_RELATIME}
+PR_CAPBSET_DROP, LINUX_CAPABILITY_VERSION_3, CAP_LAST = 24, 0x20080522, 63
+
+
+def _unescape(field: str) -> str:
+    """A mountinfo path: spaces, tabs, newlines and backslashes are octal escapes."""
+    return field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+
+
+def remount_read_only(keep: tuple[str, ...]) -> list[str]:
+    """Remount every mount of this (private) mount namespace read-only, but those at or under `keep`; the mount
+    points that refused, [] when all did. Each keeps its own nosuid/nodev/noexec/atime flags (a user namespace
+    may not clear them)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    failed = []
+    with open("/proc/self/mountinfo") as f:
+        mounts = [(_unescape(line.split()[4]), line.split()[5].split(",")) for line in f]
+    for point, options in mounts:
+        if any(point == k or point.startswith(k.rstrip("/") + "/") for k in keep):
+            continue
+        flags = MS_REMOUNT | MS_BIND | MS_RDONLY
+        for option in options:
+            flags |= MOUNT_OPTION_FLAGS.get(option, 0)
+        if libc.mount(None, point.encode(), None, flags, None) != 0:
+            failed.append(point)
+    return failed
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def drop_capabilities() -> None:
+    """Empty the bounding set (so no later exec, even as uid 0, gets a capability back) and the effective,
+    permitted and inheritable sets: the user namespace's root becomes an ordinary user of its own files."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    for cap in range(CAP_LAST + 1):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() != errno.EINVAL:
+            raise OSError(ctypes.get_errno(), f"prctl(PR_CAPBSET_DROP, {cap}) failed")
+    header, data = _CapHeader(LINUX_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
+    if libc.capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset failed")
