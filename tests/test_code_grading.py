@@ -145,3 +145,28 @@ def test_rebase_steps_are_logical_lines_and_a_path_ends_at_end_of_text():
     assert sorted(gen for _, gen in rec["cost"]["decode"]) == sorted(
         [len(LINES[0].split())] * 2 + [len((LINES[1] + LINES[2]).split())] * 2 + [len(LINES[3].split())] * 2)
     assert any(m < 16 for _, _, m in engine.calls)  # the continuation asked only for the tokens left
+
+
+def test_table3_lays_sampling_and_rebase_side_by_side():
+    import pandas as pd
+
+    from infscale.reporting.report import seed_summary
+    from infscale.reporting.tables import TABLE3_COLUMNS, table3
+
+    rows = []
+    for seed, shift in ((0, 0.0), (1, 0.1)):
+        for strategy, n, acc, flops, cover in (("sampling", 8, 0.6, 8e12, 0.8), ("sampling", 16, 0.7, 16e12, 0.9),
+                                               ("rebase", 8, 0.7, 8.3e12, 0.75), ("rebase", 32, 0.8, 35e12, 0.9)):
+            for aggregation, delta in (("weighted_majority", 0.0), ("majority", -0.2)):
+                a = acc + shift + delta
+                rows.append(dict(dataset="mbpp", model="llama", strategy=strategy, n=n, seed=seed,
+                                 aggregation=aggregation, subset="all", n_problems=10, accuracy=a, error=1 - a,
+                                 params=8, policy_flops=flops, coverage=cover))
+    t = table3(seed_summary(pd.DataFrame(rows)), aggregation="weighted_majority")
+    assert list(t.columns) == TABLE3_COLUMNS and list(t["samples"]) == [8, 16, 32]
+    first = t.iloc[0]
+    assert (first["sampling_flops"], first["rebase_flops"]) == (8e12, 8.3e12)
+    assert first["sampling_pass_rate"] == pytest.approx(65.0) and first["rebase_pass_rate"] == pytest.approx(75.0)
+    assert first["sampling_pass_at_n"] == pytest.approx(80.0)
+    assert math.isnan(t.iloc[1]["rebase_pass_rate"]) and math.isnan(t.iloc[2]["sampling_flops"])
+    assert list(table3(seed_summary(pd.DataFrame(rows)), ns=[16])["samples"]) == [16]
