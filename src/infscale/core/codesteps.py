@@ -43,8 +43,9 @@ def is_open(code: str) -> bool:
     try:
         for _ in tokenize.generate_tokens(io.StringIO(code).readline):
             pass
-    except tokenize.TokenError as e:  # "EOF in multi-line statement" / "EOF in multi-line string"
-        return "EOF" in str(e.args[0] if e.args else e)
+    except tokenize.TokenError as e:  # "EOF in multi-line statement / string" (3.12: "unterminated triple-quoted")
+        message = str(e.args[0] if e.args else e)
+        return "EOF" in message or "triple-quoted" in message
     except (SyntaxError, ValueError):  # IndentationError and friends: a wrong line, but a finished one
         return False
     return False
