@@ -170,3 +170,17 @@ def test_table3_lays_sampling_and_rebase_side_by_side():
     assert first["sampling_pass_at_n"] == pytest.approx(80.0)
     assert math.isnan(t.iloc[1]["rebase_pass_rate"]) and math.isnan(t.iloc[2]["sampling_flops"])
     assert list(table3(seed_summary(pd.DataFrame(rows)), ns=[16])["samples"]) == [16]
+
+
+class EmptyEngine(LineEngine):
+    """Ends every path at once with end-of-text."""
+
+    def generate(self, prompts, params):
+        return [Generation(prompt_tokens=3, completions=[Completion("", 1, "stop")]) for _ in prompts]
+
+
+def test_a_path_ended_before_any_code_is_dropped_not_scored():
+    r = row()
+    [rec] = run_rebase(EmptyEngine(format_prompt(r["question"])), StepCountPRM(), [r], "toy_code", 2,
+                       {"max_step_tokens": 16}, seed=0)
+    assert rec["candidates"] == [] and {n["drop_reason"] for n in rec["tree"]} == {"empty"}

@@ -16,7 +16,8 @@ A new node is classified once, when it is added (`Tree.add`):
 
 A code problem (its row holds `tests`: evaluation.code_grading) takes steps of one logical line
 (core/codesteps.py): a step stops at a newline and is generated on while the line is open (brackets, a
-triple-quoted string), up to `max_step_tokens` in all; a path is finished when the policy ends it with end-of-text.
+triple-quoted string), up to `max_step_tokens` in all; a path is finished when the policy ends it with end-of-text
+(dropped as "empty" when it ends before writing anything).
 
 `allocate` splits a REBASE budget over nodes in proportion to softmax(reward / T_b).
 """
@@ -71,7 +72,7 @@ class Node:
     finish_reason: str
     finished: bool = False
     dropped: bool = False
-    drop_reason: str | None = None  # length | no_tag | solution_tokens | depth
+    drop_reason: str | None = None  # length | no_tag | solution_tokens | depth | empty (code)
     reward: float | None = None  # the PRM's score of this node's (last) step
     prm_tokens: int | None = None  # tokens the PRM read to score this node
     width: int = 0  # children generated from this node
@@ -131,7 +132,10 @@ class Tree:
             node.drop_reason = "solution_tokens"
         elif self.code:
             if completion.finish_reason == "stop" and not completion.text.endswith(NEWLINE):  # end-of-text
-                node.finished = True
+                if (self.path_text(parent) + completion.text).strip():
+                    node.finished = True
+                else:  # ended before writing anything: no program, no step to score
+                    node.drop_reason = "empty"
             elif completion.finish_reason == "length":
                 node.drop_reason = "length"
             elif depth >= sp.max_depth:
