@@ -101,3 +101,10 @@ def test_code_tokenizer_keeps_the_newline_a_token_of_its_own(tmp_path):
     assert all(p == "\n" or "\n" not in p for p in pieces) and "\n" in pieces
     plain = train_tokenizer(training_texts(rows), tmp_path / "plain", vocab_size=300)
     assert any("\n" in p and p != "\n" for p in (plain.decode([i]) for i in plain.encode(rows[0]["solution"])))
+
+
+def test_a_prm_reads_a_code_candidate_as_its_logical_lines():
+    from infscale.search.verifiers import code_steps
+
+    assert code_steps("def f(xs):\n    return (1,\n            2)\n\n    # done") == [
+        "def f(xs):", "    return (1,\n            2)", "    # done"]

@@ -41,6 +41,13 @@ SOLUTION_TOKENS = {"math500": 300, "gsm8k": 180, "mbpp": 150}
 PROMPT_TOKENS = {"math500": 100, "gsm8k": 80, "mbpp": 120}
 SOLUTION_STEPS = {"math500": 8, "gsm8k": 5, "mbpp": 12}  # steps a solution (code: logical lines and prose lines)
 STEP_TOKENS = 50  # MCTS: one expansion generates about one step
+# Tokens a PRM family's template adds to each text it reads (search/prm_families.py, docs/verifiers.md), beyond the
+# question and the solution with its step delimiters: (once a read, per step). qwen_prm: the system turn with the
+# model card's prompt (~17 tokens) and ChatML's turn markers (<extra_0> takes the delimiter's place); rlhflow:
+# BOS and Llama-3.1's system turn with its dates, then per step a user and an assistant header, `+` and two
+# <|eot_id|>; skywork, token_classification: a BOS (a newline or separator takes the delimiter's place).
+PRM_TEMPLATE_TOKENS = {"math_shepherd": (0, 0), "qwen_prm": (32, 0), "rlhflow": (26, 10), "skywork": (1, 0),
+                       "token_classification": (1, 0)}
 TREE_OVERHEAD = 1.2  # REBASE generates ~1.2x the tokens of sampling at equal n (Table 4: 148.0 / 125.4)
 SIBLINGS = 3.4  # REBASE children per expanded node: `allocate` at T_b 0.1 over uniform rewards, widths 8-128
 # Beam search and DVTS keep N paths a depth as REBASE does (counted like it); their siblings are `beam_width`.
@@ -176,16 +183,26 @@ def training_jobs(config: dict, hw: Hardware = Hardware()) -> list[TrainingJob]:
     return jobs
 
 
+def prm_read_shape(config: dict, dataset: str) -> tuple[float, float, int]:
+    """(prompt, solution, steps) as the study's PRM reads them: its family's template tokens added
+    (PRM_TEMPLATE_TOKENS; none for math_shepherd and a policy's likelihood)."""
+    fixed, per_step = PRM_TEMPLATE_TOKENS.get(config["prm"].get("family", "math_shepherd"), (0, 0))
+    steps = SOLUTION_STEPS[dataset]
+    return PROMPT_TOKENS[dataset] + fixed, SOLUTION_TOKENS[dataset] + per_step * steps, steps
+
+
 def run_tokens(config: dict, dataset: str, strategy: str, n: int) -> tuple[float, float]:
     """(tokens the policy generates, tokens the PRM reads) of one run (one seed) at budget n. The PRM reads
-    prompt + solution once per sampled candidate; in a tree search prompt + path so far once per node."""
+    prompt + solution once per sampled candidate; in a tree search prompt + path so far once per node; each read
+    with its family's template tokens."""
     problems = config["datasets"][dataset].get("limit") or TEST_PROBLEMS[dataset]
-    solution, prompt, steps = SOLUTION_TOKENS[dataset], PROMPT_TOKENS[dataset], SOLUTION_STEPS[dataset]
+    generated = SOLUTION_TOKENS[dataset]
+    prompt, solution, steps = prm_read_shape(config, dataset)
     path_reads = steps * prompt + solution * (steps + 1) / 2  # a path's nodes, each read with its prefix
     if strategy in cfg.PREFIX_STRATEGIES:
-        g, r = n * solution, n * (prompt + solution)
+        g, r = n * generated, n * (prompt + solution)
     elif strategy in ("rebase", *cfg.BEAM_STRATEGIES):
-        g, r = TREE_OVERHEAD * n * solution, TREE_OVERHEAD * n * path_reads
+        g, r = TREE_OVERHEAD * n * generated, TREE_OVERHEAD * n * path_reads
     else:  # mcts: about root children + 2 per further expansion, one step each, each node read with its path
         g, r = 2 * n * STEP_TOKENS, 2 * n * (prompt + solution / 2)
     return problems * g, problems * r
@@ -196,7 +213,7 @@ def prm_tokens_computed(config: dict, dataset: str, strategy: str, n: int) -> fl
     sampled candidates share the prompt; a tree node shares the prompt and its parent's path with its siblings
     (REBASE: SIBLINGS a parent on average; beam search, DVTS: `beam_width`; MCTS: its `children`)."""
     problems = config["datasets"][dataset].get("limit") or TEST_PROBLEMS[dataset]
-    solution, prompt, steps = SOLUTION_TOKENS[dataset], PROMPT_TOKENS[dataset], SOLUTION_STEPS[dataset]
+    prompt, solution, steps = prm_read_shape(config, dataset)
     if strategy in cfg.PREFIX_STRATEGIES:
         return problems * (prompt + n * solution)
     if strategy in ("rebase", *cfg.BEAM_STRATEGIES):  # a path's nodes: prefixes over the siblings, then own step

@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from infscale.core.codesteps import step_ends
 from infscale.core.stepformat import STEP_TAG, check_step_tag_agreement, close_last_step, format_prompt
 from infscale.search.prefix_scoring import forward_at
 
@@ -17,6 +16,12 @@ def normalise_step_tags(text: str, tag: str = STEP_TAG) -> str:
     """One space before every step tag, as the PRM saw in training (` ки`): a policy that writes `34ки` or
     `34   ки` is scored at the same tag a PRM trained on Math-Shepherd rows knows."""
     return re.sub(r"[ \t]*" + re.escape(tag), " " + tag, text)
+
+
+def as_math_shepherd_text(steps: Sequence[str], tag: str = STEP_TAG) -> str:
+    """Canonical steps in the Math-Shepherd format: each step followed by ` ки`, one a line. A paper-format
+    solution's steps (prm_families.math_shepherd_steps) give back its text."""
+    return "\n".join(f"{s} {tag}" for s in steps)
 
 
 def tag_token_positions(tokenizer, text: str, tag: str = STEP_TAG) -> tuple[list[int], list[int]]:
@@ -113,7 +118,7 @@ class ProcessRewardModel:
     counted in each row that reads it)."""
 
     def __init__(self, path: str, batch_size: int = 64, threads: int | None = None, device: str | None = None,
-                 max_batch_tokens: int | None = None, dtype=None, steps: str = "tag"):
+                 max_batch_tokens: int | None = None, dtype=None, split_steps=None):
         import torch
 
         from infscale.core.models import leading_special_ids, load_for_inference
@@ -134,7 +139,7 @@ class ProcessRewardModel:
         self.prefix = leading_special_ids(self.tokenizer)  # the tokenizer's BOS, where it adds one
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
-        self.steps = check_steps(steps)
+        self.split_steps = split_steps  # None: the solution's own text, as today
 
     def read(self, logits):
         """Step probabilities (rows x positions, on CPU) from the model's logits, by `reading`."""
@@ -155,12 +160,10 @@ class ProcessRewardModel:
         the paper's convention, every text read whole."""
         encoded, tag_positions = [], []
         for q, s in zip(questions, solutions):
-            if self.steps == "code":  # at the end of each logical line (core/codesteps.py)
-                prompt = format_prompt(q)
-                ids, positions = token_positions_at(self.tokenizer, prompt + s, [len(prompt) + e for e in step_ends(s)])
-            else:
-                text = format_prompt(q) + normalise_step_tags(close_last_step(s))
-                ids, positions = tag_token_positions(self.tokenizer, text)
+            if self.split_steps is not None:  # another format's steps, written the Math-Shepherd way
+                s = as_math_shepherd_text(self.split_steps(s))
+            text = format_prompt(q) + normalise_step_tags(close_last_step(s))
+            ids, positions = tag_token_positions(self.tokenizer, text)
             cut, k = max(0, len(self.prefix) + len(ids) - self.context_length), len(self.prefix)
             encoded.append(self.prefix + ids[cut:])
             tag_positions.append([p - cut + k for p in positions if p >= cut])
