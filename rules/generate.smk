@@ -23,7 +23,9 @@ rule generate:
         limit=lambda wc: config["datasets"][wc.dataset].get("limit"),
         engine=lambda wc: cfg.engine_params(config, wc.model),  # study-wide block with the model's overrides
         prm_batch_tokens=config["prm_batch_tokens"],
-        verifier=lambda wc: cfg.verifier_params(PRM_CFG) if wc.strategy in TREE_STRATEGIES else None,
+        verifier=lambda wc: (
+            cfg.verifier_params(PRM_CFG, grader(wc.dataset)) if wc.strategy in TREE_STRATEGIES else None
+        ),
         shard_size=config["shard_size"],
         generation_shards=lambda wc, output: shard_dir_of(output[0]),  # finished shards; score removes them
     script:
@@ -52,7 +54,7 @@ rule score:
     params:
         batch_size=config["engine"]["batch_size"],
         max_batch_tokens=config["prm_batch_tokens"],
-        verifier=cfg.verifier_params(PRM_CFG),
+        verifier=lambda wc: cfg.verifier_params(PRM_CFG, grader(wc.dataset)),
         generation_shards=lambda wc, input: shard_dir_of(input.generations),
         shard_size=config["shard_size"],
         score_shards=lambda wc, output: shard_dir_of(output[0]),  # finished shards; metrics removes them
@@ -84,7 +86,7 @@ if ABLATIONS:
         params:
             batch_size=config["engine"]["batch_size"],
             max_batch_tokens=config["prm_batch_tokens"],
-            verifier=lambda wc: cfg.verifier_params(VERIFIERS[wc.prm]),
+            verifier=lambda wc: cfg.verifier_params(VERIFIERS[wc.prm], grader(wc.dataset)),
             generation_shards="",  # the score job removes them
             shard_size=config["shard_size"],
             score_shards=lambda wc, output: shard_dir_of(output[0]),  # finished shards; prm_quality removes them

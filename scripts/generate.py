@@ -1,3 +1,4 @@
+from infscale.core.grading import grader_kind
 from infscale.core.io import read_jsonl, write_jsonl
 from infscale.core.runtime import job, script_gpus
 from infscale.search.placement import load_policy_and_prm
@@ -22,7 +23,12 @@ def main(snakemake):
         return engine, prm
 
     with job(snakemake.log[0], snakemake.threads) as log:
-        rows = read_jsonl(inp.data, required=("id", "question", "answer"))[: p.limit]
+        code = grader_kind(p.grader) == "code"  # a code task: its asserts grade each candidate in the sandbox
+        rows = read_jsonl(inp.data, required=("id", "question", "tests" if code else "answer"))[: p.limit]
+        if code:
+            from infscale.evaluation.code_grading import code_rows
+
+            rows = code_rows(rows, f"{inp.data}: ")
         stamp = fingerprint(
             dict(strategy=wc.strategy, params=p.strategy, n=wc.n, seed=wc.seed, grader=p.grader, engine=p.engine,
                  shard_size=p.shard_size, limit=p.limit, **({"verifier": p.verifier} if inp.prm else {})),
@@ -31,6 +37,10 @@ def main(snakemake):
         records, report = run_strategy_in_shards(load, rows, p.grader, wc.strategy, p.strategy, int(wc.n),
                                                  int(wc.seed), p.shard_size, p.generation_shards, stamp)
         log.info(report)
+        if code:  # after the search: no verifier has seen a result
+            from infscale.evaluation.code_grading import grade_records
+
+            log.info(grade_records(records, {str(r["id"]): r for r in rows}, threads=snakemake.threads))
         if engines and hasattr(engines[0], "prefix_cache"):
             print(f"prefix cache: {engines[0].prefix_cache}")
         write_jsonl(snakemake.output[0], records)  # the shards stay until the score job reads this output

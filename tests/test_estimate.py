@@ -25,8 +25,8 @@ def test_training_is_6n_per_token():
 def test_paper_estimate_has_every_stage(paper):
     stages = {s.stage: s for s in estimate(paper)}
     assert set(stages) == {"train_policy", "train_prm", "generate", "score"}
-    assert stages["generate"].jobs == 401 and stages["train_policy"].jobs == 9
-    assert stages["score"].jobs == 47  # sampled runs only: a tree search scores inside its generate job
+    assert stages["generate"].jobs == 416 and stages["train_policy"].jobs == 9
+    assert stages["score"].jobs == 50  # sampled runs only: a tree search scores inside its generate job
     assert all(s.flops > 0 and s.gpu_hours() > 0 for s in stages.values())
 
 
@@ -37,6 +37,19 @@ def test_generation_scales_with_seeds(paper):
     gen2 = {s.stage: s.flops for s in estimate(more)}
     greedy_share = gen2["generate"] < 2 * gen["generate"]  # greedy runs once whatever the seeds
     assert greedy_share and gen2["generate"] > 1.9 * gen["generate"] and gen2["train_policy"] == gen["train_policy"]
+
+
+def test_table3_is_counted(paper):
+    """Table 3 (MBPP, Llama3-8B-Instruct zero-shot): 15 generation runs of 500 problems, sampling once at 64 and
+    REBASE at 8-64, 3 seeds; its policy is fetched, never trained."""
+    without = copy.deepcopy(paper)
+    del without["figures"]["table3_mbpp"]
+    stages, fewer = ({s.stage: s for s in estimate(c)} for c in (paper, without))
+    assert stages["generate"].jobs - fewer["generate"].jobs == 15 and stages["score"].jobs - fewer["score"].jobs == 3
+    assert stages["train_policy"].jobs == fewer["train_policy"].jobs
+    # more than sampling's own tokens at 64: 3 seeds x 500 problems x 64 x 150 tokens written, 2N FLOPs each
+    sampling_tokens = 3 * 500 * 64 * 150
+    assert stages["generate"].flops - fewer["generate"].flops > 2 * 6979588096 * sampling_tokens
 
 
 def test_missing_params_names_the_key(paper):
@@ -70,9 +83,10 @@ def test_training_runs_at_the_peak_of_its_compute_precision():
 def test_paper_policies_train_in_table2s_fp32_and_34b_in_bf16_over_fp32_master_weights(paper):
     from infscale.estimate import compute_kind
 
-    kinds = {slug: compute_kind(m["train"]) for slug, m in paper["models"].items()}
+    trained = {slug: m for slug, m in paper["models"].items() if "train" in m}  # not Table 3's released model
+    kinds = {slug: compute_kind(m["train"]) for slug, m in trained.items()}
     assert {k for slug, k in kinds.items() if slug != "llemma-34b"} == {"fp32"} and kinds["llemma-34b"] == "bf16"
-    assert {m["train"]["dtype"] for m in paper["models"].values()} == {"fp32"}
+    assert {m["train"]["dtype"] for m in trained.values()} == {"fp32"}
 
 
 def test_tree_search_jobs_hold_their_gpus_while_the_prm_scores(paper):
@@ -141,7 +155,7 @@ def test_disk_of_a_study(paper):
     assert d.largest_job == ("llemma-34b", pytest.approx(2 * 12 * n34))  # two checkpoints: fp32 weights + Adam
     kept = dict(d.rows)
     assert kept["trained policies and PRM (save_dtype)"] == pytest.approx(
-        2 * (sum(m["params"] for m in paper["models"].values()) + paper["prm"]["params"]))
+        2 * (sum(m["params"] for m in paper["models"].values() if "train" in m) + paper["prm"]["params"]))
     assert 2e12 < d.kept + d.training_peak < 5e12 and d.kept < 1e12
 
 

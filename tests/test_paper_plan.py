@@ -59,9 +59,15 @@ def test_paper_config_has_the_papers_setup(paper):
     assert paper["strategies"]["mcts"]["budgets"] == [32, 64, 128] and paper["strategies"]["rebase"]["balance_temperature"] == 0.1
     assert paper["engine"]["name"] == "vllm"
     models = paper["models"]
-    assert {m["hub_id"] for m in models.values()} == {
+    assert {m["hub_id"] for m in models.values() if "hub_id" in m} == {
         *(f"EleutherAI/pythia-{s}" for s in ("410m", "1.4b", "2.8b", "6.9b", "12b")), "EleutherAI/llemma_7b",
         "EleutherAI/llemma_34b", "mistralai/Mistral-7B-v0.1", "meta-llama/Meta-Llama-3-8B-Instruct"}
+    # Table 3: the released instruct model zero-shot on MBPP's test split, sampling and REBASE at 8-64
+    assert models["llama3-8b-instruct"]["checkpoint"] == "meta-llama/Meta-Llama-3-8B-Instruct"
+    assert cfg.budgets(paper, "llama3-8b-instruct", "sampling") == cfg.budgets(paper, "llama3-8b-instruct",
+                                                                               "rebase") == [8, 16, 32, 64]
+    assert paper["datasets"]["mbpp"]["format"] == "mbpp" and paper["figures"]["table3_mbpp"]["kind"] == "table3"
+    models = {slug: m for slug, m in models.items() if "checkpoint" not in m}  # the fine-tuned ones
     # Table 2: learning rates and sequence lengths; Pythia on the GSM8K part of MetaMath
     lr = {slug: m["train"]["lr"] for slug, m in models.items()}
     assert (lr["pythia-410m"], lr["pythia-1.4b"], lr["pythia-2.8b"], lr["pythia-6.9b"], lr["pythia-12b"]) == (
@@ -87,17 +93,20 @@ def test_whole_paper_dag_plans_offline_and_fast(tmp_path, paper):
     expected_generate = sum(runs(paper, d, m, s) for d in ev["datasets"] for m in ev["models"] for s in ev["strategies"])
     expected_generate += sum(runs(paper, "gsm8k", m, "sampling") for m in paper["models"] if m.startswith("pythia"))
     expected_generate += sum(runs(paper, "math500", m, "mcts") for m in ("llemma-7b", "llemma-34b"))
-    assert jobs["generate"] == jobs["score"] + jobs["tree_scores"] == expected_generate == 401
+    expected_generate += sum(runs(paper, "mbpp", "llama3-8b-instruct", s) for s in ("sampling", "rebase"))  # Table 3
+    assert jobs["generate"] == jobs["score"] + jobs["tree_scores"] == expected_generate == 416
     # tree search carries its step scores from the search: no job loads the 34B PRM only to find nothing to score
     tree = sum(runs(paper, d, m, s) for d in ev["datasets"] for m in ev["models"] for s in ev["strategies"]
                if s in cfg.TREE_STRATEGIES) + sum(runs(paper, "math500", m, "mcts") for m in ("llemma-7b", "llemma-34b"))
+    tree += runs(paper, "mbpp", "llama3-8b-instruct", "rebase")
     # beam search and DVTS: 3 budgets x 3 seeds x 4 models x 2 data sets each
     assert sum(runs(paper, d, m, s) for d in ev["datasets"] for m in ev["models"] for s in cfg.BEAM_STRATEGIES) == 144
-    assert jobs["tree_scores"] == tree == 354 and jobs["score"] == 47
-    assert jobs["train_policy"] == 9 and jobs["train_prm"] == 1 and jobs["prepare_data"] == 5
+    assert jobs["tree_scores"] == tree == 366 and jobs["score"] == 50
+    assert jobs["train_policy"] == 9 and jobs["train_prm"] == 1 and jobs["prepare_data"] == 6
     assert jobs["fetch_base"] == 9  # nine hub bases (the PRM shares Llemma-34B's), downloaded by local jobs
-    assert jobs["paper_figure"] == 11 and jobs["paper_table"] == 3
-    assert "train_tokenizer" not in jobs and "label_prm_data" not in jobs and "fetch_model" not in jobs
+    assert jobs["fetch_model"] == 1  # Table 3's Llama3-8B-Instruct, as released
+    assert jobs["paper_figure"] == 11 and jobs["paper_table"] == 4
+    assert "train_tokenizer" not in jobs and "label_prm_data" not in jobs
     assert not (tmp_path / "results").exists()
 
 
@@ -145,12 +154,14 @@ def test_each_paper_target_plans_only_its_jobs(tmp_path, paper, name):
     assert jobs["metrics"] == len(combos)
     assert jobs["generate"] == jobs.get("score", 0) + jobs.get("tree_scores", 0) == sum(runs(paper, *c) for c in combos)
     assert jobs.get("tree_scores", 0) == sum(runs(paper, *c) for c in combos if c[2] in cfg.TREE_STRATEGIES)
-    assert jobs["train_policy"] == len(spec["models"]) and jobs["train_prm"] == 1
-    sft = {paper["models"][m]["sft_dataset"] for m in spec["models"]}
+    trained = [m for m in spec["models"] if "checkpoint" not in paper["models"][m]]
+    assert jobs.get("train_policy", 0) == len(trained) and jobs["train_prm"] == 1
+    assert jobs.get("fetch_model", 0) == len(spec["models"]) - len(trained)  # released policies (Table 3)
+    sft = {paper["models"][m]["sft_dataset"] for m in trained}
     assert jobs["prepare_data"] == len(spec["datasets"]) + len(sft) + 1  # + Math-Shepherd for the PRM
     assert jobs.get("paper_figure", 0) + jobs.get("paper_table", 0) == 1
-    assert set(jobs) <= {"prepare_data", "fetch_base", "train_policy", "train_prm", "generate", "score", "tree_scores",
-                         "metrics", "paper_figure", "paper_table"}
+    assert set(jobs) <= {"prepare_data", "fetch_base", "fetch_model", "train_policy", "train_prm", "generate", "score",
+                         "tree_scores", "metrics", "paper_figure", "paper_table"}
 
 
 def test_released_checkpoints_replace_fine_tuning(tmp_path, paper):

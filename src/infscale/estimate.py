@@ -32,10 +32,14 @@ from infscale.training import memory
 
 # Rows and mean tokens (prompt + solution) of the training sets; problems and mean tokens a solution at test time.
 TRAIN_DATA = {"metamath": (395_000, 250), "metamath-gsm8k": (240_000, 200), "math-shepherd": (445_000, 300)}
-TEST_PROBLEMS = {"math500": 500, "gsm8k": 1319}
-SOLUTION_TOKENS = {"math500": 300, "gsm8k": 180}  # Table 4: Llemma-7B greedy 3.92e12 / 2.3e12 FLOPs a question
-PROMPT_TOKENS = {"math500": 100, "gsm8k": 80}  # mean question length (Llama tokenizer), re-read by every PRM call
-SOLUTION_STEPS = {"math500": 8, "gsm8k": 5}  # steps a solution: a tree search scores one node per step and path
+TEST_PROBLEMS = {"math500": 500, "gsm8k": 1319, "mbpp": 500}
+# Table 4: Llemma-7B greedy 3.92e12 / 2.3e12 FLOPs a question. MBPP (Table 3, an assumption: docs/paper.md): an
+# instruct model's fenced function and a line of prose; its reference solutions average 183 characters, ~55 tokens.
+SOLUTION_TOKENS = {"math500": 300, "gsm8k": 180, "mbpp": 150}
+# mean question length (Llama tokenizer), re-read by every PRM call; MBPP: the task, its 3 asserts (305 characters
+# on average) and the chat template
+PROMPT_TOKENS = {"math500": 100, "gsm8k": 80, "mbpp": 120}
+SOLUTION_STEPS = {"math500": 8, "gsm8k": 5, "mbpp": 12}  # steps a solution (code: logical lines and prose lines)
 STEP_TOKENS = 50  # MCTS: one expansion generates about one step
 # Tokens a PRM family's template adds to each text it reads (search/prm_families.py, docs/verifiers.md), beyond the
 # question and the solution with its step delimiters: (once a read, per step). qwen_prm: the system turn with the

@@ -57,19 +57,24 @@ def verifiers(config: dict) -> dict[str, dict]:
     return {config["prm"]["name"]: config["prm"], **config.get("prm_ablations", {})}
 
 
-def verifier_params(block: dict) -> dict:
+def verifier_params(block: dict, grader: str | None = None) -> dict:
     """What a job needs to load a verifier besides its directory: a PRM reads its own checkpoint by its family
     (search/prm_families.py; the default, math_shepherd, adds nothing); a policy-likelihood verifier
-    (search/policy_likelihood.py) its calibration and token score."""
+    (search/policy_likelihood.py) its calibration and token score. On a code data set (`grader` of kind code) it
+    reads steps at the ends of logical lines (`steps: code`, core/codesteps.py)."""
+    from infscale.core.grading import grader_kind
+
+    steps = {"steps": "code"} if grader is not None and grader_kind(grader) == "code" else {}
     if block["source"] != "policy_likelihood":
         family = block.get("family", "math_shepherd")
         if family == "math_shepherd":
-            return {"kind": "prm"}  # as before families existed: a study's jobs keep their parameters
+            return {"kind": "prm", **steps}  # as before families existed: a study's jobs keep their parameters
         return {"kind": "prm", "family": family, "trust_remote_code": bool(block.get("trust_remote_code", False)),
-                **{k: block[k] for k in ("system_prompt", "step_separator") if k in block}}
+                **{k: block[k] for k in ("system_prompt", "step_separator") if k in block}, **steps}
     calibration = block.get("calibration", {})
     return {"kind": "policy_likelihood", "a": float(calibration.get("a", 4.0)), "b": float(calibration.get("b", 1.0)),
-            "token_score": block.get("token_score", "logprob"), "step_reduction": block.get("step_reduction", "min")}
+            "token_score": block.get("token_score", "logprob"), "step_reduction": block.get("step_reduction", "min"),
+            **steps}
 
 
 def needs_tokenizer(config: dict) -> bool:
@@ -93,9 +98,10 @@ def engine_params(config: dict, model: str) -> dict:
 
 
 def strategy_params(config: dict, model: str, strategy: str) -> dict:
+    """A strategy's block with the model's own overrides on top (sampling: any key; REBASE: its budgets)."""
     if strategy == "sampling":
         return sampling_params_for(config, model)
-    return dict(config["strategies"][strategy])
+    return {**config["strategies"][strategy], **config["models"][model].get(strategy, {})}
 
 
 def budgets(config: dict, model: str, strategy: str) -> list[int]:

@@ -156,6 +156,14 @@ def prepare_split(dataset: dict, split: str, out_path: str | Path) -> None:
                              t.get("carry_free", "question_order"), t.get("solutions_per_question", 1))
         write_jsonl(out_path, splits[split])
         return
+    if dataset["source"] == "toy_code":
+        from infscale.core.codetask import make_splits as make_code_splits
+
+        t = dataset.get("toy_code", {})
+        splits = make_code_splits(t.get("n_train", 4000), t.get("n_prm", 100), t.get("n_test", 100), t.get("seed", 0),
+                                  t.get("held_out", 8))
+        write_jsonl(out_path, splits[split])
+        return
     if dataset.get("format") in mbpp.FORMATS:  # code tasks: release files checked byte for byte, split by task id
         write_jsonl(out_path, mbpp.mbpp_split(dataset, split)[0])
         return

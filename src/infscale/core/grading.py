@@ -6,6 +6,8 @@ Two grader kinds exist:
   string or within 1e-6 relative tolerance as rationals.
 * ``latex`` (MATH, MATH500): answers are LaTeX expressions; equality is exact on a
   cheaply normalised string, else symbolic equivalence via ``math_verify``.
+* ``code`` (the toy code task, MBPP): a candidate's answer is its program; it is graded by running it
+  (infscale.evaluation.code_grading), never by comparing strings: `is_correct` refuses it.
 
 Every public function is total on strings: grading never raises on model output.
 """
@@ -29,8 +31,9 @@ __all__ = [
     "answers_equivalent",
 ]
 
-GRADERS = {"toy": "numeric", "gsm8k": "numeric", "math500": "latex", "math": "latex"}
-_KINDS = ("numeric", "latex")
+GRADERS = {"toy": "numeric", "gsm8k": "numeric", "math500": "latex", "math": "latex", "toy_code": "code",
+           "mbpp": "code"}
+_KINDS = ("numeric", "latex", "code")
 
 # Symbolic checks are skipped for absurdly long strings (they are never real answers
 # and can make sympy crawl).
@@ -160,6 +163,10 @@ def candidate_answer(text: str, finish_reason: str | None, grader: str) -> str |
     """
     if not isinstance(text, str):
         return None
+    if grader_kind(grader) == "code":  # its program; grading runs it and puts its behaviour here (code_grading)
+        from infscale.core.codesteps import extract_program
+
+        return extract_program(text)
     if grader_kind(grader) == "numeric":
         text = _CALCULATOR.sub("", text)
     matches = list(_ANSWER_IS.finditer(text))
@@ -272,6 +279,8 @@ def normalize_answer(answer: str | None, grader: str) -> str | None:
     kind = grader_kind(grader)
     if answer is None:
         return None
+    if kind == "code":  # a behaviour key (code_grading) is canonical already
+        return str(answer)
     normalize = _normalize_numeric if kind == "numeric" else _normalize_latex
     # Iterate to a fixed point so that normalisation is idempotent even on odd input
     # (e.g. "a.$." -> "a.$" -> "a"); real answers settle after one pass.
@@ -330,6 +339,9 @@ def _symbolic_equal(pred: str, ref: str) -> bool:
 def is_correct(prediction: str | None, reference: str, grader: str) -> bool:
     """Whether a predicted answer matches the reference answer. Never raises on strings."""
     kind = grader_kind(grader)
+    if kind == "code":
+        raise ValueError(f"grader {grader!r}: code is graded by running it (infscale.evaluation.code_grading), "
+                         "not by comparing answers")
     if prediction is None or reference is None:
         return False
     try:

@@ -114,6 +114,10 @@ def check_references(config: dict) -> None:
             raise ConfigError(f"config key datasets.{slug}.hub: required when source is hub")
         if "types" in d and d["format"] != "metamath":
             raise ConfigError(f"config key datasets.{slug}.types: only for format metamath")
+        if (d["source"] == "toy_code") != (d.get("grader") in ("toy_code", "code")) and d.get("grader") != "mbpp":
+            raise ConfigError(f"config key datasets.{slug}.grader: the toy code task (source toy_code) and the "
+                              f"grader toy_code (or code) go together (found source {d['source']}, grader "
+                              f"{d.get('grader')})")
         toy = d.get("toy", {})
         if toy.get("carry_free") == "every_order" and toy.get("carry_rate", 0.5) > 0:
             raise ConfigError(f"config key datasets.{slug}.toy.carry_free: every_order draws questions that carry in "
@@ -217,6 +221,9 @@ def check_verifier(config: dict, prm: dict, where: str, need) -> None:
         need("model", config["models"], prm["policy"], f"{where}.policy")
     for i, name in enumerate(prm.get("sample_from", [])):
         need("model", config["models"], name, f"{where}.sample_from[{i}]")
+    if source == "rollouts" and datasets[prm["dataset"]].get("grader") in ("toy_code", "mbpp", "code"):
+        raise ConfigError(f"config key {where}.dataset: a PRM labelled by rollouts on a code task is not built yet "
+                          f"(docs/code-study.md); verify code with a policy's likelihood or a released checkpoint")
     if prm.get("step_labels") == "exact" and datasets[prm["dataset"]].get("source") != "toy":
         raise ConfigError(f"config key {where}.step_labels: exact step labels exist for the toy task only")
     fmt = datasets[prm["dataset"]]["format"]

@@ -13,10 +13,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from infscale.core.grading import is_correct, normalize_answer
+from infscale.core.grading import grader_kind, is_correct, normalize_answer
 from infscale.evaluation.aggregation import aggregate, reduce_step_scores, subsample
 from infscale.evaluation.flops import FlopsCount, ModelShape, decode_flops, prefill_flops, scoring_flops
-from infscale.evaluation.pass_at_k import problem_coverage, right_flags
+from infscale.evaluation.pass_at_k import candidate_right, problem_coverage, right_flags
 from infscale.evaluation.verifier import within_problem_auc
 
 EASY_LEVELS, HARD_LEVELS = (1, 2), (3, 4, 5)
@@ -108,10 +108,15 @@ def _weights(record: dict, candidates: list[dict], aggregation: str, reduction: 
 
 def chosen_correct(record: dict, candidates: list[dict], aggregation: str, grader: str, reduction: str) -> bool:
     """Whether the answer `aggregation` picks among `candidates` is right. A candidate without a stated answer
-    (answer None: grading.candidate_answer) never votes and is never picked."""
+    (answer None: grading.candidate_answer) never votes and is never picked. For code the answer is the
+    candidate's behaviour (evaluation.code_grading) and the pick is right when the first candidate with that
+    behaviour passed its asserts."""
     weights = _weights(record, candidates, aggregation, reduction)
     chosen = aggregate([c["answer"] for c in candidates], weights, aggregation,
                        key=lambda a: normalize_answer(a, grader))
+    if grader_kind(grader) == "code":
+        picked = next((c for c in candidates if chosen is not None and c["answer"] == chosen), None)
+        return picked is not None and candidate_right(picked, record["reference"], grader)
     return is_correct(chosen, record["reference"], grader)
 
 
@@ -163,7 +168,7 @@ def verifier_auc(records: list[dict], n: int, grader: str, reduction: str) -> tu
         if not candidates or any("step_scores" not in c for c in candidates):
             return math.nan, 0
         groups.append(([reduce_step_scores(c["step_scores"], reduction) for c in candidates],
-                       [is_correct(c["answer"], r["reference"], grader) for c in candidates]))
+                       [candidate_right(c, r["reference"], grader) for c in candidates]))
     return within_problem_auc(groups)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from infscale.core.grading import is_correct
+from infscale.core.grading import grader_kind, is_correct
 
 
 def pass_at_k(n_samples: int, n_correct: int, k: int) -> float:
@@ -27,9 +27,20 @@ def pass_at_k(n_samples: int, n_correct: int, k: int) -> float:
     return 1.0 - math.prod((n_samples - n_correct - i) / (n_samples - i) for i in range(k))
 
 
+def candidate_right(candidate: dict, reference: str, grader: str) -> bool:
+    """Whether one candidate is right: its answer matches the reference, or, for code, it passed its asserts when
+    it ran (`passed`, set by evaluation.code_grading)."""
+    if grader_kind(grader) == "code":
+        if "passed" not in candidate:
+            raise ValueError("a code candidate that was never run (no 'passed'): grade it with "
+                             "infscale.evaluation.code_grading.grade_records")
+        return bool(candidate["passed"])
+    return is_correct(candidate["answer"], reference, grader)
+
+
 def right_flags(record: dict, grader: str) -> list[bool]:
-    """Whether each candidate of a record is right (no stated answer is wrong)."""
-    return [is_correct(c["answer"], record["reference"], grader) for c in record["candidates"]]
+    """Whether each candidate of a record is right (no stated answer is wrong); for code, pass@k's "passes"."""
+    return [candidate_right(c, record["reference"], grader) for c in record["candidates"]]
 
 
 def problem_coverage(right: list[bool], n: int, *, tree: bool) -> tuple[float, float]:

@@ -1,6 +1,6 @@
 """Named figures and tables of a study (config `figures:`; the paper's are in config/paper.yaml): each selects
 metrics by data set, model, strategy, aggregation and subset and draws one of a few kinds (grid, compute_optimal,
-fit, table1, table4). The rule `paper_figure` calls `make_figure` once per name."""
+fit, table1, table3, table4). The rule `paper_figure` calls `make_figure` once per name."""
 from __future__ import annotations
 
 import pandas as pd
@@ -8,7 +8,7 @@ import pandas as pd
 from infscale.reporting.plotting import plot_compute_optimal, plot_grid
 from infscale.reporting.report import PathLike, seed_summary, write_table
 from infscale.reporting.scaling import PAPER_A, PAPER_B, compute_optimal, fit_optimal_size
-from infscale.reporting.tables import table1, table4
+from infscale.reporting.tables import table1, table3, table4
 
 SELECT = {"dataset": "datasets", "model": "models", "strategy": "strategies", "aggregation": "aggregations",
           "subset": "subsets"}
@@ -62,6 +62,8 @@ def make_figure(metrics: pd.DataFrame, name: str, spec: dict, *, x: str, csv: Pa
                        dvts_n=t1.get("dvts_budget"))
     elif kind == "table4":
         table = table4(s, x=x, strategies=spec.get("strategies", ("greedy", "sampling")), ns=spec.get("samples"))
+    elif kind == "table3":
+        table = table3(s, x=x, aggregation=aggregation, ns=spec.get("samples"))
     else:
         raise ValueError(f"figure {name}: unknown kind {kind!r}")
     write_table(table, csv, md)

@@ -22,9 +22,10 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 
-from infscale.core.grading import is_correct, normalize_answer
+from infscale.core.grading import normalize_answer
 from infscale.core.stepformat import split_steps
 from infscale.evaluation.aggregation import aggregate, reduce_step_scores
+from infscale.evaluation.pass_at_k import candidate_right
 from infscale.evaluation.verifier import pooled_auc, within_problem_auc
 
 REDUCTIONS = ("last", "min")
@@ -32,7 +33,10 @@ CALIBRATION_BINS = 10
 
 
 def is_valid(candidate: dict) -> bool:
-    """States its answer in the step format and was not cut by the token limit."""
+    """States its answer in the step format and was not cut by the token limit; a code candidate (graded by
+    running it: `passed`) has an answer when its run gave a behaviour (evaluation.code_grading)."""
+    if "passed" in candidate:
+        return candidate.get("answer") is not None
     return "The answer is" in candidate["text"] and candidate.get("finish_reason") != "length"
 
 
@@ -50,7 +54,7 @@ def problem_view(record: dict, grader: str, where: str = "", exact: bool = False
     answers = [candidate_answer(c) for c in cands]
     view = {
         "answers": answers,
-        "correct": [a is not None and is_correct(a, record["reference"], grader) for a in answers],
+        "correct": [a is not None and candidate_right(c, record["reference"], grader) for a, c in zip(answers, cands)],
         **{f"score_{r}": [reduce_step_scores(c["step_scores"], r) for c in cands] for r in REDUCTIONS},
     }
     if exact:

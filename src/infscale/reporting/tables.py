@@ -1,5 +1,6 @@
-"""Paper-style tables from a seed_summary: Table 4 (accuracy per strategy/aggregation at each budget)
-and Table 1 (REBASE, and beam search and DVTS where they ran, at a small budget against sampling at a large one)."""
+"""Paper-style tables from a seed_summary: Table 4 (accuracy per strategy/aggregation at each budget),
+Table 1 (REBASE, and beam search and DVTS where they ran, at a small budget against sampling at a large one) and
+Table 3 (code: sampling and REBASE pass rates and FLOPs side by side at each budget)."""
 
 from __future__ import annotations
 
@@ -68,3 +69,30 @@ def table1(summary: pd.DataFrame, x: str = "policy_flops", aggregation: str = "w
                          "strategy": r["strategy"], "samples": int(r["n"]),
                          "flops": float(r[x]), "accuracy": 100 * float(r["accuracy_mean"])})
     return pd.DataFrame(rows, columns=TABLE1_COLUMNS)
+
+
+TABLE3_COLUMNS = ["dataset", "model", "samples", "sampling_flops", "sampling_pass_rate", "sampling_pass_at_n",
+                  "rebase_flops", "rebase_pass_rate"]
+
+
+def table3(summary: pd.DataFrame, x: str = "policy_flops", aggregation: str = "weighted_majority",
+           ns: Sequence[int] | None = None) -> pd.DataFrame:
+    """The paper's Table 3 layout, per (dataset, model, n): sampling's FLOPs per question and the pass rate (%) of
+    the candidate `aggregation` selects, sampling's pass@n (%, the unbiased estimator: `coverage`), then REBASE's
+    FLOPs and pass rate at the same n. Subset "all", means over seeds; a budget one strategy lacks is empty there."""
+    s = summary[(summary["subset"] == "all") & (summary["aggregation"] == aggregation)
+                & summary["strategy"].isin(["sampling", "rebase"])]
+    if ns is not None:
+        s = s[s["n"].isin(list(ns))]
+    rows = []
+    for (ds, model, n), g in s.groupby(["dataset", "model", "n"], sort=True):
+        row = {"dataset": ds, "model": model, "samples": int(n)}
+        for strategy in ("sampling", "rebase"):
+            r = g[g["strategy"] == strategy]
+            row[f"{strategy}_flops"] = float(r[x].iloc[0]) if len(r) else float("nan")
+            row[f"{strategy}_pass_rate"] = 100 * float(r["accuracy_mean"].iloc[0]) if len(r) else float("nan")
+            if strategy == "sampling":
+                cover = r["coverage"].iloc[0] if len(r) and "coverage" in r else float("nan")
+                row["sampling_pass_at_n"] = 100 * float(cover)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=TABLE3_COLUMNS)

@@ -22,8 +22,15 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+from infscale.core.codesteps import step_ends
 from infscale.core.stepformat import close_last_step, format_prompt
-from infscale.search.prm_scoring import inference_dtype, normalise_step_tags, tag_token_positions
+from infscale.search.prm_scoring import (
+    check_steps,
+    inference_dtype,
+    normalise_step_tags,
+    tag_token_positions,
+    token_positions_at,
+)
 
 TOKEN_SCORES = ("logprob", "margin")
 STEP_REDUCTIONS = ("min", "sum")
@@ -56,7 +63,7 @@ class PolicyLikelihoodVerifier:
 
     def __init__(self, path: str, a: float = 4.0, b: float = 1.0, token_score: str = "logprob",
                  step_reduction: str = "min", batch_size: int = 64, threads: int | None = None,
-                 device: str | None = None, max_batch_tokens: int | None = None, dtype=None):
+                 device: str | None = None, max_batch_tokens: int | None = None, dtype=None, steps: str = "tag"):
         import torch
 
         from infscale.core.models import leading_special_ids, load_for_inference
@@ -73,13 +80,17 @@ class PolicyLikelihoodVerifier:
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 2048))
         self.batch_size, self.max_batch_tokens = batch_size, max_batch_tokens
         self.reading = f"policy_likelihood/{token_score}/{step_reduction}"
+        self.steps = check_steps(steps)  # code: a step ends with its logical line (core/codesteps.py)
 
     def encode(self, question: str, solution: str) -> tuple[list[int], int, list[int]]:
         """(token ids of prompt + solution, where the solution starts, its step tags' positions in the solution),
         cut from the left of the prompt when longer than the policy's context."""
         tok = self.tokenizer
         prompt = self.prefix + tok.encode(format_prompt(question), add_special_tokens=False)
-        solution_ids, tags = tag_token_positions(tok, normalise_step_tags(close_last_step(solution)))
+        if self.steps == "code":
+            solution_ids, tags = token_positions_at(tok, solution, step_ends(solution))
+        else:
+            solution_ids, tags = tag_token_positions(tok, normalise_step_tags(close_last_step(solution)))
         prompt = prompt[max(0, len(prompt) + len(solution_ids) - self.context_length):] or prompt[-1:]
         return prompt + solution_ids, len(prompt), tags
 

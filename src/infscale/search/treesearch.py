@@ -16,6 +16,11 @@ A new node is classified once, when it is added (`Tree.add`):
   * dropped after scoring: an unfinished node at `max_depth` ("depth"); it can never become a candidate;
   * open otherwise.
 
+A code problem (its row holds `tests`: evaluation.code_grading) takes steps of one logical line
+(core/codesteps.py): a step stops at a newline and is generated on while the line is open (brackets, a
+triple-quoted string), up to `max_step_tokens` in all; a path is finished when the policy ends it with end-of-text
+(dropped as "empty" when it ends before writing anything).
+
 `allocate` splits a REBASE budget over nodes in proportion to softmax(reward / T_b).
 """
 from __future__ import annotations
@@ -25,9 +30,10 @@ from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from typing import Callable, Sequence
 
+from infscale.core.codesteps import NEWLINE, ends_step
 from infscale.core.grading import candidate_answer
 from infscale.core.stepformat import STEP_TAG, format_prompt, is_finished
-from infscale.search.engine_base import Completion, Engine, SamplingParams
+from infscale.search.engine_base import Completion, Engine, SamplingParams, derived_seed
 
 ALLOCATION_RULES = ("ceil", "round")
 
@@ -52,9 +58,9 @@ class SearchParams:
         """The known keys of a strategy's params (others are ignored), cast to their types."""
         return cls(**{f.name: type(f.default)(params[f.name]) for f in fields(cls) if params.get(f.name) is not None})
 
-    def sampling(self, seed: int) -> SamplingParams:
+    def sampling(self, seed: int, stop: str = STEP_TAG, max_new_tokens: int | None = None) -> SamplingParams:
         return SamplingParams(n=1, temperature=self.temperature, top_p=self.top_p,
-                              max_new_tokens=self.max_step_tokens, stop=(STEP_TAG,), seed=seed)
+                              max_new_tokens=max_new_tokens or self.max_step_tokens, stop=(stop,), seed=seed)
 
 
 @dataclass
@@ -68,7 +74,7 @@ class Node:
     finish_reason: str
     finished: bool = False
     dropped: bool = False
-    drop_reason: str | None = None  # length | no_tag | solution_tokens | depth
+    drop_reason: str | None = None  # length | no_tag | solution_tokens | depth | empty (code)
     reward: float | None = None  # the PRM's score of this node's (last) step
     prm_tokens: int | None = None  # tokens the PRM read to score this node
     width: int = 0  # children generated from this node
@@ -102,6 +108,11 @@ class Tree:
     def prompt(self) -> str:
         return format_prompt(self.row["question"])
 
+    @property
+    def code(self) -> bool:
+        """A code problem: steps are logical lines (module docstring)."""
+        return "tests" in self.row
+
     def path(self, node: Node | None) -> list[Node]:
         """Nodes from the root's child down to `node` (empty for the root)."""
         out = []
@@ -121,6 +132,16 @@ class Tree:
                     finish_reason=completion.finish_reason)
         if total > sp.max_solution_tokens:
             node.drop_reason = "solution_tokens"
+        elif self.code:
+            if completion.finish_reason == "stop" and not completion.text.endswith(NEWLINE):  # end-of-text
+                if (self.path_text(parent) + completion.text).strip():
+                    node.finished = True
+                else:  # ended before writing anything: no program, no step to score
+                    node.drop_reason = "empty"
+            elif completion.finish_reason == "length":
+                node.drop_reason = "length"
+            elif depth >= sp.max_depth:
+                node.drop_reason = "depth"
         elif is_finished(self.path_text(parent) + completion.text):
             node.finished = True
         elif completion.finish_reason == "length":
@@ -173,16 +194,51 @@ def expand(engine: Engine, requests: Sequence[tuple[Tree, Node | None, int]], sp
         owners += [(tree, parent)] * k
     if not prompts:
         return []
-    generations = engine.generate(prompts, sp.sampling(seed))
-    if len(generations) != len(prompts) or any(len(g.completions) != 1 for g in generations):
-        raise RuntimeError(f"engine returned {len(generations)} generations for {len(prompts)} prompts with n=1")
+    code = owners[0][0].code
+    generations = _generate(engine, prompts, sp.sampling(seed, NEWLINE if code else STEP_TAG))
+    completions = [g.completions[0] for g in generations]
+    if code:
+        completions = finish_logical_lines(engine, prompts, [t.path_text(p) for t, p in owners], completions, sp,
+                                           seed)
     new = []
-    for (tree, parent), gen in zip(owners, generations):
+    for (tree, parent), gen, completion in zip(owners, generations, completions):
         if parent is None and tree.prompt_tokens is None:
             tree.prompt_tokens = gen.prompt_tokens
         # The context is what the engine read: the prompt and the parent's path (as the engine tokenised it).
-        new.append((tree, tree.add(parent, gen.completions[0], gen.prompt_tokens, sp)))
+        new.append((tree, tree.add(parent, completion, gen.prompt_tokens, sp)))
     return new
+
+
+def _generate(engine: Engine, prompts: list[str], params: SamplingParams):
+    generations = engine.generate(prompts, params)
+    if len(generations) != len(prompts) or any(len(g.completions) != 1 for g in generations):
+        raise RuntimeError(f"engine returned {len(generations)} generations for {len(prompts)} prompts with n=1")
+    return generations
+
+
+def finish_logical_lines(engine: Engine, prompts: list[str], paths: list[str], completions: list[Completion],
+                         sp: SearchParams, seed: int) -> list[Completion]:
+    """Code steps: a completion stopped at a newline inside an open logical line (codesteps.ends_step on its
+    path's code) is generated on from where it stopped, again to the next newline, until the line ends, the
+    policy ends the text, or the step has `max_step_tokens` tokens (one engine call per round and token budget
+    left). A continued step is one completion: its text and tokens joined, the last part's finish reason."""
+    completions = list(completions)
+    for round_ in range(1, sp.max_step_tokens + 1):
+        todo = [i for i, c in enumerate(completions) if c.finish_reason == "stop" and c.text.endswith(NEWLINE)
+                and c.tokens < sp.max_step_tokens and not ends_step(paths[i] + c.text)]
+        if not todo:
+            break
+        by_budget: dict[int, list[int]] = {}
+        for i in todo:
+            by_budget.setdefault(sp.max_step_tokens - completions[i].tokens, []).append(i)
+        for left, items in sorted(by_budget.items()):
+            more = _generate(engine, [prompts[i] + completions[i].text for i in items],
+                             sp.sampling(derived_seed(seed, "line", round_), NEWLINE, max_new_tokens=left))
+            for i, gen in zip(items, more):
+                c, extra = completions[i], gen.completions[0]
+                completions[i] = Completion(text=c.text + extra.text, tokens=c.tokens + extra.tokens,
+                                            finish_reason=extra.finish_reason)
+    return completions
 
 
 def evaluate(prm, items: Sequence[tuple[Tree, Node]]) -> None:

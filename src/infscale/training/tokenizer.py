@@ -1,6 +1,9 @@
 """Byte-level BPE tokenizer trained on the task text, with the step tag as one token.
 
-Digits are split one by one before BPE (a tiny model learns column arithmetic only on single digits).
+Digits are split one by one before BPE (a tiny model learns column arithmetic only on single digits). For code
+(`newline_token`) a newline is a token of its own, never merged with the indentation after it: a code step ends at
+a newline (core/codesteps.py), and a step cut inside a token would leave the next step's prompt tokenised as
+training never showed it.
 """
 from __future__ import annotations
 
@@ -11,13 +14,14 @@ from infscale.core.stepformat import STEP_TAG
 EOS, PAD = "<|endoftext|>", "<|padding|>"
 
 
-def train_tokenizer(texts: list[str], out_dir: str | Path, vocab_size: int = 512):
+def train_tokenizer(texts: list[str], out_dir: str | Path, vocab_size: int = 512, newline_token: bool = False):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
+    newline = [pre_tokenizers.Split("\n", behavior="isolated")] if newline_token else []
     tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+        [*newline, pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
     )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
