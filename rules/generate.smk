@@ -22,6 +22,7 @@ rule generate:
         grader=lambda wc: grader(wc.dataset),
         limit=lambda wc: config["datasets"][wc.dataset].get("limit"),
         engine=lambda wc: cfg.engine_params(config, wc.model),  # study-wide block with the model's overrides
+        format=lambda wc: cfg.format_params(config, wc.model),  # the policy's prompt, step delimiter, answer
         prm_batch_tokens=config["prm_batch_tokens"],
         verifier=lambda wc: cfg.verifier_params(PRM_CFG) if wc.strategy in TREE_STRATEGIES else None,
         shard_size=config["shard_size"],
@@ -53,6 +54,7 @@ rule score:
         batch_size=config["engine"]["batch_size"],
         max_batch_tokens=config["prm_batch_tokens"],
         verifier=cfg.verifier_params(PRM_CFG),
+        format=lambda wc: cfg.format_params(config, wc.model),  # the verifier reads the policy's steps
         generation_shards=lambda wc, input: shard_dir_of(input.generations),
     script:
         "../scripts/score.py"
@@ -83,6 +85,7 @@ if ABLATIONS:
             batch_size=config["engine"]["batch_size"],
             max_batch_tokens=config["prm_batch_tokens"],
             verifier=lambda wc: cfg.verifier_params(VERIFIERS[wc.prm]),
+            format=lambda wc: cfg.format_params(config, wc.model),
             generation_shards="",  # the score job removes them
         script:
             "../scripts/score.py"

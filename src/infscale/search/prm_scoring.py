@@ -23,12 +23,17 @@ def tag_token_positions(tokenizer, text: str, tag: str = STEP_TAG) -> tuple[list
     tokenizer's offset mapping, so any tokenizer works: one where `ки` is an added token, a byte-level BPE where
     ` ки` and `ки` are different tokens, a SentencePiece-style `▁ки`, or one that splits the tag in pieces (then
     the last piece, where Math-Shepherd reads it: `tokenizer.encode(" ки")[-1]`)."""
+    return token_positions_at(tokenizer, text, [m.end() for m in re.finditer(re.escape(tag), text)])
+
+
+def token_positions_at(tokenizer, text: str, ends: Sequence[int]) -> tuple[list[int], list[int]]:
+    """(token ids of `text`, index of the last token covering the character before each end offset in `ends`),
+    from the tokenizer's offset mapping; an end no token covers (e.g. inside skipped whitespace) gets none."""
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(f"the PRM needs a fast tokenizer (offset mapping) to find its step tags; "
                          f"{type(tokenizer).__name__} has none")
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids, offsets = enc["input_ids"], enc["offset_mapping"]
-    ends = [m.end() for m in re.finditer(re.escape(tag), text)]
     positions, t = [], 0
     for end in ends:  # the last token covering the tag's last character
         while t < len(offsets) and offsets[t][1] < end:

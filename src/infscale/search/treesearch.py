@@ -1,16 +1,18 @@
 """Bookkeeping shared by the tree searches (REBASE, MCTS, beam search, DVTS): nodes, trees, batched expansion
 and scoring, cost.
 
-A node is one solution step generated after `format_prompt(question) + path text of its parent`, stopped at
-the step tag. Every expansion is one engine call for all requests of all problems (each prompt repeated once
-per child, n=1), every evaluation one PRM call. Each tree records what its search cost: one `[context,
-generated]` pair per generated node (dropped ones included) and the tokens the PRM read per scored node.
+A node is one solution step generated after the policy's prompt (`PolicyFormat.render_prompt`) + the path text of
+its parent, stopped at the format's step delimiter (the paper's: the step tag). Every expansion is one engine
+call for all requests of all problems (each prompt repeated once per child, n=1), every evaluation one PRM call.
+Each tree records what its search cost: one `[context, generated]` pair per generated node (dropped ones
+included) and the tokens the PRM read per scored node.
 
 A new node is classified once, when it is added (`Tree.add`):
-  * finished: its path states the answer (`is_finished`) within `max_solution_tokens`; never expanded;
-  * dropped, not scored: the step hit `max_step_tokens` without a tag ("length"), ended without a tag and
-    without an answer ("no_tag", e.g. end-of-text), or the path's running total of generated tokens exceeds
-    `max_solution_tokens` ("solution_tokens");
+  * finished: within `max_solution_tokens`, its path states the answer (format stop `answer_line`, the
+    paper's) or the policy ended it with end-of-text (stop `eos`); never expanded;
+  * dropped, not scored: the step hit `max_step_tokens` without a delimiter ("length"), ended without a
+    delimiter and without an answer ("no_tag", e.g. end-of-text), or the path's running total of generated
+    tokens exceeds `max_solution_tokens` ("solution_tokens");
   * dropped after scoring: an unfinished node at `max_depth` ("depth"); it can never become a candidate;
   * open otherwise.
 
@@ -23,8 +25,7 @@ from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from typing import Callable, Sequence
 
-from infscale.core.grading import candidate_answer
-from infscale.core.stepformat import STEP_TAG, format_prompt, is_finished
+from infscale.core.policy_format import PolicyFormat
 from infscale.search.engine_base import Completion, Engine, SamplingParams
 
 ALLOCATION_RULES = ("ceil", "round")
@@ -50,9 +51,9 @@ class SearchParams:
         """The known keys of a strategy's params (others are ignored), cast to their types."""
         return cls(**{f.name: type(f.default)(params[f.name]) for f in fields(cls) if params.get(f.name) is not None})
 
-    def sampling(self, seed: int) -> SamplingParams:
+    def sampling(self, seed: int, delimiter: str = PolicyFormat.step_delimiter) -> SamplingParams:
         return SamplingParams(n=1, temperature=self.temperature, top_p=self.top_p,
-                              max_new_tokens=self.max_step_tokens, stop=(STEP_TAG,), seed=seed)
+                              max_new_tokens=self.max_step_tokens, stop=(delimiter,), seed=seed)
 
 
 @dataclass
@@ -87,18 +88,17 @@ class Node:
 
 @dataclass
 class Tree:
-    """The search tree of one problem (a row with id, question, answer, optional level)."""
+    """The search tree of one problem (a row with id, question, answer, optional level); `prompt` is what the
+    policy reads before the solution, `fmt` its format (make_trees)."""
 
     row: dict
+    prompt: str = ""
+    fmt: PolicyFormat = field(default_factory=PolicyFormat)
     nodes: list[Node] = field(default_factory=list)
     children: dict[int | None, list[Node]] = field(default_factory=dict)  # None: the root
     prompt_tokens: int | None = None
     decode: list[list[int]] = field(default_factory=list)  # [context tokens, generated tokens] per node
     prm_tokens: list[int] = field(default_factory=list)  # tokens read per PRM item
-
-    @property
-    def prompt(self) -> str:
-        return format_prompt(self.row["question"])
 
     def path(self, node: Node | None) -> list[Node]:
         """Nodes from the root's child down to `node` (empty for the root)."""
@@ -117,13 +117,15 @@ class Tree:
         node = Node(id=len(self.nodes), parent=None if parent is None else parent.id, depth=depth,
                     text=completion.text, tokens=completion.tokens, path_tokens=total,
                     finish_reason=completion.finish_reason)
+        delimiter = self.fmt.step_delimiter
+        ended = completion.finish_reason == "stop" and not completion.text.endswith(delimiter)  # end-of-text
         if total > sp.max_solution_tokens:
             node.drop_reason = "solution_tokens"
-        elif is_finished(self.path_text(parent) + completion.text):
+        elif ended if self.fmt.stop == "eos" else self.fmt.states_answer(self.path_text(parent) + completion.text):
             node.finished = True
         elif completion.finish_reason == "length":
             node.drop_reason = "length"
-        elif not completion.text.endswith(STEP_TAG):
+        elif not completion.text.endswith(delimiter):
             node.drop_reason = "no_tag"
         elif depth >= sp.max_depth:
             node.drop_reason = "depth"
@@ -142,7 +144,7 @@ class Tree:
             if node.finished:
                 text = self.path_text(node)
                 candidates.append({"text": text, "tokens": node.path_tokens, "finish_reason": node.finish_reason,
-                                   "answer": candidate_answer(text, node.finish_reason, grader),
+                                   "answer": self.fmt.candidate_answer(text, node.finish_reason, grader),
                                    "step_scores": [n.reward for n in self.path(node)], "prm_tokens": node.prm_tokens})
         return {
             "id": self.row["id"], "question": self.row["question"], "reference": self.row["answer"],
@@ -150,6 +152,12 @@ class Tree:
             "tree": [{**n.as_dict(), **(node_extra(n) if node_extra else {})} for n in self.nodes],
             "cost": {"decode": [list(p) for p in self.decode], "prm_tokens": list(self.prm_tokens)},
         }
+
+
+def make_trees(rows: Sequence[dict], fmt: PolicyFormat | None, tokenizer) -> list[Tree]:
+    """One tree per problem, its prompt rendered in the policy's format (None: the paper's)."""
+    fmt = fmt or PolicyFormat()
+    return [Tree(row, prompt=fmt.render_prompt(row["question"], tokenizer), fmt=fmt) for row in rows]
 
 
 def expand(engine: Engine, requests: Sequence[tuple[Tree, Node | None, int]], sp: SearchParams,
@@ -162,7 +170,7 @@ def expand(engine: Engine, requests: Sequence[tuple[Tree, Node | None, int]], sp
         owners += [(tree, parent)] * k
     if not prompts:
         return []
-    generations = engine.generate(prompts, sp.sampling(seed))
+    generations = engine.generate(prompts, sp.sampling(seed, requests[0][0].fmt.step_delimiter))
     if len(generations) != len(prompts) or any(len(g.completions) != 1 for g in generations):
         raise RuntimeError(f"engine returned {len(generations)} generations for {len(prompts)} prompts with n=1")
     new = []
@@ -186,7 +194,8 @@ def evaluate(prm, items: Sequence[tuple[Tree, Node]]) -> None:
     for (tree, node), s, k in zip(items, scores, tokens):
         where = f"problem {tree.row['id']!r}, node {node.id} (depth {node.depth})"
         if not s:
-            raise ValueError(f"{where}: the PRM returned no step score; does the step end with the tag {STEP_TAG!r}?")
+            raise ValueError(f"{where}: the PRM returned no step score; does the step end with the delimiter "
+                             f"{tree.fmt.step_delimiter!r}, and does the verifier read this policy's format?")
         if math.isnan(s[-1]):
             raise ValueError(f"{where}: the PRM returned a NaN reward for step {node.text[-80:]!r}")
         node.reward, node.prm_tokens = float(s[-1]), int(k)
