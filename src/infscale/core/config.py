@@ -58,10 +58,15 @@ def verifiers(config: dict) -> dict[str, dict]:
 
 
 def verifier_params(block: dict) -> dict:
-    """What a job needs to load a verifier besides its directory: a PRM reads its own checkpoint; a
-    policy-likelihood verifier (search/policy_likelihood.py) its calibration and token score."""
+    """What a job needs to load a verifier besides its directory: a PRM reads its own checkpoint by its family
+    (search/prm_families.py; the default, math_shepherd, adds nothing); a policy-likelihood verifier
+    (search/policy_likelihood.py) its calibration and token score."""
     if block["source"] != "policy_likelihood":
-        return {"kind": "prm"}
+        family = block.get("family", "math_shepherd")
+        if family == "math_shepherd":
+            return {"kind": "prm"}  # as before families existed: a study's jobs keep their parameters
+        return {"kind": "prm", "family": family, "trust_remote_code": bool(block.get("trust_remote_code", False)),
+                **{k: block[k] for k in ("system_prompt", "step_separator") if k in block}}
     calibration = block.get("calibration", {})
     return {"kind": "policy_likelihood", "a": float(calibration.get("a", 4.0)), "b": float(calibration.get("b", 1.0)),
             "token_score": block.get("token_score", "logprob"), "step_reduction": block.get("step_reduction", "min")}

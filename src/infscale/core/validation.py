@@ -220,6 +220,7 @@ def check_verifier(config: dict, prm: dict, where: str, need) -> None:
     for key in required:
         if key not in prm:
             raise ConfigError(f"config key {where}.{key}: required when {where}.source is {source}")
+    check_family(prm, where)
     if source == "checkpoint":
         return
     if source == "policy_likelihood":
@@ -254,6 +255,20 @@ def check_verifier(config: dict, prm: dict, where: str, need) -> None:
                           "init_from_policy")
     if not prm.get("hub_id") and not prm["init_from_policy"] and "arch" not in prm:
         raise ConfigError(f"config key {where}.arch: required when {where}.init_from_policy is false")
+
+
+def check_family(prm: dict, where: str) -> None:
+    """A released family reads a released checkpoint; its options belong to it (docs/verifiers.md)."""
+    family = prm.get("family", "math_shepherd")
+    if family != "math_shepherd" and prm["source"] != "checkpoint":
+        raise ConfigError(f"config key {where}.family: family {family} reads a released PRM (source checkpoint); "
+                          f"{where}.source is {prm['source']} (a PRM this study trains or a policy's likelihood is "
+                          "read as math_shepherd)")
+    for key, owner in (("system_prompt", "qwen_prm"), ("step_separator", "token_classification")):
+        if key in prm and family != owner:
+            raise ConfigError(f"config key {where}.{key}: only for family {owner} ({where}.family is {family})")
+    if prm.get("trust_remote_code") and family == "math_shepherd":
+        raise ConfigError(f"config key {where}.trust_remote_code: family math_shepherd runs no released code")
 
 
 def check_figures(config: dict, need) -> None:

@@ -18,6 +18,12 @@ def normalise_step_tags(text: str, tag: str = STEP_TAG) -> str:
     return re.sub(r"[ \t]*" + re.escape(tag), " " + tag, text)
 
 
+def as_math_shepherd_text(steps: Sequence[str], tag: str = STEP_TAG) -> str:
+    """Canonical steps in the Math-Shepherd format: each step followed by ` ки`, one a line. A paper-format
+    solution's steps (prm_families.math_shepherd_steps) give back its text."""
+    return "\n".join(f"{s} {tag}" for s in steps)
+
+
 def tag_token_positions(tokenizer, text: str, tag: str = STEP_TAG) -> tuple[list[int], list[int]]:
     """(token ids of `text`, index of the token that ends each step tag), found from the text through the
     tokenizer's offset mapping, so any tokenizer works: one where `ки` is an added token, a byte-level BPE where
@@ -103,7 +109,7 @@ class ProcessRewardModel:
     counted in each row that reads it)."""
 
     def __init__(self, path: str, batch_size: int = 64, threads: int | None = None, device: str | None = None,
-                 max_batch_tokens: int | None = None, dtype=None):
+                 max_batch_tokens: int | None = None, dtype=None, split_steps=None):
         import torch
 
         from infscale.core.models import leading_special_ids, load_for_inference
@@ -124,6 +130,7 @@ class ProcessRewardModel:
         self.prefix = leading_special_ids(self.tokenizer)  # the tokenizer's BOS, where it adds one
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
+        self.split_steps = split_steps  # None: the solution's own text, as today
 
     def read(self, logits):
         """Step probabilities (rows x positions, on CPU) from the model's logits, by `reading`."""
@@ -144,6 +151,8 @@ class ProcessRewardModel:
         the paper's convention, every text read whole."""
         encoded, tag_positions = [], []
         for q, s in zip(questions, solutions):
+            if self.split_steps is not None:  # another format's steps, written the Math-Shepherd way
+                s = as_math_shepherd_text(self.split_steps(s))
             text = format_prompt(q) + normalise_step_tags(close_last_step(s))
             ids, positions = tag_token_positions(self.tokenizer, text)
             cut, k = max(0, len(self.prefix) + len(ids) - self.context_length), len(self.prefix)
