@@ -19,7 +19,7 @@ def load_verifier(path: str, verifier: dict | None = None, fmt: PolicyFormat | N
     policy_likelihood: `path` is the policy, the calibration, token score and step reduction come with `verifier`.
     `fmt` is the format of the policy whose solutions it scores (None: the paper's): a family reads the policy's
     canonical steps (`fmt.split_steps`); a Math-Shepherd PRM reads the paper's text as it is, and another format's
-    steps rewritten in the Math-Shepherd layout."""
+    steps rewritten in the Math-Shepherd layout. A `split_steps` in `options` is used instead of the format's."""
     verifier = verifier or {}
     kind = verifier.get("kind", "prm")
     fmt = fmt or PolicyFormat()
@@ -27,10 +27,11 @@ def load_verifier(path: str, verifier: dict | None = None, fmt: PolicyFormat | N
         family = verifier.get("family", DEFAULT_FAMILY)
         if family == DEFAULT_FAMILY:
             if fmt.step_delimiter != STEP_TAG:
-                options["split_steps"] = fmt.split_steps
+                options.setdefault("split_steps", fmt.split_steps)
             return ProcessRewardModel(path, **options)
         extra = {k: verifier[k] for k in ("trust_remote_code", "system_prompt", "step_separator") if k in verifier}
-        return FamilyVerifier(path, family, split_steps=fmt.split_steps, **extra, **options)
+        options.setdefault("split_steps", fmt.split_steps)
+        return FamilyVerifier(path, family, **extra, **options)
     if kind == "policy_likelihood":
         return PolicyLikelihoodVerifier(path, a=verifier["a"], b=verifier["b"], token_score=verifier["token_score"],
                                         step_reduction=verifier["step_reduction"], fmt=fmt, **options)
