@@ -45,7 +45,8 @@ def chat_tokenizer():
                                    chat_template=CHAT_TEMPLATE)
 
 
-def save_chat_policy(out: str | Path, seed: int = 0, end_logit: float = 3.0, delimiter_logit: float = 4.0) -> Path:
+def save_chat_policy(out: str | Path, seed: int = 0, end_logit: float = 3.0, delimiter_logit: float = 4.0,
+                     hidden_size: int = 32, layers: int = 1) -> Path:
     """A tiny Qwen2 chat policy with random weights whose steps end at "\\n\\n" and whose turns end at <|im_end|>
     often enough for a tree search to finish paths: every token embedding carries a large constant unit, so the
     last hidden state is about constant there, and the output head reads that unit only for those two tokens."""
@@ -54,7 +55,8 @@ def save_chat_policy(out: str | Path, seed: int = 0, end_logit: float = 3.0, del
 
     tok = chat_tokenizer()
     torch.manual_seed(seed)
-    config = Qwen2Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+    config = Qwen2Config(vocab_size=len(tok), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+                         num_hidden_layers=layers,
                          num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
                          tie_word_embeddings=False, eos_token_id=tok.convert_tokens_to_ids(IM_END),
                          pad_token_id=tok.pad_token_id, bos_token_id=None)
@@ -65,8 +67,9 @@ def save_chat_policy(out: str | Path, seed: int = 0, end_logit: float = 3.0, del
         model.get_input_embeddings().weight[:, 0] = 8.0
         head = model.get_output_embeddings().weight
         head[:, 0] = 0.0
-        head[tok.convert_tokens_to_ids(IM_END), 0] = end_logit / 5.0
-        head[delimiter[0], 0] = delimiter_logit / 5.0
+        scale = 8.0 / (64.0 / hidden_size) ** 0.5  # unit 0 after the final RMSNorm: about sqrt(hidden_size)
+        head[tok.convert_tokens_to_ids(IM_END), 0] = end_logit / scale
+        head[delimiter[0], 0] = delimiter_logit / scale
     out = Path(out)
     model.generation_config = GenerationConfig(
         eos_token_id=[tok.convert_tokens_to_ids(IM_END), tok.convert_tokens_to_ids(ENDOFTEXT)],
