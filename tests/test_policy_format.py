@@ -266,3 +266,11 @@ def test_policy_likelihood_reads_the_chat_prompt_and_scores_each_step(chat_polic
         start += n
     assert tokens == len(ids)
     assert scores == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("path", ["config.yaml", "config/paper.yaml", "config/ci.yaml"])
+def test_the_default_and_the_papers_studies_keep_the_papers_format(path):
+    from pathlib import Path
+
+    config = validate_config(yaml.safe_load((Path(__file__).resolve().parents[1] / path).read_text()))
+    assert all(policy_format(config, m) == PAPER for m in config["models"])

@@ -100,6 +100,10 @@ class Tree:
     decode: list[list[int]] = field(default_factory=list)  # [context tokens, generated tokens] per node
     prm_tokens: list[int] = field(default_factory=list)  # tokens read per PRM item
 
+    def __post_init__(self):
+        if not self.prompt:  # a raw or template prompt needs no tokenizer (a chat prompt does: make_trees)
+            self.prompt = self.fmt.render_prompt(self.row["question"])
+
     def path(self, node: Node | None) -> list[Node]:
         """Nodes from the root's child down to `node` (empty for the root)."""
         out = []
