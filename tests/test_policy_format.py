@@ -151,6 +151,17 @@ def test_tree_search_stops_steps_at_the_delimiter_and_finishes_at_end_of_text(st
     assert not any(n["dropped"] for n in record["tree"])
 
 
+def test_a_turn_ended_before_any_text_is_dropped_not_scored():
+    from infscale.search.treesearch import SearchParams, Tree
+
+    tree, sp = Tree({"id": "p", "question": "Q", "answer": "1"}, prompt="chat prompt", fmt=INSTRUCT), SearchParams()
+    empty = tree.add(None, Completion("", 1, "stop"), 10, sp)  # <|im_end|> first: no step at all
+    assert (empty.finished, empty.drop_reason, empty.scorable) == (False, "no_tag", False)
+    step = tree.add(None, Completion("a\n\n", 3, "stop"), 10, sp)
+    last = tree.add(step, Completion("", 1, "stop"), 13, sp)  # end of turn right after a step: the path is done
+    assert step.open and last.finished and INSTRUCT.split_steps(tree.path_text(last)) == ["a"]
+
+
 def test_sampling_reads_the_chat_prompt_and_boxed_answers():
     engine = ChatScriptedEngine()
     rows = [{"id": "p1", "question": "What is 3?", "answer": "3"}]

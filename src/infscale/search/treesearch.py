@@ -11,7 +11,8 @@ A new node is classified once, when it is added (`Tree.add`):
   * finished: within `max_solution_tokens`, its path states the answer (format stop `answer_line`, the
     paper's) or the policy ended it with end-of-text (stop `eos`); never expanded;
   * dropped, not scored: the step hit `max_step_tokens` without a delimiter ("length"), ended without a
-    delimiter and without an answer ("no_tag", e.g. end-of-text), or the path's running total of generated
+    delimiter and without an answer ("no_tag", e.g. end-of-text; with stop `eos`, end-of-text before any text of
+    the path), or the path's running total of generated
     tokens exceeds `max_solution_tokens` ("solution_tokens");
   * dropped after scoring: an unfinished node at `max_depth` ("depth"); it can never become a candidate;
   * open otherwise.
@@ -122,7 +123,9 @@ class Tree:
                     text=completion.text, tokens=completion.tokens, path_tokens=total,
                     finish_reason=completion.finish_reason)
         delimiter = self.fmt.step_delimiter
-        ended = completion.finish_reason == "stop" and not completion.text.endswith(delimiter)  # end-of-text
+        # ended by end-of-text, with a step to show (a turn ended before any text is no candidate: "no_tag")
+        ended = completion.finish_reason == "stop" and not completion.text.endswith(delimiter) and \
+            bool((self.path_text(parent) + completion.text).strip())
         if total > sp.max_solution_tokens:
             node.drop_reason = "solution_tokens"
         elif ended if self.fmt.stop == "eos" else self.fmt.states_answer(self.path_text(parent) + completion.text):
