@@ -82,3 +82,17 @@ def test_one_gpu_plan_is_offline_without_warning_and_asks_the_gpus_it_uses(tmp_p
         tree = rule == "generate" and strategy in cfg.TREE_STRATEGIES
         used = gpus_used(plan_devices(int(gpu), tree, None), cfg.engine_params(one_gpu, model)["name"])
         assert int(gpu) == used == 1, (rule, model, strategy, gpu)
+
+
+def test_the_prm_families_template_tokens_count_in_its_flops(one_gpu):
+    import copy
+
+    sampled = copy.deepcopy(one_gpu)
+    sampled["evaluate"]["strategies"] = ["sampling"]
+    plain = copy.deepcopy(sampled)
+    plain["prm"]["family"] = "math_shepherd"
+    score = {name: {s.stage: s for s in estimate(c)}["score"].flops for name, c in (("qwen", sampled), ("ms", plain))}
+    # sampling at 256 once per seed: each candidate's read holds the question once, with 40 template tokens more
+    problems = {"math500": 500, "gsm8k": 1319}
+    reads = sum(problems[d] * 256 for d in sampled["evaluate"]["datasets"]) * len(sampled["models"])
+    assert score["qwen"] - score["ms"] == pytest.approx(2 * 6.53e9 * 40 * reads)

@@ -37,6 +37,10 @@ SOLUTION_TOKENS = {"math500": 300, "gsm8k": 180}  # Table 4: Llemma-7B greedy 3.
 PROMPT_TOKENS = {"math500": 100, "gsm8k": 80}  # mean question length (Llama tokenizer), re-read by every PRM call
 SOLUTION_STEPS = {"math500": 8, "gsm8k": 5}  # steps a solution: a tree search scores one node per step and path
 STEP_TOKENS = 50  # MCTS: one expansion generates about one step
+# A released PRM family reads its own template around the question and steps (qwen_prm: a system turn, the chat
+# markup and one <extra_0> a step, ~40 Qwen tokens; rlhflow: Llama-3.1 turns around every step): added to the
+# prompt it re-reads. The Math-Shepherd family reads the question and the steps only.
+PRM_TEMPLATE_TOKENS = {"math_shepherd": 0, "qwen_prm": 40, "rlhflow": 60, "skywork": 2, "token_classification": 8}
 TREE_OVERHEAD = 1.2  # REBASE generates ~1.2x the tokens of sampling at equal n (Table 4: 148.0 / 125.4)
 SIBLINGS = 3.4  # REBASE children per expanded node: `allocate` at T_b 0.1 over uniform rewards, widths 8-128
 # Beam search and DVTS keep N paths a depth as REBASE does (counted like it); their siblings are `beam_width`.
@@ -172,11 +176,16 @@ def training_jobs(config: dict, hw: Hardware = Hardware()) -> list[TrainingJob]:
     return jobs
 
 
+def prm_prompt_tokens(config: dict, dataset: str) -> float:
+    """The question as the PRM reads it, its family's template included."""
+    return PROMPT_TOKENS[dataset] + PRM_TEMPLATE_TOKENS[config["prm"].get("family", "math_shepherd")]
+
+
 def run_tokens(config: dict, dataset: str, strategy: str, n: int) -> tuple[float, float]:
     """(tokens the policy generates, tokens the PRM reads) of one run (one seed) at budget n. The PRM reads
     prompt + solution once per sampled candidate; in a tree search prompt + path so far once per node."""
     problems = config["datasets"][dataset].get("limit") or TEST_PROBLEMS[dataset]
-    solution, prompt, steps = SOLUTION_TOKENS[dataset], PROMPT_TOKENS[dataset], SOLUTION_STEPS[dataset]
+    solution, prompt, steps = SOLUTION_TOKENS[dataset], prm_prompt_tokens(config, dataset), SOLUTION_STEPS[dataset]
     path_reads = steps * prompt + solution * (steps + 1) / 2  # a path's nodes, each read with its prefix
     if strategy in cfg.PREFIX_STRATEGIES:
         g, r = n * solution, n * (prompt + solution)
@@ -192,7 +201,7 @@ def prm_tokens_computed(config: dict, dataset: str, strategy: str, n: int) -> fl
     sampled candidates share the prompt; a tree node shares the prompt and its parent's path with its siblings
     (REBASE: SIBLINGS a parent on average; beam search, DVTS: `beam_width`; MCTS: its `children`)."""
     problems = config["datasets"][dataset].get("limit") or TEST_PROBLEMS[dataset]
-    solution, prompt, steps = SOLUTION_TOKENS[dataset], PROMPT_TOKENS[dataset], SOLUTION_STEPS[dataset]
+    solution, prompt, steps = SOLUTION_TOKENS[dataset], prm_prompt_tokens(config, dataset), SOLUTION_STEPS[dataset]
     if strategy in cfg.PREFIX_STRATEGIES:
         return problems * (prompt + n * solution)
     if strategy in ("rebase", *cfg.BEAM_STRATEGIES):  # a path's nodes: prefixes over the siblings, then own step
