@@ -160,6 +160,9 @@ def test_a_turn_ended_before_any_text_is_dropped_not_scored():
     step = tree.add(None, Completion("a\n\n", 3, "stop"), 10, sp)
     last = tree.add(step, Completion("", 1, "stop"), 13, sp)  # end of turn right after a step: the path is done
     assert step.open and last.finished and INSTRUCT.split_steps(tree.path_text(last)) == ["a"]
+    step.reward, last.reward = 0.25, 0.5
+    (candidate,) = tree.record("gsm8k")["candidates"]
+    assert candidate["step_scores"] == [0.25]  # one score a step of the text: the empty last node is no step
 
 
 def test_sampling_reads_the_chat_prompt_and_boxed_answers():

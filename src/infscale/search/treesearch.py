@@ -113,6 +113,12 @@ class Tree:
             node = None if node.parent is None else self.nodes[node.parent]
         return out[::-1]
 
+    def scored_steps(self, node: Node) -> list[Node]:
+        """The path's nodes that are steps of its text (`PolicyFormat.split_steps`): all, but a last one ended by
+        end-of-text with no text of its own (its reward repeats its parent's score of the same steps)."""
+        path = self.path(node)
+        return path[:-1] if len(path) > 1 and not path[-1].text.strip() else path
+
     def path_text(self, node: Node | None) -> str:
         return "".join(n.text for n in self.path(node))
 
@@ -152,7 +158,8 @@ class Tree:
                 text = self.path_text(node)
                 candidates.append({"text": text, "tokens": node.path_tokens, "finish_reason": node.finish_reason,
                                    "answer": self.fmt.candidate_answer(text, node.finish_reason, grader),
-                                   "step_scores": [n.reward for n in self.path(node)], "prm_tokens": node.prm_tokens})
+                                   "step_scores": [n.reward for n in self.scored_steps(node)],
+                                   "prm_tokens": node.prm_tokens})
         return {
             "id": self.row["id"], "question": self.row["question"], "reference": self.row["answer"],
             "level": self.row.get("level"), "prompt_tokens": self.prompt_tokens, "candidates": candidates,
