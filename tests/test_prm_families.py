@@ -76,6 +76,10 @@ def test_qwen_prm_shares_prefixes_and_counts_template_tokens(checkpoints):
     prm = FamilyVerifier(str(path), "qwen_prm", device="cpu", split_steps=instruct_steps)
     path_text = "She has 3 apples and buys 4 more apples, so she has 3 + 4 apples."
     siblings = [f"{path_text}\n\n{tail}" for tail in ("That is 7.", "That is 8.", "That is 3 + 4 = 7.")]
+    from infscale.search.prefix_scoring import plan_groups
+
+    groups = plan_groups([prm.encode(QUESTION, t)[0] for t in siblings])
+    assert len(groups) == 1 and groups[0].shared > 60  # the template, question and path: read once
     shared, _ = prm.score([QUESTION] * 3, siblings)
     for text, got in zip(siblings, shared):
         assert got == pytest.approx(qwen_prm_by_hand(path, QUESTION, instruct_steps(text))[0], abs=1e-5)
@@ -283,6 +287,14 @@ def test_token_classification_refuses_a_one_label_head(tmp_path):
         FamilyVerifier(str(path), "token_classification", device="cpu")
 
 
+@pytest.mark.parametrize("family", ["qwen_prm", "rlhflow", "skywork", "token_classification"])
+def test_a_candidate_without_steps_gets_no_score_but_counts_its_tokens(checkpoints, family):
+    prm = FamilyVerifier(str(checkpoints[family]), family, device="cpu",
+                         split_steps=lambda text: [s for s in instruct_steps(text) if s])
+    scores, (n,) = prm.score([QUESTION], [""])
+    assert scores == [[]] and n > len(prm.tokenizer(QUESTION, add_special_tokens=False)["input_ids"])
+
+
 # ---- configuration ------------------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -400,3 +412,27 @@ def test_qwen_prm_with_trust_remote_code_runs_the_release_code(checkpoints, tmp_
     for solution, got, n in zip(INSTRUCT, scores, tokens):
         want, n_want = qwen_prm_by_hand(path, QUESTION, instruct_steps(solution))
         assert got == pytest.approx(want, abs=1e-5) and n == n_want
+
+
+def test_the_estimate_counts_each_family_template(ci_config):
+    """The compute estimate's PRM reads carry the family's template tokens, once a read and per step."""
+    from infscale.core.validation import validate_config
+    from infscale.estimate import (
+        PRM_TEMPLATE_TOKENS,
+        PROMPT_TOKENS,
+        SOLUTION_STEPS,
+        SOLUTION_TOKENS,
+        prm_tokens_computed,
+        run_tokens,
+    )
+
+    c = validate_config(ci_config)
+    c["datasets"]["gsm8k"] = {"limit": 10}
+    base_g, base_r = run_tokens(c, "gsm8k", "sampling", 4)
+    assert base_r == 10 * 4 * (PROMPT_TOKENS["gsm8k"] + SOLUTION_TOKENS["gsm8k"])  # the policy's likelihood: none
+    c["prm"].update(family="rlhflow")
+    g, r = run_tokens(c, "gsm8k", "sampling", 4)
+    fixed, per_step = PRM_TEMPLATE_TOKENS["rlhflow"]
+    assert g == base_g and r == base_r + 10 * 4 * (fixed + per_step * SOLUTION_STEPS["gsm8k"])
+    assert prm_tokens_computed(c, "gsm8k", "sampling", 4) == 10 * (
+        PROMPT_TOKENS["gsm8k"] + fixed + 4 * (SOLUTION_TOKENS["gsm8k"] + per_step * SOLUTION_STEPS["gsm8k"]))

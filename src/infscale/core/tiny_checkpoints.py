@@ -212,8 +212,53 @@ def build_token_classification_prm(out: str | Path, seed: int = 0, num_labels: i
     return out
 
 
-BUILDERS = {"qwen_prm": build_qwen_prm, "skywork": build_skywork_prm, "rlhflow": build_rlhflow_prm,
-            "token_classification": build_token_classification_prm}
+def build_math_shepherd_prm(out: str | Path, seed: int = 0) -> Path:
+    """peiyi9979/math-shepherd-mistral-7b-prm's layout: a Mistral causal LM whose `+` and `-` logits at each step
+    tag ` ки` score the steps (search/prm_scoring.py, reading plus_minus)."""
+    import torch
+    from transformers import MistralConfig, MistralForCausalLM
+
+    out, tok = Path(out), mistral_tokenizer()
+    tok.pad_token = tok.eos_token
+    config = MistralConfig(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                           pad_token_id=tok.pad_token_id, sliding_window=None, **TINY)
+    torch.manual_seed(seed)
+    model = MistralForCausalLM(config)
+    with torch.no_grad():
+        model.lm_head.weight.mul_(SHARPEN)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+POLICY_TOKENIZERS = {"qwen2": qwen_tokenizer, "llama": llama3_tokenizer, "mistral": mistral_tokenizer}
+
+
+def build_tiny_policy(arch: str, out: str | Path, seed: int = 0, dtype: str = "float32") -> Path:
+    """A tiny random instruct-style policy: a `arch` (qwen2, llama, mistral) causal LM with that family's
+    tokenizer and chat template, saved in `dtype` (what the transformers engine loads it in)."""
+    import torch
+    import transformers
+
+    if arch not in POLICY_TOKENIZERS:
+        raise ValueError(f"no tiny policy of architecture {arch!r}; known: {', '.join(POLICY_TOKENIZERS)}")
+    out, tok = Path(out), POLICY_TOKENIZERS[arch]()
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    name = {"qwen2": "Qwen2", "llama": "Llama", "mistral": "Mistral"}[arch]
+    extra = {"sliding_window": None} if arch == "mistral" else {}
+    config = getattr(transformers, f"{name}Config")(
+        vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id, **TINY, **extra)
+    torch.manual_seed(seed)
+    model = getattr(transformers, f"{name}ForCausalLM")(config)
+    model.to(getattr(torch, dtype)).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+BUILDERS = {"math_shepherd": build_math_shepherd_prm, "qwen_prm": build_qwen_prm, "skywork": build_skywork_prm,
+            "rlhflow": build_rlhflow_prm, "token_classification": build_token_classification_prm}
 
 
 def build_tiny_prm(family: str, out: str | Path, seed: int = 0) -> Path:
