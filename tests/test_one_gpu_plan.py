@@ -92,7 +92,12 @@ def test_the_prm_families_template_tokens_count_in_its_flops(one_gpu):
     plain = copy.deepcopy(sampled)
     plain["prm"]["family"] = "math_shepherd"
     score = {name: {s.stage: s for s in estimate(c)}["score"].flops for name, c in (("qwen", sampled), ("ms", plain))}
-    # sampling at 256 once per seed: each candidate's read holds the question once, with 40 template tokens more
+    # sampling at 256 once per seed: each candidate's read holds the question once, with the template's tokens
+    # (a system turn and ChatML markers, no per-step tokens: <extra_0> takes the delimiter's place) on top
+    from infscale.estimate import PRM_TEMPLATE_TOKENS
+
+    fixed, per_step = PRM_TEMPLATE_TOKENS["qwen_prm"]
+    assert fixed > 0 and per_step == 0
     problems = {"math500": 500, "gsm8k": 1319}
     reads = sum(problems[d] * 256 for d in sampled["evaluate"]["datasets"]) * len(sampled["models"])
-    assert score["qwen"] - score["ms"] == pytest.approx(2 * 6.53e9 * 40 * reads)
+    assert score["qwen"] - score["ms"] == pytest.approx(2 * 6.53e9 * fixed * reads)

@@ -32,14 +32,10 @@ from infscale.training import memory
 
 # Rows and mean tokens (prompt + solution) of the training sets; problems and mean tokens a solution at test time.
 TRAIN_DATA = {"metamath": (395_000, 250), "metamath-gsm8k": (240_000, 200), "math-shepherd": (445_000, 300)}
-TEST_PROBLEMS = {"math500": 500, "gsm8k": 1319, "mbpp": 500}
-# Table 4: Llemma-7B greedy 3.92e12 / 2.3e12 FLOPs a question. MBPP (Table 3, an assumption: docs/paper.md): an
-# instruct model's fenced function and a line of prose; its reference solutions average 183 characters, ~55 tokens.
-SOLUTION_TOKENS = {"math500": 300, "gsm8k": 180, "mbpp": 150}
-# mean question length (Llama tokenizer), re-read by every PRM call; MBPP: the task, its 3 asserts (305 characters
-# on average) and the chat template
-PROMPT_TOKENS = {"math500": 100, "gsm8k": 80, "mbpp": 120}
-SOLUTION_STEPS = {"math500": 8, "gsm8k": 5, "mbpp": 12}  # steps a solution (code: logical lines and prose lines)
+TEST_PROBLEMS = {"math500": 500, "gsm8k": 1319}
+SOLUTION_TOKENS = {"math500": 300, "gsm8k": 180}  # Table 4: Llemma-7B greedy 3.92e12 / 2.3e12 FLOPs a question
+PROMPT_TOKENS = {"math500": 100, "gsm8k": 80}  # mean question length (Llama tokenizer), re-read by every PRM call
+SOLUTION_STEPS = {"math500": 8, "gsm8k": 5}  # steps a solution: a tree search scores one node per step and path
 STEP_TOKENS = 50  # MCTS: one expansion generates about one step
 # Tokens a PRM family's template adds to each text it reads (search/prm_families.py, docs/verifiers.md), beyond the
 # question and the solution with its step delimiters: (once a read, per step). qwen_prm: the system turn with the
@@ -51,13 +47,9 @@ PRM_TEMPLATE_TOKENS = {"math_shepherd": (0, 0), "qwen_prm": (32, 0), "rlhflow": 
 TREE_OVERHEAD = 1.2  # REBASE generates ~1.2x the tokens of sampling at equal n (Table 4: 148.0 / 125.4)
 SIBLINGS = 3.4  # REBASE children per expanded node: `allocate` at T_b 0.1 over uniform rewards, widths 8-128
 # Beam search and DVTS keep N paths a depth as REBASE does (counted like it); their siblings are `beam_width`.
-# Vocabulary of each architecture family's released models (the logits' width): Pythia 50,304 (padded),
-# Llama-2/Llemma 32,016, Mistral 32,000, Llama-3 128,256.
-VOCAB = {"gpt_neox": 50_304, "llama": 32_016, "mistral": 32_000, "llama3": 128_256}
 UTILISATION = {"train": 0.35, "generate": 0.15, "score": 0.4}  # share of the precision's peak reached
 H100_BF16_TFLOPS = 989.0  # dense
 H100_FP32_TFLOPS = 67.0  # non-tensor-core FP32
-H100_TF32_TFLOPS = 494.0  # TF32 tensor cores, dense (train.tf32)
 H100_MEMORY_GIB = 79.6  # 81,559 MiB, as nvidia-smi reports an H100 80 GB (what the launcher measures)
 WEIGHT_BYTES = 2  # hub bases, released and saved checkpoints: bf16 / fp16
 VLLM_START_S = 120.0  # vLLM start-up besides reading weights: memory profiling, KV cache, CUDA graphs
@@ -76,19 +68,15 @@ class Hardware:
     host_gbps: float = 100.0  # a node's CPU memory bandwidth reached by a CPU Adam step
     read_gbps: float = 2.0  # one job reading weights from the shared file system
     write_gbps: float = 2.0  # one job writing a checkpoint
-    # NCCL bus bandwidth between the GPUs of a node: 8 x H100 SXM reach ~370 GB/s all-reduce busbw without NVLS
-    # (nccl-tests, NVIDIA/nccl#2140)
-    nvlink_gbps: float = 360.0
-    tf32_tflops: float = H100_TF32_TFLOPS
 
     def peak(self, kind: str) -> float:
-        return {"bf16": self.bf16_tflops, "fp32": self.fp32_tflops, "tf32": self.tf32_tflops}[kind] * 1e12
+        return {"bf16": self.bf16_tflops, "fp32": self.fp32_tflops}[kind] * 1e12
 
 
 @dataclass
 class Part:
     """Wall seconds (summed over the stage's jobs) during which a job holds `held` GPUs of which `busy` compute."""
-    what: str  # compute | offload | sync | load | checkpoint
+    what: str  # compute | offload | load | checkpoint
     seconds: float
     held: int
     busy: float
@@ -134,11 +122,8 @@ def training_flops(params: int, train: dict, dataset: str) -> float:
 
 
 def compute_kind(train: dict) -> str:
-    """fp32 weights without mixed precision compute in fp32 (TF32 with `train.tf32`); bf16 or bf16 mixed
-    precision in bf16."""
-    if train.get("dtype", "fp32") == "fp32" and train.get("mixed_precision", "no") == "no":
-        return "tf32" if train.get("tf32") else "fp32"
-    return "bf16"
+    """fp32 weights without mixed precision compute in fp32; bf16 or bf16 mixed precision in bf16."""
+    return "fp32" if train.get("dtype", "fp32") == "fp32" and train.get("mixed_precision", "no") == "no" else "bf16"
 
 
 @dataclass
@@ -146,10 +131,9 @@ class TrainingJob:
     rule: str  # train_policy | train_prm
     name: str
     gpus: int
-    host_ask: float | None  # bytes of host memory the job asks for (resources mem_mb)
     plan: memory.MemoryPlan
     offload: bool
-    hours: dict  # wall hours: compute, offload, sync (communication not hidden by compute), load, checkpoint
+    hours: dict  # wall hours: compute, offload, load, checkpoint
     checkpoint_bytes: float  # one Trainer checkpoint (sharded weights in the master dtype and Adam)
     final_bytes: float
 
@@ -158,63 +142,40 @@ class TrainingJob:
         return sum(self.hours.values())
 
 
-FSDP_COLLECTIVES = 3  # a micro-step: all-gather for forward and again for backward, reduce-scatter of gradients
-
-
-def sync_seconds(plan: memory.MemoryPlan, params: int, hw: Hardware) -> float:
-    """Seconds of FSDP communication a micro-step (FULL_SHARD, gradients synchronised every micro-step):
-    FSDP_COLLECTIVES passes of the parameters in compute precision (accelerate reduces in bf16 too under bf16 mixed
-    precision), each GPU sending and receiving (n - 1) / n of them, at the collectives' bus bandwidth. 34B in bf16
-    on 8 GPUs: 177 GB a GPU, ~0.5 s at 360 GB/s."""
-    n = plan.gpus
-    return FSDP_COLLECTIVES * params * plan.compute_bytes * (n - 1) / n / (hw.nvlink_gbps * 1e9)
-
-
 def training_job(rule: str, name: str, params: int, train: dict, dataset: str, gpus: int, hw: Hardware,
-                 vocab: int = memory.LOGIT_VOCAB, mem_mb: float | None = None,
-                 arch: str = memory.UNKNOWN_FAMILY) -> TrainingJob:
+                 vocab: int = memory.LOGIT_VOCAB) -> TrainingJob:
     """One fine-tuning job's wall time, by part, and its memory plan (offload as the launcher decides it)."""
     world = max(1, gpus)
     flops = training_flops(params, train, dataset)
     compute = flops / (world * hw.peak(compute_kind(train)) * UTILISATION["train"])
-    embeddings = 2 * VOCAB.get(arch, memory.LOGIT_VOCAB) * memory.shape(params)[0]  # input and output, untied
-    plan = memory.plan(params + embeddings, train, world, vocab=vocab, data_tokens=math.prod(TRAIN_DATA[dataset]),
-                       arch=arch, hidden=memory.shape(params)[0], layers=memory.shape(params)[1])
+    plan = memory.plan(params, train, world, vocab=vocab)
     offload = memory.use_offload(train, plan, hw.gpu_memory_gib * memory.GIB)
     steps = math.ceil(_examples(train, dataset) / int(train["batch_size"]))
-    extra = sync = 0.0
+    extra = 0.0
     if offload:  # a step: max(compute, transfers) then the CPU Adam step
         transfer, adam = memory.offload_step_seconds(params, train, world, hw.pcie_gbps, hw.host_gbps)
         extra = steps * (max(compute / steps, transfer) + adam) - compute
-    elif world > 1:  # FSDP's collectives each micro-step, overlapped with its compute at best (prefetch)
-        micro_steps = steps * math.ceil(int(train["batch_size"]) / (memory.batch_layout_micro(train, world) * world))
-        per_micro = sync_seconds(plan, params + embeddings, hw)
-        sync = micro_steps * max(0.0, per_micro - compute / micro_steps)
     checkpoint = (plan.master_bytes + 8) * params  # weights in the master dtype and Adam's two fp32 moments
     saves = steps // int(train["save_steps"]) if train.get("save_steps") else 0
     final = WEIGHT_BYTES * params
-    hours = {"compute": compute / 3600, "offload": extra / 3600, "sync": sync / 3600,
+    hours = {"compute": compute / 3600, "offload": extra / 3600,
              "load": (WEIGHT_BYTES * params / (hw.read_gbps * 1e9) + TRAIN_START_S) / 3600,
              "checkpoint": (saves * checkpoint + final) / (hw.write_gbps * 1e9) / 3600}
-    return TrainingJob(rule, name, world, None if mem_mb is None else mem_mb * 1e6, plan, offload, hours,
-                       checkpoint if saves else 0.0, final)
+    return TrainingJob(rule, name, world, plan, offload, hours, checkpoint if saves else 0.0, final)
 
 
 def training_jobs(config: dict, hw: Hardware = Hardware()) -> list[TrainingJob]:
     jobs = []
     for m in cfg.trained_models(config):
         t = config["models"][m]["train"]
-        res = cfg.job_resources(config, "train_policy", m)
-        hub = config["models"][m].get("hub_id")
-        jobs.append(training_job("train_policy", m, _params(config, m), t, config["models"][m]["sft_dataset"],
-                                 res["gpu"], hw, vocab=VOCAB[memory.family(hub) if hub else "gpt_neox"],
-                                 mem_mb=res.get("mem_mb"), arch=memory.family(hub) if hub else "gpt_neox"))
+        gpus = cfg.job_resources(config, "train_policy", m)["gpu"]
+        jobs.append(training_job("train_policy", m, _params(config, m), t, config["models"][m]["sft_dataset"], gpus,
+                                 hw))
     prm = config["prm"]
     if prm["source"] == "dataset":
-        res = cfg.job_resources(config, "train_prm")
-        jobs.append(training_job("train_prm", prm["name"], int(prm["params"]), prm["train"], prm["dataset"],
-                                 res["gpu"], hw, vocab=1, mem_mb=res.get("mem_mb"),
-                                 arch=memory.family(prm.get("hub_id"))))
+        gpus = cfg.job_resources(config, "train_prm")["gpu"]
+        jobs.append(training_job("train_prm", prm["name"], int(prm["params"]), prm["train"], prm["dataset"], gpus, hw,
+                                 vocab=1))
     return jobs
 
 
@@ -338,61 +299,30 @@ def to_markdown(stages: list[Stage]) -> str:
     """One row a stage; `score` FLOPs include the tree searches' PRM calls, whose GPU hours count in `generate`.
     Idle: GPU hours held but not computing (waiting for the job's other model, offload transfers, loading,
     saving)."""
-    lines = ["| stage | jobs | FLOPs | GPU hours | of which idle | loading + saving | CPU offload | gradient sync "
-             "past compute | longest job (h) |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| stage | jobs | FLOPs | GPU hours | of which idle | loading + saving | CPU offload | longest job (h) |",
+             "|---|---|---|---|---|---|---|---|"]
     for s in stages:
         limit = "" if s.runtime_h is None else f" (limit {s.runtime_h:.0f})"
         over = " OVER: resumes on a retry" if s.runtime_h is not None and s.longest_h > s.runtime_h else ""
         lines.append(f"| {s.stage} | {s.jobs} | {s.flops:.2e} | {s.gpu_hours():,.0f} | {s.idle_hours():,.0f} | "
                      f"{s.hours_of('load') + s.hours_of('checkpoint'):,.0f} | {s.hours_of('offload'):,.0f} | "
-                     f"{s.hours_of('sync'):,.0f} | "
                      f"{s.longest_h:.1f}{limit}{over} |")
     total = sum(s.gpu_hours() for s in stages)
     idle = sum(s.idle_hours() for s in stages)
     overhead = sum(s.hours_of("load") + s.hours_of("checkpoint") for s in stages)
     lines.append(f"| total | {sum(s.jobs for s in stages)} | {sum(s.flops for s in stages):.2e} | {total:,.0f} | "
-                 f"{idle:,.0f} | {overhead:,.0f} | {sum(s.hours_of('offload') for s in stages):,.0f} | "
-                 f"{sum(s.hours_of('sync') for s in stages):,.0f} | |")
+                 f"{idle:,.0f} | {overhead:,.0f} | {sum(s.hours_of('offload') for s in stages):,.0f} | |")
     return "\n".join(lines) + "\n"
 
 
 def memory_markdown(jobs: list[TrainingJob], hw: Hardware = Hardware()) -> str:
     """The memory plan of each fine-tuning job: what a GPU needs without offload against the GPU's memory."""
-    budget = memory.allocatable(hw.gpu_memory_gib * memory.GIB) / memory.GIB
-    lines = [f"| training job | GPUs | GiB a GPU without offload (of {budget:.1f} allocatable) | offload | "
-             "host GiB of the node: rank 0's model + every rank's process and data + offloaded shards "
-             "(the job asks) | wall hours |", "|---|---|---|---|---|---|"]
+    lines = [f"| training job | GPUs | GiB a GPU without offload (of {hw.gpu_memory_gib:g}) | offload | "
+             "host GiB (rank 0 + offloaded shards) | wall hours |", "|---|---|---|---|---|---|"]
     for j in jobs:
-        p = j.plan
-        ask = "" if j.host_ask is None else f" ({j.host_ask / memory.GIB:,.0f}" + \
-            (" OVER" if p.host(j.offload) > j.host_ask else "") + ")"
-        lines.append(f"| {j.name} | {j.gpus} | {p.per_gpu / memory.GIB:.1f} | {'yes' if j.offload else 'no'} | "
-                     f"{p.host_rank0 / memory.GIB:,.0f} + {p.gpus} x {p.host_rank / memory.GIB:.1f} + "
-                     f"{(p.host_offload if j.offload else 0) / memory.GIB:,.0f} = "
-                     f"{p.host(j.offload) / memory.GIB:,.0f}{ask} | {j.wall_h:.1f} |")
+        lines.append(f"| {j.name} | {j.gpus} | {j.plan.per_gpu / memory.GIB:.1f} | {'yes' if j.offload else 'no'} | "
+                     f"{j.plan.host(j.offload) / memory.GIB:,.0f} | {j.wall_h:.1f} |")
     return "\n".join(lines) + "\n"
-
-
-def with_tf32(config: dict) -> dict:
-    """The study with `train.tf32` on for every job that computes in fp32 (the policies of Table 2's FP32)."""
-    import copy
-
-    out = copy.deepcopy(config)
-    for block in [*out["models"].values(), out["prm"]]:
-        if "train" in block and compute_kind(block["train"]) == "fp32":
-            block["train"]["tf32"] = True
-    return out
-
-
-def tf32_markdown(config: dict, hw: Hardware = Hardware()) -> str:
-    """Training GPU hours as configured beside the same study with TF32 for its fp32-compute jobs."""
-    rows = []
-    for label, c in (("as configured", config), ("fp32 jobs with train.tf32", with_tf32(config))):
-        stages = [s for s in estimate(c, hw) if s.stage in ("train_policy", "train_prm")]
-        rows.append(f"| {label} | {sum(s.gpu_hours() for s in stages):,.0f} | "
-                    f"{max((s.longest_h for s in stages), default=0):.1f} |")
-    return "\n".join(["| training (TF32 off by default: Table 2 says FP32) | GPU hours | longest job (h) |",
-                      "|---|---|---|", *rows]) + "\n"
 
 
 @dataclass
@@ -458,19 +388,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host-gbps", type=float, default=defaults.host_gbps, help="CPU memory bandwidth, GB/s")
     parser.add_argument("--read-gbps", type=float, default=defaults.read_gbps, help="weights read by a job, GB/s")
     parser.add_argument("--write-gbps", type=float, default=defaults.write_gbps, help="checkpoints written, GB/s")
-    parser.add_argument("--nvlink-gbps", type=float, default=defaults.nvlink_gbps,
-                        help="NCCL bus bandwidth between a node's GPUs, GB/s")
     args = parser.parse_args(argv)
     hw = Hardware(args.gpu_tflops, args.fp32_tflops, args.gpu_memory_gib, args.pcie_gbps, args.host_gbps,
-                  args.read_gbps, args.write_gbps, args.nvlink_gbps)
+                  args.read_gbps, args.write_gbps)
     with open(args.config) as f:
         config = validate_config(yaml.safe_load(f))
     check_job_gpus(config)
     print(to_markdown(estimate(config, hw)), end="")
     print()
     print(memory_markdown(training_jobs(config, hw), hw), end="")
-    print()
-    print(tf32_markdown(config, hw), end="")
     print()
     print(disk_markdown(disk(config, hw)), end="")
 
