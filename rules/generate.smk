@@ -22,6 +22,7 @@ rule generate:
         grader=lambda wc: grader(wc.dataset),
         limit=lambda wc: config["datasets"][wc.dataset].get("limit"),
         engine=lambda wc: cfg.engine_params(config, wc.model),  # study-wide block with the model's overrides
+        format=lambda wc: cfg.format_params(config, wc.model),  # the policy's prompt, step delimiter, answer
         prm_batch_tokens=config["prm_batch_tokens"],
         verifier=lambda wc: (
             cfg.verifier_params(PRM_CFG, grader(wc.dataset)) if wc.strategy in TREE_STRATEGIES else None
@@ -55,6 +56,7 @@ rule score:
         batch_size=config["engine"]["batch_size"],
         max_batch_tokens=config["prm_batch_tokens"],
         verifier=lambda wc: cfg.verifier_params(PRM_CFG, grader(wc.dataset)),
+        format=lambda wc: cfg.format_params(config, wc.model),  # the verifier reads the policy's steps
         generation_shards=lambda wc, input: shard_dir_of(input.generations),
         shard_size=config["shard_size"],
         score_shards=lambda wc, output: shard_dir_of(output[0]),  # finished shards; metrics removes them
@@ -87,6 +89,7 @@ if ABLATIONS:
             batch_size=config["engine"]["batch_size"],
             max_batch_tokens=config["prm_batch_tokens"],
             verifier=lambda wc: cfg.verifier_params(VERIFIERS[wc.prm], grader(wc.dataset)),
+            format=lambda wc: cfg.format_params(config, wc.model),
             generation_shards="",  # the score job removes them
             shard_size=config["shard_size"],
             score_shards=lambda wc, output: shard_dir_of(output[0]),  # finished shards; prm_quality removes them

@@ -87,6 +87,13 @@ def needs_tokenizer(config: dict) -> bool:
         any(model_kind(config, s) == "arch" for s in config["models"])
 
 
+def format_params(config: dict, model: str) -> dict:
+    """A policy's format (core/policy_format.py) as a job's params: every key, the paper's where none is given."""
+    from infscale.core.policy_format import policy_format
+
+    return canonical(policy_format(config, model).as_dict())
+
+
 def sampling_params_for(config: dict, model: str) -> dict:
     """strategies.sampling with the model's own overrides on top."""
     return {**config.get("strategies", {}).get("sampling", {}), **config["models"][model].get("sampling", {})}

@@ -25,6 +25,8 @@ __all__ = [
     "grader_kind",
     "extract_answer",
     "candidate_answer",
+    "boxed_candidate_answer",
+    "has_boxed",
     "reference_answer",
     "normalize_answer",
     "is_correct",
@@ -176,6 +178,22 @@ def candidate_answer(text: str, finish_reason: str | None, grader: str) -> str |
     if finish_reason == "length" and STEP_TAG not in last.group(1) and last.end() >= len(text.rstrip()):
         return None
     return _marker_answer(last) or None
+
+
+def has_boxed(text: str) -> bool:
+    """Whether a text holds a complete boxed expression (an instruct model's answer)."""
+    return isinstance(text, str) and _last_boxed(text) is not None
+
+
+def boxed_candidate_answer(text: str, grader: str) -> str | None:
+    """The answer an instruct policy's candidate states, `\\boxed{X}` (the last complete one), or None: the
+    candidate is invalid. A box cut by the token limit is not complete, so it is never read."""
+    if not isinstance(text, str):
+        return None
+    if grader_kind(grader) == "numeric":
+        text = _CALCULATOR.sub("", text)
+    boxed = _last_boxed(text)
+    return _clean_tail(boxed) or None if boxed is not None else None
 
 
 def reference_answer(row: dict, grader: str) -> str:

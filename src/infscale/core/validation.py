@@ -71,6 +71,7 @@ def check_references(config: dict) -> None:
 
     for slug, m in models.items():
         kind = model_kind(config, slug)  # raises unless exactly one of arch, hub_id, checkpoint
+        check_format(config, slug, kind)
         if kind == "checkpoint":
             extra = [k for k in ("train", "sft_dataset", "arch") if k in m]
             if extra:
@@ -188,6 +189,20 @@ def check_train(train: dict, key: str) -> None:
                           f"{train['batch_size']}")
 
 
+def check_format(config: dict, slug: str, kind: str) -> None:
+    """A model's format block is one PolicyFormat; a policy this study fine-tunes learns the paper's format, so
+    it keeps it (its SFT rows, PRM labels and rollouts are written in it)."""
+    from infscale.core.policy_format import policy_format
+
+    try:
+        fmt = policy_format(config, slug)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    if kind != "checkpoint" and not fmt.is_paper:
+        raise ConfigError(f"config key models.{slug}.format: a policy trained here (from {kind}) is fine-tuned in "
+                          "the paper's format and must keep it; a format is for a released checkpoint")
+
+
 def check_prm(config: dict, need) -> None:
     """The study's verifier and every ablation verifier: each source names what it needs."""
     check_verifier(config, config["prm"], "prm", need)
@@ -224,6 +239,14 @@ def check_verifier(config: dict, prm: dict, where: str, need) -> None:
     if source == "rollouts" and datasets[prm["dataset"]].get("grader") in ("toy_code", "mbpp", "code"):
         raise ConfigError(f"config key {where}.dataset: a PRM labelled by rollouts on a code task is not built yet "
                           f"(docs/code-study.md); verify code with a policy's likelihood or a released checkpoint")
+    if source == "rollouts":
+        from infscale.core.policy_format import policy_format
+
+        for key, name in [("policy", prm["policy"])] + [(f"sample_from[{i}]", m)
+                                                        for i, m in enumerate(prm.get("sample_from", []))]:
+            if not policy_format(config, name).is_paper:
+                raise ConfigError(f"config key {where}.{key}: rollout labels are written in the paper's step format, "
+                                  f"but models.{name}.format is another")
     if prm.get("step_labels") == "exact" and datasets[prm["dataset"]].get("source") != "toy":
         raise ConfigError(f"config key {where}.step_labels: exact step labels exist for the toy task only")
     fmt = datasets[prm["dataset"]]["format"]

@@ -17,6 +17,7 @@ Dropped nodes (see treesearch) are never kept. Each depth is one engine call for
 from __future__ import annotations
 
 from infscale.core.config import DEFAULT_BEAM_WIDTH
+from infscale.core.policy_format import PolicyFormat
 from infscale.search.engine_base import Engine, derived_seed
 from infscale.search.treesearch import Node, SearchParams, Tree, evaluate, expand, start_search
 
@@ -42,7 +43,7 @@ def keep_best(nodes: list[Node], k: int) -> list[Node]:
 
 
 def run_beam_search(engine: Engine, prm, rows: list[dict], grader: str, n: int, params: dict, seed: int, *,
-                    groups: int = 1, strategy: str = "beam_search") -> list[dict]:
+                    groups: int = 1, strategy: str = "beam_search", fmt: PolicyFormat | None = None) -> list[dict]:
     """One record per row (candidates = finished paths, tree with each node's subtree, cost); see the module
     docstring. `strategy` names the config block in errors."""
     m = beam_width(strategy, n, params)
@@ -51,7 +52,7 @@ def run_beam_search(engine: Engine, prm, rows: list[dict], grader: str, n: int, 
     sp = SearchParams.from_dict(params)
     budget = n // groups  # paths a subtree may finish
     kept = budget // m  # nodes a subtree expands at each depth
-    trees = start_search(engine, rows)
+    trees = start_search(engine, rows, fmt)
     subtree: dict[int, list[int]] = {id(t): [] for t in trees}  # per tree, the subtree of each node id
     finished = {(id(t), g): 0 for t in trees for g in range(groups)}
     requests: list[tuple[Tree, Node | None, int]] = [(t, None, n) for t in trees]

@@ -10,11 +10,13 @@ failure mode). The implementation is beam_search.run_beam_search with N/M groups
 """
 from __future__ import annotations
 
+from infscale.core.policy_format import PolicyFormat
 from infscale.search.beam_search import beam_width, run_beam_search
 from infscale.search.engine_base import Engine
 
 
-def run_dvts(engine: Engine, prm, rows: list[dict], grader: str, n: int, params: dict, seed: int) -> list[dict]:
+def run_dvts(engine: Engine, prm, rows: list[dict], grader: str, n: int, params: dict, seed: int,
+             fmt: PolicyFormat | None = None) -> list[dict]:
     """One record per row (candidates = finished paths of every subtree, tree, cost); see the module docstring."""
     m = beam_width("dvts", n, params)
-    return run_beam_search(engine, prm, rows, grader, n, params, seed, groups=n // m, strategy="dvts")
+    return run_beam_search(engine, prm, rows, grader, n, params, seed, groups=n // m, strategy="dvts", fmt=fmt)

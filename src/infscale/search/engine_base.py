@@ -59,6 +59,26 @@ def truncate_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     return text[: pos + len(s)], True
 
 
+def encode_prompt(tokenizer, prefix: list[int], prompt: str) -> list[int]:
+    """A prompt's token ids as an engine reads it: the tokenizer's leading special tokens (`prefix`, its BOS where
+    it adds one), then the text, special tokens written in it (a chat template's) read as those tokens. A prompt
+    whose text already starts with them (Llama-3's template writes its BOS) does not get them twice."""
+    ids = tokenizer.encode(prompt, add_special_tokens=False)
+    return ids if prefix and ids[: len(prefix)] == prefix else prefix + ids
+
+
+def end_token_ids(tokenizer, generation_config=None) -> list[int]:
+    """The ids that end a generation: the tokenizer's end-of-text first, then those the checkpoint's generation
+    config adds (an instruct model ends its turn with another token, e.g. Qwen2.5-Instruct's <|im_end|> beside
+    <|endoftext|>)."""
+    ids = [tokenizer.eos_token_id]
+    extra = getattr(generation_config, "eos_token_id", None)
+    for i in extra if isinstance(extra, (list, tuple)) else [extra]:
+        if i is not None and int(i) not in ids:
+            ids.append(int(i))
+    return ids
+
+
 def derived_seed(*parts) -> int:
     """A stable 31-bit seed from any parts (python's hash() is salted per process)."""
     return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:4], "little") & 0x7FFFFFFF

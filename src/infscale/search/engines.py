@@ -13,6 +13,8 @@ from infscale.search.engine_base import (
     Generation,
     SamplingParams,
     derived_seed,
+    encode_prompt,
+    end_token_ids,
     free_memory,
     truncate_at_stop,
 )
@@ -36,6 +38,7 @@ class TransformersEngine:
         self.tokenizer, self.model, self.device = load_for_inference(model_path, "AutoModelForCausalLM", "left",
                                                                      threads, device)
         self.prefix = leading_special_ids(self.tokenizer)  # the tokenizer's BOS, where it adds one
+        self.end_ids = end_token_ids(self.tokenizer, getattr(self.model, "generation_config", None))
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 2048))
         self.batch_size = batch_size
         self.decoder = (kv_decode.CachedDecoder(self.model, self.tokenizer, self.device, prefix_cache_mib << 20)
@@ -54,7 +57,7 @@ class TransformersEngine:
         import torch
 
         tok = self.tokenizer
-        encoded = [self.prefix + tok.encode(p, add_special_tokens=False) for p in prompts]
+        encoded = [encode_prompt(tok, self.prefix, p) for p in prompts]
         for i, ids in enumerate(encoded):
             if not ids:
                 ids.append(tok.eos_token_id)  # an empty prompt starts from end-of-text, as in pretraining
@@ -91,8 +94,8 @@ class TransformersEngine:
             mask[r, width - len(p) :] = 1
         sample = params.temperature > 0
         kwargs = dict(do_sample=sample, max_new_tokens=params.max_new_tokens, pad_token_id=tok.pad_token_id,
-                      eos_token_id=tok.eos_token_id)
-        if tok.pad_token_id != tok.eos_token_id:
+                      eos_token_id=self.end_ids[0] if len(self.end_ids) == 1 else self.end_ids)
+        if tok.pad_token_id not in self.end_ids:
             kwargs["suppress_tokens"] = [tok.pad_token_id]  # so padding in the output is never a generated token
         if sample:
             kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
@@ -108,10 +111,11 @@ class TransformersEngine:
     def _completion(self, row: list[int], params: SamplingParams) -> Completion:
         tok = self.tokenizer
         ended = False
-        if tok.eos_token_id in row:  # generation after end-of-text is padding
-            row = row[: row.index(tok.eos_token_id) + 1]
+        ends = [i for i, t in enumerate(row) if t in self.end_ids]
+        if ends:  # generation after end-of-text is padding
+            row = row[: ends[0] + 1]
             ended = True
-        elif tok.pad_token_id != tok.eos_token_id and tok.pad_token_id in row:
+        elif tok.pad_token_id not in self.end_ids and tok.pad_token_id in row:
             row = row[: row.index(tok.pad_token_id)]
         text = tok.decode(row, skip_special_tokens=True)
         # Generation halts on the token that completes a stop string; the rest of the row is padding.

@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from infscale.core.policy_format import PolicyFormat
 from infscale.search.engine_base import Engine, derived_seed
 from infscale.search.treesearch import Node, SearchParams, Tree, evaluate, expand, start_search
 
@@ -91,7 +92,7 @@ def mark_exhausted(tree: Tree, st: Stats, expanded: Node | None) -> None:
 
 
 def run_mcts(engine: Engine, prm, rows: list[dict], grader: str, expansions: int, params: dict,
-             seed: int) -> list[dict]:
+             seed: int, fmt: PolicyFormat | None = None) -> list[dict]:
     """One record per row (candidates = finished paths, tree with N and Q per node, cost)."""
     if isinstance(expansions, bool) or not isinstance(expansions, int) or expansions < 1:
         raise ValueError(f"MCTS expansions must be a positive integer, got {expansions!r}")
@@ -101,7 +102,7 @@ def run_mcts(engine: Engine, prm, rows: list[dict], grader: str, expansions: int
     k = int(params.get("children", 2))
     if root_k < 1 or k < 1:
         raise ValueError(f"children per expansion must be positive, got root {root_k}, other {k}")
-    trees = start_search(engine, rows)
+    trees = start_search(engine, rows, fmt)
     stats = [Stats() for _ in trees]
     by_tree = {id(t): st for t, st in zip(trees, stats)}
     iteration = 0

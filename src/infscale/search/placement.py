@@ -119,10 +119,10 @@ def fitted_max_model_len(model_path: str, requested: int | None) -> int | None:
 
 
 def load_policy_and_prm(engine: dict, policy_path: str, prm_path: str | None, gpus: int, prm_options: dict,
-                        log=None, verifier: dict | None = None):
+                        log=None, verifier: dict | None = None, fmt=None):
     """(engine, PRM or None) placed on the job's devices: the PRM first on its own device, then the policy
     engine with the memory share that is really free on its devices and its tensor parallel size. `verifier`
-    says what kind of verifier `prm_path` holds (verifiers.load_verifier)."""
+    says what kind of verifier `prm_path` holds (verifiers.load_verifier), `fmt` the policy's format it reads."""
     import torch
 
     from infscale.search.engines import engine_from_config
@@ -135,7 +135,7 @@ def load_policy_and_prm(engine: dict, policy_path: str, prm_path: str | None, gp
     placement = plan_devices(n, prm_path is not None, engine.get("tensor_parallel_size"))
     if log:
         log.info("placement: %s", placement)
-    prm = load_verifier(prm_path, verifier, device=placement.prm_device, **prm_options) if prm_path else None
+    prm = load_verifier(prm_path, verifier, fmt=fmt, device=placement.prm_device, **prm_options) if prm_path else None
     options = dict(engine)
     if engine["name"] == "vllm":
         options["max_model_len"] = fitted_max_model_len(policy_path, engine.get("max_model_len"))

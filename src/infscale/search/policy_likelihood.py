@@ -16,6 +16,10 @@ log-probability of the policy's most likely token at that position (`margin`: a 
 equally valid operations is not penalised for the choice). The last step's score is the minimum over steps, so
 the `last` and `min` reductions agree. The tokenizer's leading special tokens (its BOS, where it adds one), the prompt
 and the solution are encoded separately and concatenated, as SFT trained the policy (training/sft.encode_sft_example).
+
+The prompt is the policy's own (its format, core/policy_format.py: the paper's raw question, or its chat template);
+in another format than the paper's a step ends at the format's delimiter (the last token covering it), and a
+trailing step without one at its last token.
 """
 from __future__ import annotations
 
@@ -23,7 +27,9 @@ import math
 from typing import Sequence
 
 from infscale.core.codesteps import step_ends
-from infscale.core.stepformat import close_last_step, format_prompt
+from infscale.core.policy_format import PolicyFormat
+from infscale.core.stepformat import STEP_TAG, close_last_step
+from infscale.search.engine_base import encode_prompt
 from infscale.search.prm_scoring import (
     check_steps,
     inference_dtype,
@@ -42,7 +48,8 @@ def step_totals(token_scores: Sequence[float], tag_positions: Sequence[int], red
     out, start = [], 0
     for end in tag_positions:
         piece = token_scores[start : end + 1]
-        out.append(min(piece) if reduction == "min" else sum(piece))
+        # a step that shares its last token with the step before (two delimiters in one token) adds no token
+        out.append((min(piece) if reduction == "min" else sum(piece)) if piece else 0.0)
         start = end + 1
     return out
 
@@ -63,7 +70,8 @@ class PolicyLikelihoodVerifier:
 
     def __init__(self, path: str, a: float = 4.0, b: float = 1.0, token_score: str = "logprob",
                  step_reduction: str = "min", batch_size: int = 64, threads: int | None = None,
-                 device: str | None = None, max_batch_tokens: int | None = None, dtype=None, steps: str = "tag"):
+                 device: str | None = None, max_batch_tokens: int | None = None, dtype=None,
+                 fmt: PolicyFormat | None = None, steps: str = "tag"):
         import torch
 
         from infscale.core.models import leading_special_ids, load_for_inference
@@ -80,17 +88,20 @@ class PolicyLikelihoodVerifier:
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 2048))
         self.batch_size, self.max_batch_tokens = batch_size, max_batch_tokens
         self.reading = f"policy_likelihood/{token_score}/{step_reduction}"
+        self.fmt = fmt or PolicyFormat()
         self.steps = check_steps(steps)  # code: a step ends with its logical line (core/codesteps.py)
 
     def encode(self, question: str, solution: str) -> tuple[list[int], int, list[int]]:
         """(token ids of prompt + solution, where the solution starts, its step tags' positions in the solution),
         cut from the left of the prompt when longer than the policy's context."""
-        tok = self.tokenizer
-        prompt = self.prefix + tok.encode(format_prompt(question), add_special_tokens=False)
+        tok, fmt = self.tokenizer, self.fmt
+        prompt = encode_prompt(tok, self.prefix, fmt.render_prompt(question, tok))
         if self.steps == "code":
             solution_ids, tags = token_positions_at(tok, solution, step_ends(solution))
-        else:
+        elif fmt.step_delimiter == STEP_TAG:  # the paper's steps, scored as SFT trained the policy
             solution_ids, tags = tag_token_positions(tok, normalise_step_tags(close_last_step(solution)))
+        else:
+            solution_ids, tags = token_positions_at(tok, solution, fmt.step_ends(solution))
         prompt = prompt[max(0, len(prompt) + len(solution_ids) - self.context_length):] or prompt[-1:]
         return prompt + solution_ids, len(prompt), tags
 

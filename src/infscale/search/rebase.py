@@ -16,6 +16,7 @@ seed derived_seed(seed, depth)) and one PRM call for all new nodes.
 """
 from __future__ import annotations
 
+from infscale.core.policy_format import PolicyFormat
 from infscale.search.engine_base import Engine, derived_seed
 from infscale.search.treesearch import (
     ALLOCATION_RULES,
@@ -29,8 +30,10 @@ from infscale.search.treesearch import (
 )
 
 
-def run_rebase(engine: Engine, prm, rows: list[dict], grader: str, width: int, params: dict, seed: int) -> list[dict]:
-    """One record per row (candidates = completed paths, tree, cost); see the module docstring."""
+def run_rebase(engine: Engine, prm, rows: list[dict], grader: str, width: int, params: dict, seed: int,
+               fmt: PolicyFormat | None = None) -> list[dict]:
+    """One record per row (candidates = completed paths, tree, cost); see the module docstring. `fmt`: the
+    policy's format (None: the paper's)."""
     if isinstance(width, bool) or not isinstance(width, int) or width < 1:
         raise ValueError(f"REBASE width must be a positive integer, got {width!r}")
     sp = SearchParams.from_dict(params)
@@ -38,7 +41,7 @@ def run_rebase(engine: Engine, prm, rows: list[dict], grader: str, width: int, p
     rule = params.get("allocation", "ceil")
     if rule not in ALLOCATION_RULES:
         raise ValueError(f"allocation must be one of {ALLOCATION_RULES}, got {rule!r}")
-    trees = start_search(engine, rows)
+    trees = start_search(engine, rows, fmt)
     budgets = [width] * len(trees)
     requests: list[tuple[Tree, Node | None, int]] = [(t, None, width) for t in trees]
     depth = 0

@@ -1,18 +1,21 @@
 """Bookkeeping shared by the tree searches (REBASE, MCTS, beam search, DVTS): nodes, trees, batched expansion
 and scoring, cost.
 
-A node is one solution step generated after `format_prompt(question) + path text of its parent`, stopped at
-the step tag. The transformers engine keeps the keys and values of every step that ended at the tag (its prefix
-cache): expanding a node reads only the tokens after its parent's, not the prompt and path again. Every expansion
-is one engine call for all requests of all problems (each prompt repeated once per child, n=1), every evaluation
-one PRM call. Each tree records what its search cost: one `[context, generated]` pair per generated node
-(dropped ones included) and the tokens the PRM read per scored node.
+A node is one solution step generated after the policy's prompt (`PolicyFormat.render_prompt`) + the path text of
+its parent, stopped at the format's step delimiter (the paper's: the step tag; code: the end of a logical line).
+The transformers engine keeps the keys and values of every step that ended at the delimiter (its prefix cache):
+expanding a node reads only the tokens after its parent's, not the prompt and path again. Every expansion is one
+engine call for all requests of all problems (each prompt repeated once per child, n=1), every evaluation one PRM
+call. Each tree records what its search cost: one `[context, generated]` pair per generated node (dropped ones
+included) and the tokens the PRM read per scored node.
 
 A new node is classified once, when it is added (`Tree.add`):
-  * finished: its path states the answer (`is_finished`) within `max_solution_tokens`; never expanded;
-  * dropped, not scored: the step hit `max_step_tokens` without a tag ("length"), ended without a tag and
-    without an answer ("no_tag", e.g. end-of-text), or the path's running total of generated tokens exceeds
-    `max_solution_tokens` ("solution_tokens");
+  * finished: within `max_solution_tokens`, its path states the answer (format stop `answer_line`, the
+    paper's) or the policy ended it with end-of-text (stop `eos`); never expanded;
+  * dropped, not scored: the step hit `max_step_tokens` without a delimiter ("length"), ended without a
+    delimiter and without an answer ("no_tag", e.g. end-of-text; with stop `eos`, end-of-text before any text of
+    the path), or the path's running total of generated
+    tokens exceeds `max_solution_tokens` ("solution_tokens");
   * dropped after scoring: an unfinished node at `max_depth` ("depth"); it can never become a candidate;
   * open otherwise.
 
@@ -31,8 +34,7 @@ from fractions import Fraction
 from typing import Callable, Sequence
 
 from infscale.core.codesteps import NEWLINE, ends_step
-from infscale.core.grading import candidate_answer
-from infscale.core.stepformat import STEP_TAG, format_prompt, is_finished
+from infscale.core.policy_format import PolicyFormat
 from infscale.search.engine_base import Completion, Engine, SamplingParams, derived_seed
 
 ALLOCATION_RULES = ("ceil", "round")
@@ -58,7 +60,8 @@ class SearchParams:
         """The known keys of a strategy's params (others are ignored), cast to their types."""
         return cls(**{f.name: type(f.default)(params[f.name]) for f in fields(cls) if params.get(f.name) is not None})
 
-    def sampling(self, seed: int, stop: str = STEP_TAG, max_new_tokens: int | None = None) -> SamplingParams:
+    def sampling(self, seed: int, stop: str = PolicyFormat.step_delimiter,
+                 max_new_tokens: int | None = None) -> SamplingParams:
         return SamplingParams(n=1, temperature=self.temperature, top_p=self.top_p,
                               max_new_tokens=max_new_tokens or self.max_step_tokens, stop=(stop,), seed=seed)
 
@@ -95,18 +98,21 @@ class Node:
 
 @dataclass
 class Tree:
-    """The search tree of one problem (a row with id, question, answer, optional level)."""
+    """The search tree of one problem (a row with id, question, answer, optional level); `prompt` is what the
+    policy reads before the solution, `fmt` its format (start_search)."""
 
     row: dict
+    prompt: str = ""
+    fmt: PolicyFormat = field(default_factory=PolicyFormat)
     nodes: list[Node] = field(default_factory=list)
     children: dict[int | None, list[Node]] = field(default_factory=dict)  # None: the root
     prompt_tokens: int | None = None
     decode: list[list[int]] = field(default_factory=list)  # [context tokens, generated tokens] per node
     prm_tokens: list[int] = field(default_factory=list)  # tokens read per PRM item
 
-    @property
-    def prompt(self) -> str:
-        return format_prompt(self.row["question"])
+    def __post_init__(self):
+        if not self.prompt:  # a raw or template prompt needs no tokenizer (a chat prompt does: start_search)
+            self.prompt = self.fmt.render_prompt(self.row["question"])
 
     @property
     def code(self) -> bool:
@@ -121,6 +127,12 @@ class Tree:
             node = None if node.parent is None else self.nodes[node.parent]
         return out[::-1]
 
+    def scored_steps(self, node: Node) -> list[Node]:
+        """The path's nodes that are steps of its text (`PolicyFormat.split_steps`): all, but a last one ended by
+        end-of-text with no text of its own (its reward repeats its parent's score of the same steps)."""
+        path = self.path(node)
+        return path[:-1] if len(path) > 1 and not path[-1].text.strip() else path
+
     def path_text(self, node: Node | None) -> str:
         return "".join(n.text for n in self.path(node))
 
@@ -130,6 +142,10 @@ class Tree:
         node = Node(id=len(self.nodes), parent=None if parent is None else parent.id, depth=depth,
                     text=completion.text, tokens=completion.tokens, path_tokens=total,
                     finish_reason=completion.finish_reason)
+        delimiter = self.fmt.step_delimiter
+        # ended by end-of-text, with a step to show (a turn ended before any text is no candidate: "no_tag")
+        ended = completion.finish_reason == "stop" and not completion.text.endswith(delimiter) and \
+            bool((self.path_text(parent) + completion.text).strip())
         if total > sp.max_solution_tokens:
             node.drop_reason = "solution_tokens"
         elif self.code:
@@ -142,11 +158,11 @@ class Tree:
                 node.drop_reason = "length"
             elif depth >= sp.max_depth:
                 node.drop_reason = "depth"
-        elif is_finished(self.path_text(parent) + completion.text):
+        elif ended if self.fmt.stop == "eos" else self.fmt.states_answer(self.path_text(parent) + completion.text):
             node.finished = True
         elif completion.finish_reason == "length":
             node.drop_reason = "length"
-        elif not completion.text.endswith(STEP_TAG):
+        elif not completion.text.endswith(delimiter):
             node.drop_reason = "no_tag"
         elif depth >= sp.max_depth:
             node.drop_reason = "depth"
@@ -165,8 +181,9 @@ class Tree:
             if node.finished:
                 text = self.path_text(node)
                 candidates.append({"text": text, "tokens": node.path_tokens, "finish_reason": node.finish_reason,
-                                   "answer": candidate_answer(text, node.finish_reason, grader),
-                                   "step_scores": [n.reward for n in self.path(node)], "prm_tokens": node.prm_tokens})
+                                   "answer": self.fmt.candidate_answer(text, node.finish_reason, grader),
+                                   "step_scores": [n.reward for n in self.scored_steps(node)],
+                                   "prm_tokens": node.prm_tokens})
         return {
             "id": self.row["id"], "question": self.row["question"], "reference": self.row["answer"],
             "level": self.row.get("level"), "prompt_tokens": self.prompt_tokens, "candidates": candidates,
@@ -175,13 +192,16 @@ class Tree:
         }
 
 
-def start_search(engine: Engine, rows: Sequence[dict]) -> list[Tree]:
-    """One tree per row, and an engine with an empty prefix cache (`reset_prefix_cache`, where it has one): a
-    search reads its own steps back from the cache, and its numbers do not depend on what the engine ran before."""
+def start_search(engine: Engine, rows: Sequence[dict], fmt: PolicyFormat | None = None) -> list[Tree]:
+    """One tree per problem, its prompt rendered in the policy's format (None: the paper's), and an engine with an
+    empty prefix cache (`reset_prefix_cache`, where it has one): a search reads its own steps back from the cache,
+    and its numbers do not depend on what the engine ran before."""
     reset = getattr(engine, "reset_prefix_cache", None)
     if callable(reset):
         reset()
-    return [Tree(row) for row in rows]
+    fmt = fmt or PolicyFormat()
+    tokenizer = getattr(engine, "tokenizer", None)
+    return [Tree(row, prompt=fmt.render_prompt(row["question"], tokenizer), fmt=fmt) for row in rows]
 
 
 def expand(engine: Engine, requests: Sequence[tuple[Tree, Node | None, int]], sp: SearchParams,
@@ -195,7 +215,7 @@ def expand(engine: Engine, requests: Sequence[tuple[Tree, Node | None, int]], sp
     if not prompts:
         return []
     code = owners[0][0].code
-    generations = _generate(engine, prompts, sp.sampling(seed, NEWLINE if code else STEP_TAG))
+    generations = _generate(engine, prompts, sp.sampling(seed, NEWLINE if code else requests[0][0].fmt.step_delimiter))
     completions = [g.completions[0] for g in generations]
     if code:
         completions = finish_logical_lines(engine, prompts, [t.path_text(p) for t, p in owners], completions, sp,
@@ -253,7 +273,8 @@ def evaluate(prm, items: Sequence[tuple[Tree, Node]]) -> None:
     for (tree, node), s, k in zip(items, scores, tokens):
         where = f"problem {tree.row['id']!r}, node {node.id} (depth {node.depth})"
         if not s:
-            raise ValueError(f"{where}: the PRM returned no step score; does the step end with the tag {STEP_TAG!r}?")
+            raise ValueError(f"{where}: the PRM returned no step score; does the step end with the delimiter "
+                             f"{tree.fmt.step_delimiter!r}, and does the verifier read this policy's format?")
         if math.isnan(s[-1]):
             raise ValueError(f"{where}: the PRM returned a NaN reward for step {node.text[-80:]!r}")
         node.reward, node.prm_tokens = float(s[-1]), int(k)

@@ -27,6 +27,8 @@ from infscale.search.engine_base import (
     Generation,
     SamplingParams,
     derived_seed,
+    encode_prompt,
+    end_token_ids,
     free_memory,
     truncate_at_stop,
 )
@@ -97,6 +99,14 @@ class VLLMEngine:
 
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         self.prefix = leading_special_ids(self.tokenizer)  # sent as ids: vLLM adds no BOS itself
+        from transformers import GenerationConfig
+
+        try:
+            generation_config = GenerationConfig.from_pretrained(model_path)
+        except OSError:  # a checkpoint without generation_config.json
+            generation_config = None
+        # stopped at explicitly: an instruct model's end of turn beside the tokenizer's end-of-text
+        self.extra_end_ids = end_token_ids(self.tokenizer, generation_config)[1:]
         self.context_length = int(self.llm.llm_engine.model_config.max_model_len)
         self.prefix_cache = {"prompt_tokens": 0, "cached_tokens": 0}
 
@@ -108,7 +118,7 @@ class VLLMEngine:
         from vllm import SamplingParams as VLLMSamplingParams
 
         tok = self.tokenizer
-        encoded = [(self.prefix + tok.encode(p, add_special_tokens=False)) or [tok.eos_token_id] for p in prompts]
+        encoded = [encode_prompt(tok, self.prefix, p) or [tok.eos_token_id] for p in prompts]
         for i, ids in enumerate(encoded):
             if len(ids) + params.max_new_tokens > self.context_length:
                 raise ValueError(
@@ -119,7 +129,8 @@ class VLLMEngine:
             VLLMSamplingParams(n=params.n, temperature=params.temperature, top_p=params.top_p, top_k=0,
                                max_tokens=params.max_new_tokens, stop=list(params.stop),
                                include_stop_str_in_output=True, seed=derived_seed(params.seed, i),
-                               detokenize=bool(params.stop))  # vLLM needs text only to find stop strings
+                               detokenize=bool(params.stop),  # vLLM needs text only to find stop strings
+                               **({"stop_token_ids": self.extra_end_ids} if self.extra_end_ids else {}))
             for i in range(len(encoded))
         ]
         outputs = self.llm.generate([{"prompt_token_ids": ids} for ids in encoded], sampling, use_tqdm=False)
