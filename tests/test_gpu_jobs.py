@@ -72,6 +72,8 @@ def test_tree_search_job_places_prm_then_vllm_with_tensor_parallel(fake_vllm, fo
             prm_calls.append((path, device, kwargs))
 
     monkeypatch.setattr("infscale.search.prm_scoring.ProcessRewardModel", SpyPRM)
+    # verifiers.load_verifier holds its own reference, bound when an earlier test imported it
+    monkeypatch.setattr("infscale.search.verifiers.ProcessRewardModel", SpyPRM)
     engine = {"name": "vllm", "batch_size": 256, "gpu_memory_utilization": 0.9, "max_model_len": 4096}
     _, prm = placement.load_policy_and_prm(engine, str(tiny_policy_dir), "prm-dir", 4, {"batch_size": 8})
     assert prm_calls == [("prm-dir", "cuda:3", {"batch_size": 8})]
