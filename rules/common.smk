@@ -238,6 +238,17 @@ BASES = {
 }
 
 
+# Few cores run the ready job of highest priority first. Every PRM-guided job (tree search, scoring, the rollout
+# labels) waits on the verifiers' policies, and a rollout PRM's labelling and training are a chain of their own
+# behind them: those start first (benchmarks/results/config.md: one core idle for minutes otherwise).
+VERIFIER_POLICIES = {b["policy"] for b in VERIFIERS.values() if b.get("policy")}
+CRITICAL_PRIORITY, TRAIN_PRIORITY = 20, 10
+
+
+def train_priority(wildcards):
+    return CRITICAL_PRIORITY if wildcards.model in VERIFIER_POLICIES else TRAIN_PRIORITY
+
+
 def verifier_dir(name):
     """What a verifier loads: a PRM's checkpoint, or the policy whose likelihood verifies."""
     block = VERIFIERS[name]

@@ -33,7 +33,7 @@ rule train_policy:
         f"{R}/benchmarks/train_policy/{{model}}.tsv"
     wildcard_constraints:
         model=one_of(TRAINED),
-    priority: 10  # the longest jobs of the default run: start them first
+    priority: train_priority  # the longest jobs, the verifiers' policies first (common.smk)
     conda:
         CONDA_ENV
     threads: job_threads("train_policy")
@@ -83,6 +83,7 @@ if ROLLOUT_PRMS:
             f"{R}/benchmarks/label_prm_data/{{prm}}.tsv"
         wildcard_constraints:
             prm=one_of(ROLLOUT_PRMS),
+        priority: CRITICAL_PRIORITY
         conda:
             CONDA_ENV
         threads: job_threads("label_prm_data")
@@ -139,6 +140,7 @@ if TRAINED_PRMS:
             f"{R}/benchmarks/train_prm/{{prm}}.tsv"
         wildcard_constraints:
             prm=one_of(TRAINED_PRMS),
+        priority: CRITICAL_PRIORITY
         conda:
             CONDA_ENV
         threads: job_threads("train_prm")

@@ -67,6 +67,14 @@ def encode_prompt(tokenizer, prefix: list[int], prompt: str) -> list[int]:
     return ids if prefix and ids[: len(prefix)] == prefix else prefix + ids
 
 
+def encode_prompts(tokenizer, prefix: list[int], prompts: Sequence[str]) -> list[list[int]]:
+    """encode_prompt of each prompt, in one tokenizer call (the same ids: a batch is encoded text by text)."""
+    if not prompts:
+        return []
+    batch = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+    return [ids if prefix and ids[: len(prefix)] == prefix else prefix + ids for ids in batch]
+
+
 def end_token_ids(tokenizer, generation_config=None) -> list[int]:
     """The ids that end a generation: the tokenizer's end-of-text first, then those the checkpoint's generation
     config adds (an instruct model ends its turn with another token, e.g. Qwen2.5-Instruct's <|im_end|> beside

@@ -13,7 +13,7 @@ from infscale.search.engine_base import (
     Generation,
     SamplingParams,
     derived_seed,
-    encode_prompt,
+    encode_prompts,
     end_token_ids,
     free_memory,
     truncate_at_stop,
@@ -57,7 +57,7 @@ class TransformersEngine:
         import torch
 
         tok = self.tokenizer
-        encoded = [encode_prompt(tok, self.prefix, p) for p in prompts]
+        encoded = encode_prompts(tok, self.prefix, prompts)
         for i, ids in enumerate(encoded):
             if not ids:
                 ids.append(tok.eos_token_id)  # an empty prompt starts from end-of-text, as in pretraining

@@ -34,8 +34,8 @@ from infscale.search.prm_scoring import (
     check_steps,
     inference_dtype,
     normalise_step_tags,
-    tag_token_positions,
-    token_positions_at,
+    tag_ends,
+    token_positions_many,
 )
 
 TOKEN_SCORES = ("logprob", "margin")
@@ -94,16 +94,26 @@ class PolicyLikelihoodVerifier:
     def encode(self, question: str, solution: str) -> tuple[list[int], int, list[int]]:
         """(token ids of prompt + solution, where the solution starts, its step tags' positions in the solution),
         cut from the left of the prompt when longer than the policy's context."""
+        return self.encode_many([question], [solution])[0]
+
+    def encode_many(self, questions: Sequence[str], solutions: Sequence[str]) -> list[tuple[list[int], int, list[int]]]:
+        """encode() of each pair: a question's prompt encoded once, the solutions in one tokenizer call (a tree
+        search scores hundreds of paths of one question at each depth)."""
         tok, fmt = self.tokenizer, self.fmt
-        prompt = encode_prompt(tok, self.prefix, fmt.render_prompt(question, tok))
+        prompts = {q: encode_prompt(tok, self.prefix, fmt.render_prompt(q, tok)) for q in dict.fromkeys(questions)}
         if self.steps == "code":
-            solution_ids, tags = token_positions_at(tok, solution, step_ends(solution))
+            texts, ends = list(solutions), [step_ends(s) for s in solutions]
         elif fmt.step_delimiter == STEP_TAG:  # the paper's steps, scored as SFT trained the policy
-            solution_ids, tags = tag_token_positions(tok, normalise_step_tags(close_last_step(solution)))
+            texts = [normalise_step_tags(close_last_step(s)) for s in solutions]
+            ends = [tag_ends(t) for t in texts]
         else:
-            solution_ids, tags = token_positions_at(tok, solution, fmt.step_ends(solution))
-        prompt = prompt[max(0, len(prompt) + len(solution_ids) - self.context_length):] or prompt[-1:]
-        return prompt + solution_ids, len(prompt), tags
+            texts, ends = list(solutions), [fmt.step_ends(s) for s in solutions]
+        out = []
+        for q, (solution_ids, tags) in zip(questions, token_positions_many(tok, texts, ends)):
+            prompt = prompts[q]
+            prompt = prompt[max(0, len(prompt) + len(solution_ids) - self.context_length):] or prompt[-1:]
+            out.append((prompt + solution_ids, len(prompt), tags))
+        return out
 
     def token_scores(self, rows: list[tuple[list[int], int]]) -> list[list[float]]:
         """Per row (ids, solution start): the score of every solution token given all before it. Prefixes the rows
@@ -125,7 +135,7 @@ class PolicyLikelihoodVerifier:
                                                                                          list[int]]:
         """Each step's lowest (or summed) token score, before the running reduction and the calibration; tokens
         read."""
-        encoded = [self.encode(q, s) for q, s in zip(questions, solutions)]
+        encoded = self.encode_many(questions, solutions)
         scores = self.token_scores([(ids, start) for ids, start, _ in encoded])
         steps = [step_totals(s, tags, self.step_reduction) if tags else [] for s, (_, _, tags) in zip(scores, encoded)]
         return steps, [len(ids) for ids, _, _ in encoded]

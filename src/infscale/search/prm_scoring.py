@@ -33,17 +33,35 @@ def tag_token_positions(tokenizer, text: str, tag: str = STEP_TAG) -> tuple[list
     tokenizer's offset mapping, so any tokenizer works: one where `ки` is an added token, a byte-level BPE where
     ` ки` and `ки` are different tokens, a SentencePiece-style `▁ки`, or one that splits the tag in pieces (then
     the last piece, where Math-Shepherd reads it: `tokenizer.encode(" ки")[-1]`)."""
-    return token_positions_at(tokenizer, text, [m.end() for m in re.finditer(re.escape(tag), text)])
+    return token_positions_at(tokenizer, text, tag_ends(text, tag))
+
+
+def tag_ends(text: str, tag: str = STEP_TAG) -> list[int]:
+    """The character offset just after each step tag in `text`."""
+    return [m.end() for m in re.finditer(re.escape(tag), text)]
 
 
 def token_positions_at(tokenizer, text: str, ends: Sequence[int]) -> tuple[list[int], list[int]]:
     """(token ids of `text`, index of the last token covering the character before each end offset in `ends`),
     from the tokenizer's offset mapping; an end no token covers (e.g. inside skipped whitespace) gets none."""
+    return token_positions_many(tokenizer, [text], [ends])[0]
+
+
+def token_positions_many(tokenizer, texts: Sequence[str], ends: Sequence[Sequence[int]]
+                         ) -> list[tuple[list[int], list[int]]]:
+    """token_positions_at of each text with its ends, the texts encoded in one tokenizer call (the same ids: a
+    batch is encoded text by text)."""
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(f"the PRM needs a fast tokenizer (offset mapping) to find its step tags; "
                          f"{type(tokenizer).__name__} has none")
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    ids, offsets = enc["input_ids"], enc["offset_mapping"]
+    if not texts:
+        return []
+    enc = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)
+    return [(ids, _positions(offsets, text_ends))
+            for ids, offsets, text_ends in zip(enc["input_ids"], enc["offset_mapping"], ends)]
+
+
+def _positions(offsets, ends: Sequence[int]) -> list[int]:
     positions, t = [], 0
     for end in ends:  # the last token covering the tag's last character
         while t < len(offsets) and offsets[t][1] < end:
@@ -56,7 +74,7 @@ def token_positions_at(tokenizer, text: str, ends: Sequence[int]) -> tuple[list[
             k += 1
         if last is not None:
             positions.append(last)
-    return ids, positions
+    return positions
 
 
 STEPS = ("tag", "code")  # where a verifier reads a step's end: the step tag, or a logical line's end
