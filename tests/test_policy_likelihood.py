@@ -85,6 +85,30 @@ def test_scores_do_not_depend_on_the_batch(tiny_policy_dir):
         assert a == pytest.approx(b, abs=1e-5)
 
 
+def test_a_batch_encodes_every_pair_as_the_tokenizer_does_alone(tiny_policy_dir):
+    """encode_many reads a question's prompt once and the solutions in one tokenizer call (a tree search's hundreds
+    of paths a depth): each pair's ids, solution start and tag positions are those of encoding it on its own, also
+    with two questions interleaved and with the prompt cut to the context."""
+    v = PolicyLikelihoodVerifier(str(tiny_policy_dir))
+    tok = v.tokenizer
+    tag = tok.convert_tokens_to_ids(STEP_TAG)
+    questions = [QUESTION, "Compute 7 + 5.", QUESTION]
+
+    def alone(question, solution):
+        text = solution if solution.rstrip().endswith(STEP_TAG) else solution.rstrip() + " " + STEP_TAG
+        prompt = tok.encode(format_prompt(question), add_special_tokens=False)
+        sol = tok.encode(text, add_special_tokens=False)
+        return prompt, sol, [i for i, t in enumerate(sol) if t == tag]
+
+    for (ids, start, tags), q, s in zip(v.encode_many(questions, SOLUTIONS), questions, SOLUTIONS):
+        prompt, sol, want_tags = alone(q, s)
+        assert (ids, start, tags) == (prompt + sol, len(prompt), want_tags)
+    prompt, sol, _ = alone(QUESTION, SOLUTIONS[0])
+    v.context_length = len(prompt) + len(sol) - 3  # the prompt loses its first 3 tokens
+    assert v.encode_many([QUESTION], SOLUTIONS[:1])[0][:2] == (prompt[3:] + sol, len(prompt) - 3)
+    assert v.encode_many([], []) == []
+
+
 def test_unknown_options_name_the_config_key(tiny_policy_dir):
     with pytest.raises(ValueError, match="prm.token_score"):
         PolicyLikelihoodVerifier(str(tiny_policy_dir), token_score="entropy")

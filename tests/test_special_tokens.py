@@ -101,6 +101,21 @@ def test_transformers_engine_prompts_start_with_bos(bos_model_dir, decoder):
     assert seen[0][0] == [engine.tokenizer.bos_token_id] + plain and gen.prompt_tokens == len(plain) + 1
 
 
+def test_prompts_encoded_together_are_encoded_as_alone():
+    """Both engines encode a call's prompts in one tokenizer call: each as the tokenizer reads it alone, BOS first
+    once (also where the prompt's text writes it, as Llama-3's chat template does)."""
+    from infscale.search.engine_base import encode_prompts
+
+    tok = _tokenizer(f"{BOS} $A")
+    bos = tok.bos_token_id
+    prompts = ["Compute 2 + 3.\n", f"{BOS}Compute 2 + 3.\n", "", "Step 1: 2 + 3 = 5 ки\n"]
+    plain = [tok.encode(p, add_special_tokens=False) for p in prompts]
+    assert encode_prompts(tok, [bos], prompts) == [ids if ids[:1] == [bos] else [bos] + ids for ids in plain]
+    assert plain[1][0] == bos and plain[1][1:] == plain[0]
+    assert encode_prompts(tok, [], prompts) == plain
+    assert encode_prompts(tok, [bos], []) == []
+
+
 def test_vllm_engine_sends_bos_with_the_prompt_ids(bos_model_dir, monkeypatch):
     sent = []
 

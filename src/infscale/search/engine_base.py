@@ -63,16 +63,19 @@ def encode_prompt(tokenizer, prefix: list[int], prompt: str) -> list[int]:
     """A prompt's token ids as an engine reads it: the tokenizer's leading special tokens (`prefix`, its BOS where
     it adds one), then the text, special tokens written in it (a chat template's) read as those tokens. A prompt
     whose text already starts with them (Llama-3's template writes its BOS) does not get them twice."""
-    ids = tokenizer.encode(prompt, add_special_tokens=False)
-    return ids if prefix and ids[: len(prefix)] == prefix else prefix + ids
+    return _after_prefix(prefix, tokenizer.encode(prompt, add_special_tokens=False))
 
 
 def encode_prompts(tokenizer, prefix: list[int], prompts: Sequence[str]) -> list[list[int]]:
-    """encode_prompt of each prompt, in one tokenizer call (the same ids: a batch is encoded text by text)."""
+    """encode_prompt of each prompt, in one call of a Hugging Face tokenizer (the same ids: a batch is encoded text
+    by text)."""
     if not prompts:
         return []
-    batch = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
-    return [ids if prefix and ids[: len(prefix)] == prefix else prefix + ids for ids in batch]
+    return [_after_prefix(prefix, ids) for ids in tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
+
+
+def _after_prefix(prefix: list[int], ids: list[int]) -> list[int]:
+    return ids if prefix and ids[: len(prefix)] == prefix else prefix + ids
 
 
 def end_token_ids(tokenizer, generation_config=None) -> list[int]:
