@@ -1,12 +1,11 @@
 """What the paper-scale GPU jobs decide, checked on CPU: which device each model goes to, what is passed to vLLM,
 how the PRM reads its checkpoint and its step tags, and how much it reads at once. Fake device counts and
 free-memory figures, a stand-in `vllm` module recording its arguments, tiny models and tokenizers built here."""
-import sys
-import types
 from pathlib import Path
 
 import pytest
 import torch
+from vllm_support import install_fake_vllm
 
 from infscale.search import placement
 from infscale.search.prm_scoring import ProcessRewardModel, normalise_step_tags, tag_token_positions
@@ -37,22 +36,8 @@ def test_memory_share_is_what_is_really_free():
 
 @pytest.fixture
 def fake_vllm(monkeypatch):
-    """A stand-in vllm module: LLM records its keyword arguments; the platform is a GPU."""
-    calls = []
-
-    class LLM:
-        def __init__(self, **kwargs):
-            calls.append(kwargs)
-            self.llm_engine = types.SimpleNamespace(
-                model_config=types.SimpleNamespace(max_model_len=kwargs.get("max_model_len") or 128))
-
-    vllm = types.ModuleType("vllm")
-    vllm.LLM = LLM
-    platforms = types.ModuleType("vllm.platforms")
-    platforms.current_platform = types.SimpleNamespace(is_cpu=lambda: False)
-    monkeypatch.setitem(sys.modules, "vllm", vllm)
-    monkeypatch.setitem(sys.modules, "vllm.platforms", platforms)
-    return calls
+    """A stand-in vllm module on a GPU platform: the keyword arguments each LLM gets."""
+    return install_fake_vllm(monkeypatch).llm
 
 
 @pytest.fixture

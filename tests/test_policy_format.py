@@ -3,13 +3,13 @@ given template, with a system prompt), the step delimiter tree search stops at, 
 a path. The paper's format, the default, is today's: the same prompts, steps, stops and answers."""
 from __future__ import annotations
 
-import sys
 import types
 
 import pytest
 import yaml
 from chat_models import DEFAULT_SYSTEM, IM_END, chat_tokenizer, save_chat_policy
 from scripted import ScriptedEngine, ScriptedPRM
+from vllm_support import install_fake_vllm
 
 from infscale.core import stepformat
 from infscale.core.config import ConfigError, format_params
@@ -203,37 +203,17 @@ def test_transformers_engine_generates_from_a_chat_checkpoint(chat_policy_dir):
 
 
 def test_vllm_engine_gets_the_chat_prompt_ids_and_the_end_of_turn(chat_policy_dir, monkeypatch):
-    sent, params_seen = [], []
-
-    class LLM:
-        def __init__(self, **kwargs):
-            self.llm_engine = types.SimpleNamespace(model_config=types.SimpleNamespace(max_model_len=512))
-
-        def generate(self, prompts, sampling, use_tqdm=False):
-            sent.extend(p["prompt_token_ids"] for p in prompts)
-            done = types.SimpleNamespace(index=0, token_ids=[5], finish_reason="length")
-            return [types.SimpleNamespace(outputs=[done], num_cached_tokens=0) for _ in prompts]
-
-    class Params:
-        def __init__(self, **kwargs):
-            params_seen.append(kwargs)
-
-    vllm = types.ModuleType("vllm")
-    vllm.LLM, vllm.SamplingParams = LLM, Params
-    platforms = types.ModuleType("vllm.platforms")
-    platforms.current_platform = types.SimpleNamespace(is_cpu=lambda: False)
-    monkeypatch.setitem(sys.modules, "vllm", vllm)
-    monkeypatch.setitem(sys.modules, "vllm.platforms", platforms)
+    seen = install_fake_vllm(monkeypatch, max_model_len=512)
     from infscale.search.vllm_engine import VLLMEngine
 
     engine = VLLMEngine(str(chat_policy_dir))
     tok = engine.tokenizer
     prompt = INSTRUCT.render_prompt("What is 2 + 3?", tok)
     engine.generate([prompt], SamplingParams(n=1, temperature=1.0, max_new_tokens=4, stop=("\n\n",)))
-    assert sent == [tok.encode(prompt, add_special_tokens=False)]
-    assert sent[0][0] == tok.convert_tokens_to_ids("<|im_start|>")
-    assert params_seen[0]["stop"] == ["\n\n"]
-    assert params_seen[0]["stop_token_ids"] == [tok.convert_tokens_to_ids("<|endoftext|>")]  # besides <|im_end|>
+    assert seen.prompts == [tok.encode(prompt, add_special_tokens=False)]
+    assert seen.prompts[0][0] == tok.convert_tokens_to_ids("<|im_start|>")
+    assert seen.sampling[0]["stop"] == ["\n\n"]
+    assert seen.sampling[0]["stop_token_ids"] == [tok.convert_tokens_to_ids("<|endoftext|>")]  # besides <|im_end|>
 
 
 def test_a_bos_written_by_the_template_is_not_added_twice():

@@ -56,14 +56,17 @@ def qwen_prm_by_hand(path, question, steps):
     return [float(probs[i]) for i, t in enumerate(ids) if t == sep], len(ids)
 
 
+@pytest.mark.parametrize("family", ["qwen_prm", "rlhflow", "skywork"])
 @pytest.mark.parametrize("solutions,split", [(PAPER, None), (INSTRUCT, instruct_steps)])
-def test_qwen_prm_agrees_with_the_model_card_recipe(checkpoints, solutions, split):
-    path = checkpoints["qwen_prm"]
-    prm = FamilyVerifier(str(path), "qwen_prm", device="cpu", split_steps=split)
+def test_each_family_agrees_with_its_reference_recipe(checkpoints, family, solutions, split):
+    """qwen_prm: the model card's; rlhflow and skywork: their repositories' (each *_by_hand below)."""
+    by_hand = {"qwen_prm": qwen_prm_by_hand, "rlhflow": rlhflow_by_hand, "skywork": skywork_by_hand}[family]
+    path = checkpoints[family]
+    prm = FamilyVerifier(str(path), family, device="cpu", split_steps=split)
     scores, tokens = prm.score([QUESTION] * len(solutions), solutions)
     for solution, got, n in zip(solutions, scores, tokens):
         steps = (split or math_shepherd_steps)(solution)
-        want, n_want = qwen_prm_by_hand(path, QUESTION, steps)
+        want, n_want = by_hand(path, QUESTION, steps)
         assert len(got) == len(steps) == len(want)
         assert got == pytest.approx(want, abs=1e-5)
         assert n == n_want  # every token read, the template's included
@@ -168,17 +171,6 @@ def rlhflow_by_hand(path, question, steps):
     return [float(probs[p]) for p in before_plus], len(ids)
 
 
-@pytest.mark.parametrize("solutions,split", [(PAPER, None), (INSTRUCT, instruct_steps)])
-def test_rlhflow_agrees_with_its_reference_recipe(checkpoints, solutions, split):
-    path = checkpoints["rlhflow"]
-    prm = FamilyVerifier(str(path), "rlhflow", device="cpu", split_steps=split)
-    scores, tokens = prm.score([QUESTION] * len(solutions), solutions)
-    for solution, got, n in zip(solutions, scores, tokens):
-        want, n_want = rlhflow_by_hand(path, QUESTION, (split or math_shepherd_steps)(solution))
-        assert got == pytest.approx(want, abs=1e-5) and len(got) == len(want)
-        assert n == n_want
-
-
 def test_rlhflow_refuses_a_tokenizer_without_a_chat_template(checkpoints, tmp_path):
     import shutil
 
@@ -214,17 +206,6 @@ def skywork_by_hand(path, question, steps):
     w = tensors(path)
     value = out.hidden_states[-1][0] @ w["v_head.summary.weight"].T + w["v_head.summary.bias"]
     return [float(torch.sigmoid(value[f, 0])) for f in flags], len(ids)
-
-
-@pytest.mark.parametrize("solutions,split", [(PAPER, None), (INSTRUCT, instruct_steps)])
-def test_skywork_agrees_with_its_reference_recipe(checkpoints, solutions, split):
-    path = checkpoints["skywork"]
-    prm = FamilyVerifier(str(path), "skywork", device="cpu", split_steps=split)
-    scores, tokens = prm.score([QUESTION] * len(solutions), solutions)
-    for solution, got, n in zip(solutions, scores, tokens):
-        want, n_want = skywork_by_hand(path, QUESTION, (split or math_shepherd_steps)(solution))
-        assert got == pytest.approx(want, abs=1e-5) and len(got) == len(want)
-        assert n == n_want
 
 
 def test_skywork_refuses_a_checkpoint_without_its_value_head_or_bos(checkpoints, tmp_path):

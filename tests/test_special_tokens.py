@@ -3,11 +3,10 @@ Mistral and Llama-3 tokenizers add (the released tkitsers checkpoints were train
 GPT-NeoX/Pythia and the task tokenizer. Checked with tiny tokenizers built here, configured to add a BOS (or to
 append an EOS, which is not taken), through fine-tuning rows, both engines and the PRM."""
 import json
-import sys
-import types
 
 import pytest
 import torch
+from vllm_support import install_fake_vllm
 
 from infscale.core.models import leading_special_ids
 
@@ -117,34 +116,14 @@ def test_prompts_encoded_together_are_encoded_as_alone():
 
 
 def test_vllm_engine_sends_bos_with_the_prompt_ids(bos_model_dir, monkeypatch):
-    sent = []
-
-    class LLM:
-        def __init__(self, **kwargs):
-            self.llm_engine = types.SimpleNamespace(model_config=types.SimpleNamespace(max_model_len=128))
-
-        def generate(self, prompts, sampling, use_tqdm=False):
-            sent.extend(p["prompt_token_ids"] for p in prompts)
-            done = types.SimpleNamespace(index=0, token_ids=[5], finish_reason="length")
-            return [types.SimpleNamespace(outputs=[done], num_cached_tokens=0) for _ in prompts]
-
-    class Params:
-        def __init__(self, **kwargs):
-            pass
-
-    vllm = types.ModuleType("vllm")
-    vllm.LLM, vllm.SamplingParams = LLM, Params
-    platforms = types.ModuleType("vllm.platforms")
-    platforms.current_platform = types.SimpleNamespace(is_cpu=lambda: False)
-    monkeypatch.setitem(sys.modules, "vllm", vllm)
-    monkeypatch.setitem(sys.modules, "vllm.platforms", platforms)
+    seen = install_fake_vllm(monkeypatch)
     from infscale.search.engine_base import SamplingParams
     from infscale.search.vllm_engine import VLLMEngine
 
     engine = VLLMEngine(str(bos_model_dir))
     engine.generate(["Compute 2 + 3.\n"], SamplingParams(n=1, temperature=1.0, max_new_tokens=1))
     tok = engine.tokenizer
-    assert sent == [[tok.bos_token_id] + tok.encode("Compute 2 + 3.\n", add_special_tokens=False)]
+    assert seen.prompts == [[tok.bos_token_id] + tok.encode("Compute 2 + 3.\n", add_special_tokens=False)]
 
 
 def test_prm_scores_after_bos(tmp_path):

@@ -175,60 +175,43 @@ def build_skywork_prm(out: str | Path, seed: int = 0) -> Path:
     return out
 
 
-def build_rlhflow_prm(out: str | Path, seed: int = 0) -> Path:
-    """RLHFlow's layout: a Llama causal LM with a Llama-3.1 tokenizer; its `+` and `-` logits read the steps."""
+def _build_sharpened(out: str | Path, tok, kind: str, head: str, seed: int, **config) -> Path:
+    """A tiny `kind` model (a transformers class name: its config is `<family>Config`) with `tok`, its `head`
+    weights sharpened so that scores differ between steps, saved with the tokenizer."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    import transformers
 
-    out, tok = Path(out), llama3_tokenizer()
+    out = Path(out)
     tok.pad_token = tok.eos_token
-    config = LlamaConfig(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                         pad_token_id=tok.pad_token_id, **TINY)
+    family = kind.split("For")[0]
+    cfg = getattr(transformers, f"{family}Config")(vocab_size=len(tok), bos_token_id=tok.bos_token_id,
+                                                   eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                                                   **config, **TINY)
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
+    model = getattr(transformers, kind)(cfg)
     with torch.no_grad():
-        model.lm_head.weight.mul_(SHARPEN)
+        getattr(model, head).weight.mul_(SHARPEN)
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+def build_rlhflow_prm(out: str | Path, seed: int = 0) -> Path:
+    """RLHFlow's layout: a Llama causal LM with a Llama-3.1 tokenizer; its `+` and `-` logits read the steps."""
+    return _build_sharpened(out, llama3_tokenizer(), "LlamaForCausalLM", "lm_head", seed)
 
 
 def build_token_classification_prm(out: str | Path, seed: int = 0, num_labels: int = 2) -> Path:
     """A TRL PRMTrainer checkpoint's layout: a Mistral token-classification model with two labels (1: the step
     is correct) and a Mistral tokenizer that adds <s>."""
-    import torch
-    from transformers import MistralConfig, MistralForTokenClassification
-
-    out, tok = Path(out), mistral_tokenizer()
-    tok.pad_token = tok.eos_token
-    config = MistralConfig(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                           pad_token_id=tok.pad_token_id, num_labels=num_labels, sliding_window=None, **TINY)
-    torch.manual_seed(seed)
-    model = MistralForTokenClassification(config)
-    with torch.no_grad():
-        model.score.weight.mul_(SHARPEN)
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    return _build_sharpened(out, mistral_tokenizer(), "MistralForTokenClassification", "score", seed,
+                                num_labels=num_labels, sliding_window=None)
 
 
 def build_math_shepherd_prm(out: str | Path, seed: int = 0) -> Path:
     """peiyi9979/math-shepherd-mistral-7b-prm's layout: a Mistral causal LM whose `+` and `-` logits at each step
     tag ` ки` score the steps (search/prm_scoring.py, reading plus_minus)."""
-    import torch
-    from transformers import MistralConfig, MistralForCausalLM
-
-    out, tok = Path(out), mistral_tokenizer()
-    tok.pad_token = tok.eos_token
-    config = MistralConfig(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                           pad_token_id=tok.pad_token_id, sliding_window=None, **TINY)
-    torch.manual_seed(seed)
-    model = MistralForCausalLM(config)
-    with torch.no_grad():
-        model.lm_head.weight.mul_(SHARPEN)
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    return _build_sharpened(out, mistral_tokenizer(), "MistralForCausalLM", "lm_head", seed, sliding_window=None)
 
 
 POLICY_TOKENIZERS = {"qwen2": qwen_tokenizer, "llama": llama3_tokenizer, "mistral": mistral_tokenizer}
