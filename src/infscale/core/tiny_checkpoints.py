@@ -205,7 +205,7 @@ def build_token_classification_prm(out: str | Path, seed: int = 0, num_labels: i
     """A TRL PRMTrainer checkpoint's layout: a Mistral token-classification model with two labels (1: the step
     is correct) and a Mistral tokenizer that adds <s>."""
     return _build_sharpened(out, mistral_tokenizer(), "MistralForTokenClassification", "score", seed,
-                                num_labels=num_labels, sliding_window=None)
+                            num_labels=num_labels, sliding_window=None)
 
 
 def build_math_shepherd_prm(out: str | Path, seed: int = 0) -> Path:
