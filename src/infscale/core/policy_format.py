@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from infscale.core.stepformat import ANSWER_PREFIX, STEP_TAG, format_prompt
+from infscale.core.stepformat import STEP_TAG, format_prompt, is_finished
 
 PROMPTS = ("raw", "chat")  # or a template string holding {question}
 ANSWERS = ("answer_line", "boxed")
@@ -105,7 +105,7 @@ class PolicyFormat:
             from infscale.core.grading import has_boxed
 
             return has_boxed(text)
-        return ANSWER_PREFIX.rstrip(":") in text
+        return is_finished(text)
 
     def candidate_answer(self, text: str, finish_reason: str | None, grader: str) -> str | None:
         from infscale.core.grading import boxed_candidate_answer, candidate_answer, grader_kind

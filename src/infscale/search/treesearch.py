@@ -143,14 +143,15 @@ class Tree:
                     text=completion.text, tokens=completion.tokens, path_tokens=total,
                     finish_reason=completion.finish_reason)
         delimiter = self.fmt.step_delimiter
+        path_text = self.path_text(parent) + completion.text
         # ended by end-of-text, with a step to show (a turn ended before any text is no candidate: "no_tag")
         ended = completion.finish_reason == "stop" and not completion.text.endswith(delimiter) and \
-            bool((self.path_text(parent) + completion.text).strip())
+            bool(path_text.strip())
         if total > sp.max_solution_tokens:
             node.drop_reason = "solution_tokens"
         elif self.code:
             if completion.finish_reason == "stop" and not completion.text.endswith(NEWLINE):  # end-of-text
-                if (self.path_text(parent) + completion.text).strip():
+                if path_text.strip():
                     node.finished = True
                 else:  # ended before writing anything: no program, no step to score
                     node.drop_reason = "empty"
@@ -158,7 +159,7 @@ class Tree:
                 node.drop_reason = "length"
             elif depth >= sp.max_depth:
                 node.drop_reason = "depth"
-        elif ended if self.fmt.stop == "eos" else self.fmt.states_answer(self.path_text(parent) + completion.text):
+        elif ended if self.fmt.stop == "eos" else self.fmt.states_answer(path_text):
             node.finished = True
         elif completion.finish_reason == "length":
             node.drop_reason = "length"
