@@ -142,6 +142,14 @@ def read_tensors(path: str | Path, names: Sequence[str]) -> dict:
     return found
 
 
+def label_one_probability(logits):
+    """A 2-class head's probability of class 1 (a correct step), softmax over the classes (qwen_prm,
+    token_classification)."""
+    import torch
+
+    return torch.softmax(logits.float(), dim=-1)[..., 1].cpu()
+
+
 # ---- the families ---------------------------------------------------------------------------------------------
 
 class Family:
@@ -258,9 +266,7 @@ class QwenPRM(Family):
         return ids, positions
 
     def read(self, logits):
-        import torch
-
-        return torch.softmax(logits.float(), dim=-1)[..., 1].cpu()
+        return label_one_probability(logits)
 
 
 class RLHFlowPRM(Family):
@@ -379,9 +385,7 @@ class TokenClassificationPRM(Family):
         return ids, positions
 
     def read(self, logits):
-        import torch
-
-        return torch.softmax(logits.float(), dim=-1)[..., 1].cpu()
+        return label_one_probability(logits)
 
 
 CLASSES = {c.name: c for c in (QwenPRM, RLHFlowPRM, SkyworkPRM, TokenClassificationPRM)}
