@@ -177,9 +177,10 @@ def training_job(rule: str, name: str, params: int, train: dict, dataset: str, g
     world = max(1, gpus)
     flops = training_flops(params, train, dataset)
     compute = flops / (world * hw.peak(compute_kind(train)) * UTILISATION["train"])
-    embeddings = 2 * VOCAB.get(arch, memory.LOGIT_VOCAB) * memory.shape(params)[0]  # input and output, untied
+    hidden, layers = memory.shape(params)
+    embeddings = 2 * VOCAB.get(arch, memory.LOGIT_VOCAB) * hidden  # input and output, untied
     plan = memory.plan(params + embeddings, train, world, vocab=vocab, data_tokens=math.prod(TRAIN_DATA[dataset]),
-                       arch=arch, hidden=memory.shape(params)[0], layers=memory.shape(params)[1])
+                       arch=arch, hidden=hidden, layers=layers)
     offload = memory.use_offload(train, plan, hw.gpu_memory_gib * memory.GIB)
     steps = math.ceil(_examples(train, dataset) / int(train["batch_size"]))
     extra = sync = 0.0
@@ -187,7 +188,7 @@ def training_job(rule: str, name: str, params: int, train: dict, dataset: str, g
         transfer, adam = memory.offload_step_seconds(params, train, world, hw.pcie_gbps, hw.host_gbps)
         extra = steps * (max(compute / steps, transfer) + adam) - compute
     elif world > 1:  # FSDP's collectives each micro-step, overlapped with its compute at best (prefetch)
-        micro_steps = steps * math.ceil(int(train["batch_size"]) / (memory.batch_layout_micro(train, world) * world))
+        micro_steps = steps * math.ceil(int(train["batch_size"]) / (memory.micro_batch(train, world) * world))
         per_micro = sync_seconds(plan, params + embeddings, hw)
         sync = micro_steps * max(0.0, per_micro - compute / micro_steps)
     checkpoint = (plan.master_bytes + 8) * params  # weights in the master dtype and Adam's two fp32 moments
@@ -206,9 +207,9 @@ def training_jobs(config: dict, hw: Hardware = Hardware()) -> list[TrainingJob]:
         t = config["models"][m]["train"]
         res = cfg.job_resources(config, "train_policy", m)
         hub = config["models"][m].get("hub_id")
+        arch = memory.family(hub) if hub else "gpt_neox"
         jobs.append(training_job("train_policy", m, _params(config, m), t, config["models"][m]["sft_dataset"],
-                                 res["gpu"], hw, vocab=VOCAB[memory.family(hub) if hub else "gpt_neox"],
-                                 mem_mb=res.get("mem_mb"), arch=memory.family(hub) if hub else "gpt_neox"))
+                                 res["gpu"], hw, vocab=VOCAB[arch], mem_mb=res.get("mem_mb"), arch=arch))
     prm = config["prm"]
     if prm["source"] == "dataset":
         res = cfg.job_resources(config, "train_prm")

@@ -149,8 +149,9 @@ def plan(params: int, train: dict, gpus: int, vocab: int = LOGIT_VOCAB, hidden: 
                       activations=activations, logits=logits)
 
 
-def batch_layout_micro(train: dict, gpus: int) -> int:
-    """Examples a GPU takes a micro-step (sft.batch_layout's rule)."""
+def micro_batch(train: dict, gpus: int) -> int:
+    """Examples a GPU takes a micro-step: `micro_batch_size`, else the global batch split over the GPUs (the
+    training jobs' layout, sft.batch_layout, and the estimate's)."""
     return int(train.get("micro_batch_size") or max(1, int(train["batch_size"]) // max(1, gpus)))
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from infscale.core.io import atomic_dir
 from infscale.core.stepformat import STEP_TAG, format_prompt
+from infscale.training.memory import micro_batch
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def collator_for(train: dict, pad_id: int, label_pad=-100):
 def batch_layout(train: dict, world_size: int = 1) -> tuple[int, int]:
     """(examples per device and step, gradient accumulation steps) that make up the global `batch_size`."""
     batch = int(train["batch_size"])
-    micro = int(train.get("micro_batch_size") or max(1, batch // world_size))
+    micro = micro_batch(train, world_size)
     if batch % (micro * world_size):
         raise ValueError(f"train.batch_size {batch} is not a multiple of micro_batch_size {micro} x {world_size} "
                          "processes")
